@@ -1,0 +1,5 @@
+"""Allow ``python -m medcoop``."""
+
+from medcoop.cli import app
+
+app()

@@ -1,0 +1,51 @@
+"""The ``medcoop`` command line: one Typer app that gathers each domain's commands.
+
+Each domain owns its commands in its own ``cli.py`` (``dicom/cli.py``, ``deid/cli.py``,
+``edge/cli.py``, ``hub/cli.py``...); this module only registers them. Domain CLIs keep
+their heavy imports inside the command functions so that ``medcoop --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+from medcoop import __version__
+
+app = typer.Typer(
+    name="medcoop",
+    help=(
+        "medcoop: connect hospitals' imaging data without letting patients' identities out.\n\n"
+        "Edge nodes receive DICOM, extract dose and utilization facts, de-identify them "
+        "(PS3.15 Annex E) and deliver records to a multi-tenant hub for dose monitoring, "
+        "utilization analytics and peer benchmarks."
+    ),
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_show_locals=False,
+)
+console = Console()
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        console.print(f"medcoop {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        "-V",
+        help="Show medcoop's version and exit.",
+        callback=_print_version,
+        is_eager=True,
+    ),
+) -> None:
+    """medcoop: dose and utilization analytics across hospitals, privacy first."""
+
+
+# --- domain commands (each domain registers its own here, one line each) -------------------
