@@ -1,0 +1,132 @@
+"""National DRLs (packaged copy of the shared table), local DRLs (ICRP 135), comparisons."""
+
+from __future__ import annotations
+
+import csv
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from medcoop.analytics.drl import (
+    DoseObservation,
+    compare_with_drls,
+    load_national_drls,
+    local_drls,
+    observations_from_record,
+)
+from medcoop.records import DoseTotals, EventKind, IrradiationEvent
+
+from .factories import KEY, ct_event, record
+
+
+def test_packaged_table_is_an_exact_copy_of_the_shared_reference(reference_dir: Path) -> None:
+    packaged = resources.files("medcoop.analytics.data").joinpath("drl.csv").read_bytes()
+    assert packaged == (reference_dir / "drl" / "drl.csv").read_bytes()
+
+
+def test_every_row_loads_with_its_source_and_si_value(reference_dir: Path) -> None:
+    entries = load_national_drls()
+    with (reference_dir / "drl" / "drl.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(entries) == len(rows) == 58
+    for entry, row in zip(entries, rows, strict=True):
+        assert entry.value_si == float(row["value_si"])
+        assert entry.source == row["source"] and entry.source
+        assert entry.source_id == row["source_id"]
+
+
+def test_scope_and_phantom_are_read_from_the_table() -> None:
+    entries = {(e.source_id, e.exam_type, e.quantity, e.scope): e for e in load_national_drls()}
+    uk_head_dlp = entries[("UK-NDRL-2024", "ct_head", "dlp", "per_exam")]
+    assert uk_head_dlp.value_si == 790 and uk_head_dlp.scope_stated
+    assert uk_head_dlp.phantom == "head16" and not uk_head_dlp.phantom_stated
+    fr_head = entries[("FR-2011", "ct_head", "ctdivol", "per_acquisition")]
+    assert fr_head.value_si == 65 and fr_head.phantom == "head16" and fr_head.phantom_stated
+    fr_chest_dap = entries[("FR-2011", "dx_chest_pa", "dap", "per_projection")]
+    assert fr_chest_dap.value_si == 0.25 and fr_chest_dap.unit_si == "Gy.cm2"
+    assert entries[("FR-2011", "ct_chest", "dlp", "per_acquisition")].phantom == "body32"
+
+
+def test_an_unmapped_exam_is_a_clear_error() -> None:
+    text = resources.files("medcoop.analytics.data").joinpath("drl.csv").read_text()
+    header = text.splitlines()[0]
+    bad = header + "\nXX,X,x,CT,Elbow,,adult,DLP,1,mGy.cm,1,mGy.cm,x,2020,x,\n"
+    with pytest.raises(ValueError, match="line 2: no exam type"):
+        load_national_drls(bad)
+
+
+def test_observations_keep_scope_and_phantom_apart() -> None:
+    study = record(
+        "1.1",
+        events=(
+            ct_event("1.1.1", 10.0, 300.0, protocol="Chest"),
+            ct_event("1.1.2", 12.0, 200.0, protocol="Chest"),
+        ),
+    )
+    obs = list(observations_from_record(study, site_id="s1", exam_type="ct_chest"))
+    per_acq = [o.value for o in obs if o.scope == "per_acquisition" and o.quantity == "ctdivol"]
+    per_exam = [o.value for o in obs if o.scope == "per_exam"]
+    assert per_acq == [10.0, 12.0] and per_exam == [500.0]
+    mixed = record(
+        "1.2",
+        events=(ct_event("1.2.1", 40, 600, ctdi_phantom="head16"), ct_event("1.2.2", 10, 300)),
+    )
+    mixed_obs = list(observations_from_record(mixed, site_id="s1", exam_type="ct_head"))
+    assert not [o for o in mixed_obs if o.scope == "per_exam"]
+
+
+def test_projection_dap_per_projection_and_per_exam() -> None:
+    events = tuple(
+        IrradiationEvent(
+            event_uid=KEY.remap_uid(f"2.1.{i}"), kind=EventKind.PROJECTION, dap_gycm2=dap
+        )
+        for i, dap in enumerate((0.1, 0.3))
+    )
+    study = record("2.1", modality="DX", events=events, totals=DoseTotals(total_dap_gycm2=0.4))
+    obs = list(observations_from_record(study, site_id="s", exam_type="dx_chest_pa"))
+    assert sorted((o.scope, o.value) for o in obs) == [
+        ("per_exam", 0.4),
+        ("per_projection", 0.1),
+        ("per_projection", 0.3),
+    ]
+
+
+def _obs(site: str, value: float, *, phantom: str | None = "head16", device: str = "d1"):
+    return DoseObservation(site, device, "Head", "ct_head", "dlp", "per_exam", phantom, value, "x")
+
+
+def test_median_above_the_national_drl_is_flagged() -> None:
+    entries = [e for e in load_national_drls() if e.source_id == "UK-NDRL-2024"]
+    # site A: 10 studies around 900 (> 790), site B: 10 around 700
+    values = [_obs("A", 850 + 10 * i) for i in range(10)] + [
+        _obs("B", 650 + 10 * i) for i in range(10)
+    ]
+    # body-phantom values must not be compared with a head DRL
+    values += [_obs("A", 5000, phantom="body32") for _ in range(10)]
+    result = {c.group: c for c in compare_with_drls(values, entries, min_n=10)}
+    assert set(result) == {("A",), ("B",)}
+    assert result[("A",)].median == pytest.approx(895) and result[("A",)].exceeds
+    assert result[("A",)].ratio_to_drl == pytest.approx(895 / 790)
+    assert not result[("B",)].exceeds and result[("B",)].n == 10
+    assert "UKHSA" in result[("A",)].entry.source
+
+
+def test_groups_below_min_n_are_not_compared_and_grouping_by_device_works() -> None:
+    entries = [e for e in load_national_drls() if e.source_id == "UK-NDRL-2024"]
+    values = [_obs("A", 800, device="d1")] * 10 + [_obs("A", 100, device="d2")] * 3
+    result = compare_with_drls(values, entries, group_by=("site_id", "device_key"), min_n=10)
+    assert [c.group for c in result] == [("A", "d1")]
+
+
+def test_local_drl_is_p75_of_site_medians_and_achievable_dose_their_median() -> None:
+    site_medians = {"s1": 100.0, "s2": 200.0, "s3": 300.0, "s4": 400.0, "s5": 500.0}
+    values = []
+    for site, median in site_medians.items():
+        # 11 values symmetric around the median: median is exact
+        values += [_obs(site, median + delta) for delta in range(-5, 6)]
+    values += [_obs("tiny", 10_000.0)] * 3  # too few values: left out
+    (drl,) = local_drls(values, min_values_per_site=10, min_sites=5)
+    assert drl.n_sites == 5 and drl.n_values == 55
+    assert drl.drl == pytest.approx(400.0) and drl.achievable_dose == pytest.approx(300.0)
+    assert local_drls(values, min_values_per_site=10, min_sites=6) == []
