@@ -1,0 +1,128 @@
+"""FastAPI dependencies: settings, database sessions scoped by tenant, the caller.
+
+Authentication: ``Authorization: Bearer <token>`` (site, personal and app tokens), or
+the ``medcoop_session`` cookie for the web. Cookie-authenticated unsafe requests must
+pass the CSRF check: the ``X-CSRF-Token`` header equals the ``medcoop_csrf`` cookie
+(double submit) and any ``Origin`` header is the hub's own or a trusted one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from medcoop.hub.db.models import TokenKind
+from medcoop.hub.db.tenancy import scope_session
+from medcoop.hub.errors import AuthenticationError, PermissionDeniedError
+from medcoop.hub.ratelimit import RateLimiter
+from medcoop.hub.security import constant_time_equal
+from medcoop.hub.services.auth import Permission, Principal, authenticate_token
+from medcoop.hub.settings import HubSettings
+
+__all__ = [
+    "CSRF_COOKIE",
+    "CSRF_HEADER",
+    "SESSION_COOKIE",
+    "DbSession",
+    "Settings",
+    "UserPrincipal",
+    "get_principal",
+    "require",
+]
+
+SESSION_COOKIE = "medcoop_session"
+CSRF_COOKIE = "medcoop_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_PEOPLE = frozenset({TokenKind.SESSION, TokenKind.PERSONAL, TokenKind.APP})
+
+
+def get_settings(request: Request) -> HubSettings:
+    """Return the settings the app was built with."""
+    return request.app.state.settings
+
+
+def get_limiter(request: Request) -> RateLimiter:
+    """Return the app's rate limiter."""
+    return request.app.state.limiter
+
+
+def open_session(request: Request) -> Session:
+    """Return a new (unscoped) session of the app's database."""
+    return request.app.state.session_factory()
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise AuthenticationError("the Authorization header must be 'Bearer <token>'")
+    return value.strip()
+
+
+def _check_csrf(request: Request, settings: HubSettings) -> None:
+    if request.method in _SAFE_METHODS:
+        return
+    cookie = request.cookies.get(CSRF_COOKIE)
+    header = request.headers.get(CSRF_HEADER)
+    if not cookie or not header or not constant_time_equal(cookie, header):
+        raise PermissionDeniedError("CSRF check failed: send the X-CSRF-Token header")
+    origin = request.headers.get("origin")
+    if origin:
+        own = f"{request.url.scheme}://{request.url.netloc}"
+        if origin != own and origin not in settings.trusted_origins:
+            raise PermissionDeniedError("CSRF check failed: cross-origin request")
+
+
+def authenticate_request(request: Request, kinds: frozenset[TokenKind]) -> Principal:
+    """Return the caller of ``request`` among token ``kinds`` (401 when there is none)."""
+    settings = get_settings(request)
+    secret = _bearer(request)
+    from_cookie = False
+    if secret is None and TokenKind.SESSION in kinds:
+        secret = request.cookies.get(SESSION_COOKIE)
+        from_cookie = secret is not None
+    if secret is None:
+        raise AuthenticationError("authentication required")
+    with open_session(request) as session:
+        principal = authenticate_token(session, secret, kinds=kinds)
+    if from_cookie:
+        _check_csrf(request, settings)
+    request.state.principal = principal
+    return principal
+
+
+def get_principal(request: Request) -> Principal:
+    """Dependency: the person (session, personal or app token) calling."""
+    return authenticate_request(request, _PEOPLE)
+
+
+UserPrincipal = Annotated[Principal, Depends(get_principal)]
+Settings = Annotated[HubSettings, Depends(get_settings)]
+
+
+def get_db(request: Request, principal: UserPrincipal) -> Iterator[Session]:
+    """Dependency: a session scoped to the caller's organisation, closed after the request."""
+    session = scope_session(open_session(request), principal.org_id)
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+DbSession = Annotated[Session, Depends(get_db)]
+
+
+def require(permission: Permission) -> Callable[[Principal], Principal]:
+    """Dependency factory: the caller, who must hold ``permission`` (else 403)."""
+
+    def _check(principal: UserPrincipal) -> Principal:
+        principal.require(permission)
+        return principal
+
+    return _check

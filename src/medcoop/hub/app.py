@@ -1,0 +1,87 @@
+"""The hub's FastAPI application factory.
+
+``create_app(settings)`` builds an app for tests and demos; ``app_from_env()`` is the
+uvicorn factory (``medcoop.hub.app:app_from_env``) that workers call, reading settings
+from ``$MEDCOOP_HUB_SETTINGS``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+
+from medcoop import __version__
+from medcoop.hub.api import load_routers
+from medcoop.hub.api.ingest import RECORD_BATCH_SCHEMA
+from medcoop.hub.db import migrate
+from medcoop.hub.db.engine import make_engine, make_session_factory
+from medcoop.hub.errors import HubError, InvalidRecordError, RateLimitedError
+from medcoop.hub.ratelimit import MemoryRateLimiter, RateLimiter
+from medcoop.hub.settings import HubSettings, settings_from_env
+
+__all__ = ["app_from_env", "create_app"]
+
+
+def create_app(settings: HubSettings, *, limiter: RateLimiter | None = None) -> FastAPI:
+    """Return a hub application for ``settings`` (migrating first when they say so).
+
+    Parameters
+    ----------
+    settings
+        Frozen hub settings (database URL, limits, token lifetimes).
+    limiter
+        Rate limiter shared by login, enrollment and ingest; in-process by default.
+    """
+    engine = make_engine(settings)
+    if settings.migrate_on_start:
+        migrate.upgrade(engine)
+    app = FastAPI(
+        title="medcoop hub",
+        version=__version__,
+        description="Multi-tenant hub: ingest of de-identified edge records, tenancy, people.",
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = make_session_factory(engine)
+    app.state.limiter = limiter or MemoryRateLimiter()
+    for router in load_routers():
+        app.include_router(router)
+    app.add_exception_handler(HubError, _hub_error)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Uvicorn factory: build the app from ``$MEDCOOP_HUB_SETTINGS``."""
+    return create_app(settings_from_env())
+
+
+async def _hub_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HubError)
+    body: dict[str, Any] = {
+        "detail": exc.errors if isinstance(exc, InvalidRecordError) else exc.detail
+    }
+    headers: dict[str, str] = {}
+    if isinstance(exc, InvalidRecordError):
+        body["record_index"] = exc.record_index
+    if isinstance(exc, RateLimitedError):
+        headers["Retry-After"] = str(max(1, round(exc.retry_after_s + 0.5)))
+    if exc.status_code == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return JSONResponse(body, status_code=exc.status_code, headers=headers)
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(RECORD_BATCH_SCHEMA.get("$defs", {}))
+        batch = {k: v for k, v in RECORD_BATCH_SCHEMA.items() if k != "$defs"}
+        components["RecordBatch"] = batch
+        app.openapi_schema = schema
+    return app.openapi_schema

@@ -1,0 +1,101 @@
+"""Declarative base, column types and the tenant-owned mixin shared by every hub model.
+
+Every table that holds a tenant's data inherits :class:`TenantOwned`: its primary key
+starts with ``org_id`` so the schema can be distributed by tenant (Citus
+``create_distributed_table(..., 'org_id')``) and :mod:`medcoop.hub.db.tenancy` can
+scope every ORM query by it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, MetaData, Uuid
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+__all__ = ["Base", "TenantOwned", "UtcDateTime", "new_id", "utcnow"]
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """Return the current time, UTC-aware."""
+    return datetime.now(UTC)
+
+
+def new_id() -> uuid.UUID:
+    """Return a time-ordered random UUID (the layout of RFC 9562 UUIDv7).
+
+    Time order keeps B-tree inserts at the right edge of the index, which matters for
+    bulk ingest on PostgreSQL; 74 random bits keep ids unguessable enough for URLs.
+    """
+    millis = time.time_ns() // 1_000_000
+    value = (millis & ((1 << 48) - 1)) << 80
+    value |= int.from_bytes(os.urandom(10), "big") & ((1 << 80) - 1)
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+    return uuid.UUID(int=value)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware.
+
+    SQLite has no time zone type, so values are normalised to UTC on the way in and
+    tagged UTC on the way out; naive datetimes are refused rather than guessed.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where a UTC-aware one is required")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every hub model (analytics models included)."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {  # noqa: RUF012 - SQLAlchemy reads this class attribute
+        datetime: UtcDateTime(),
+        uuid.UUID: Uuid(),
+        dict[str, Any]: JSON(),
+        list[str]: JSON(),
+    }
+
+
+class TenantOwned:
+    """Mixin for tables owned by one organisation: ``org_id`` leads the primary key.
+
+    Queries on subclasses are filtered by the session's tenant automatically (see
+    :mod:`medcoop.hub.db.tenancy`); a subclass only declares its other key columns.
+    """
+
+    @declared_attr
+    def org_id(cls) -> Mapped[uuid.UUID]:
+        return mapped_column(
+            ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True, sort_order=-10
+        )

@@ -1,0 +1,485 @@
+"""Ingest of edge record batches: parse once, deduplicate by record key, write in bulk.
+
+One batch is one transaction: either every new record of the batch is stored (studies,
+usage facts, irradiation events, devices, patients by pseudonym, receipts) or none is.
+The fast path (new studies) uses ORM bulk INSERTs (``executemany``); studies updated by
+a later record are merged in place by the rules of :mod:`medcoop.hub.services.merge`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from medcoop.hub.db.base import new_id, utcnow
+from medcoop.hub.db.engine import begin_write
+from medcoop.hub.db.models import (
+    Device,
+    IrradiationEventRow,
+    Patient,
+    RecordReceipt,
+    Study,
+    UsageFact,
+)
+from medcoop.hub.db.tenancy import current_tenant
+from medcoop.hub.errors import InvalidRecordError, PayloadTooLargeError
+from medcoop.hub.services.merge import (
+    TOTAL_FIELDS,
+    MergeKind,
+    add_event_contributions,
+    classify,
+    merge_usage,
+)
+from medcoop.records import SCHEMA_VERSION, IrradiationEvent, RecordBatch, StudyRecord
+
+__all__ = ["IngestResult", "ingest_batch", "parse_batch"]
+
+_EVENT_COLUMNS = (
+    "kind",
+    "source",
+    "started_at",
+    "protocol",
+    "target_region",
+    "acquisition_type",
+    "ctdivol_mgy",
+    "dlp_mgycm",
+    "ctdi_phantom",
+    "pitch",
+    "kvp",
+    "tube_current_ma",
+    "exposure_time_s",
+    "scanning_length_mm",
+    "nominal_total_collimation_mm",
+    "dap_gycm2",
+    "rp_dose_mgy",
+    "fluoro_time_s",
+    "agd_mgy",
+    "laterality",
+    "administered_activity_mbq",
+    "effective_dose_msv",
+)
+_STUDY_FACTS = (
+    "modality",
+    "study_at",
+    "utc_offset_min",
+    "study_description",
+    "procedure_code",
+    "age_years",
+    "sex",
+    "height_m",
+    "weight_kg",
+    "effective_diameter_cm",
+    "water_equivalent_diameter_cm",
+)
+_USAGE_FIELDS = (
+    "first_acquisition_at",
+    "last_acquisition_at",
+    "mpps_started_at",
+    "mpps_ended_at",
+    "mpps_status",
+    "performed_protocol",
+    "series_count",
+    "image_count",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """The answer to one batch: which record keys were new and which already known."""
+
+    received: int
+    new: list[str]
+    duplicate: list[str]
+
+    def as_response(self) -> dict[str, Any]:
+        """Return the JSON body ``POST /api/v1/ingest`` answers with."""
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "received": self.received,
+            "new": self.new,
+            "duplicate": self.duplicate,
+        }
+
+
+def parse_batch(body: bytes, *, max_records: int) -> RecordBatch:
+    """Validate a request body as a :class:`RecordBatch`, in one pass.
+
+    Raises
+    ------
+    InvalidRecordError
+        Malformed JSON or a record that breaks the schema; ``record_index`` names the
+        first bad record. Input values are not echoed (they could be anything).
+    PayloadTooLargeError
+        More than ``max_records`` records.
+    """
+    try:
+        batch = RecordBatch.model_validate_json(body)
+    except ValidationError as exc:
+        errors = [
+            {"loc": list(err["loc"]), "msg": err["msg"], "type": err["type"]}
+            for err in exc.errors(include_url=False, include_input=False, include_context=False)
+        ]
+        index = next(
+            (
+                e["loc"][1]
+                for e in errors
+                if len(e["loc"]) > 1 and e["loc"][0] == "records" and isinstance(e["loc"][1], int)
+            ),
+            None,
+        )
+        raise InvalidRecordError(errors, record_index=index) from None
+    if len(batch.records) > max_records:
+        raise PayloadTooLargeError(
+            f"batch holds {len(batch.records)} records; the limit is {max_records}"
+        )
+    return batch
+
+
+def _event_row(org_id: uuid.UUID, study_id: uuid.UUID, event: IrradiationEvent) -> dict[str, Any]:
+    row: dict[str, Any] = {name: getattr(event, name) for name in _EVENT_COLUMNS}
+    row["kind"] = event.kind.value
+    row["source"] = event.source.value
+    row.update(
+        org_id=org_id,
+        study_id=study_id,
+        event_uid=event.event_uid,
+        dose_check_count=len(event.dose_check),
+        details=event.model_dump(mode="json", exclude_none=True, exclude_defaults=True),
+    )
+    return row
+
+
+def _study_facts(record: StudyRecord) -> dict[str, Any]:
+    patient = record.patient
+    facts: dict[str, Any] = {
+        "modality": record.modality,
+        "study_at": record.study_at,
+        "utc_offset_min": record.utc_offset_min,
+        "study_description": record.study_description,
+        "procedure_code": record.procedure_code,
+        "age_years": patient.age_years,
+        "sex": patient.sex.value if patient.sex else None,
+        "height_m": patient.height_m,
+        "weight_kg": patient.weight_kg,
+        "effective_diameter_cm": patient.effective_diameter_cm,
+        "water_equivalent_diameter_cm": patient.water_equivalent_diameter_cm,
+    }
+    facts.update(record.totals.model_dump(include=set(TOTAL_FIELDS)))
+    facts["number_of_events"] = (
+        record.totals.number_of_events
+        if record.totals.number_of_events is not None
+        else len(record.events)
+    )
+    return facts
+
+
+@dataclass(slots=True)
+class _Draft:
+    """A study as it will be after this batch (new, or loaded from the database)."""
+
+    study: dict[str, Any]
+    usage: dict[str, Any]
+    events: dict[str, dict[str, Any]]
+    is_new: bool
+    stored_event_uids: frozenset[str] = frozenset()
+
+
+class _BatchWriter:
+    """Resolves devices, patients and studies of one batch and writes them in bulk."""
+
+    def __init__(self, session: Session, org_id: uuid.UUID, site_id: uuid.UUID) -> None:
+        self.session = session
+        self.org_id = org_id
+        self.site_id = site_id
+        self.now = utcnow()
+        self.drafts: dict[str, _Draft] = {}
+
+    def device_ids(self, records: list[StudyRecord]) -> dict[str, uuid.UUID]:
+        wanted = {r.device.device_key: r for r in records}
+        found = dict(
+            self.session.execute(
+                select(Device.device_key, Device.id).where(
+                    Device.site_id == self.site_id, Device.device_key.in_(wanted)
+                )
+            ).all()
+        )
+        if found:
+            self.session.execute(
+                update(Device)
+                .where(Device.site_id == self.site_id, Device.device_key.in_(found))
+                .values(last_seen_at=self.now)
+            )
+        rows = []
+        for key, record in wanted.items():
+            if key in found:
+                continue
+            found[key] = new_id()
+            device = record.device
+            modality = device.modality or record.modality
+            rows.append(
+                {
+                    "org_id": self.org_id,
+                    "id": found[key],
+                    "site_id": self.site_id,
+                    "device_key": key,
+                    "manufacturer": device.manufacturer,
+                    "model": device.model,
+                    "serial_number": device.serial_number,
+                    "station_name": device.station_name,
+                    "software_versions": device.software_versions,
+                    "modality": modality,
+                    "device_class": modality,
+                    "first_seen_at": self.now,
+                    "last_seen_at": self.now,
+                }
+            )
+        if rows:
+            self.session.execute(insert(Device), rows)
+        return found
+
+    def patient_ids(self, records: list[StudyRecord]) -> dict[str, uuid.UUID]:
+        wanted = {r.patient.pseudonym: r for r in records}
+        found = dict(
+            self.session.execute(
+                select(Patient.pseudonym, Patient.id).where(
+                    Patient.site_id == self.site_id, Patient.pseudonym.in_(wanted)
+                )
+            ).all()
+        )
+        rows = []
+        for pseudonym, record in wanted.items():
+            if pseudonym in found:
+                continue
+            found[pseudonym] = new_id()
+            sex = record.patient.sex
+            rows.append(
+                {
+                    "org_id": self.org_id,
+                    "id": found[pseudonym],
+                    "site_id": self.site_id,
+                    "pseudonym": pseudonym,
+                    "sex": sex.value if sex else None,
+                    "first_seen_at": self.now,
+                }
+            )
+        if rows:
+            self.session.execute(insert(Patient), rows)
+        return found
+
+    def load_stored(self, study_uids: set[str]) -> None:
+        """Load the studies of this batch that the hub already holds, as drafts."""
+        stored = self.session.scalars(
+            select(Study).where(Study.site_id == self.site_id, Study.study_uid.in_(study_uids))
+        ).all()
+        if not stored:
+            return
+        ids = [s.id for s in stored]
+        usage = {
+            u.study_id: u
+            for u in self.session.scalars(select(UsageFact).where(UsageFact.study_id.in_(ids)))
+        }
+        event_uids: dict[uuid.UUID, set[str]] = {}
+        for study_id, event_uid in self.session.execute(
+            select(IrradiationEventRow.study_id, IrradiationEventRow.event_uid).where(
+                IrradiationEventRow.study_id.in_(ids)
+            )
+        ):
+            event_uids.setdefault(study_id, set()).add(event_uid)
+        columns = Study.__table__.columns.keys()
+        for study in stored:
+            row = usage.get(study.id)
+            self.drafts[study.study_uid] = _Draft(
+                study={name: getattr(study, name) for name in columns},
+                usage={name: getattr(row, name) for name in _USAGE_FIELDS} if row else {},
+                events={},
+                is_new=False,
+                stored_event_uids=frozenset(event_uids.get(study.id, ())),
+            )
+
+    def apply(self, record: StudyRecord, device_id: uuid.UUID, patient_id: uuid.UUID) -> None:
+        draft = self.drafts.get(record.study_uid)
+        usage = record.usage.model_dump(include=set(_USAGE_FIELDS))
+        if draft is None:
+            study_id = new_id()
+            study = {
+                "org_id": self.org_id,
+                "id": study_id,
+                "site_id": self.site_id,
+                "device_id": device_id,
+                "patient_id": patient_id,
+                "study_uid": record.study_uid,
+                "record_key": record.record_key,
+                "modalities_in_study": list(record.modalities_in_study),
+                "sources": [s.value for s in record.sources],
+                "created_at": self.now,
+                "updated_at": self.now,
+                **_study_facts(record),
+            }
+            events = {e.event_uid: _event_row(self.org_id, study_id, e) for e in record.events}
+            self.drafts[record.study_uid] = _Draft(study, usage, events, is_new=True)
+            return
+        self._merge(draft, record, device_id, patient_id, usage)
+
+    def _merge(
+        self,
+        draft: _Draft,
+        record: StudyRecord,
+        device_id: uuid.UUID,
+        patient_id: uuid.UUID,
+        usage: dict[str, Any],
+    ) -> None:
+        study = draft.study
+        held = set(draft.stored_event_uids) | set(draft.events)
+        incoming = {e.event_uid: _event_row(self.org_id, study["id"], e) for e in record.events}
+        kind = classify(held, set(incoming))
+        facts = _study_facts(record)
+        if kind is MergeKind.SUPERSET:
+            study.update(facts)
+            study.update(record_key=record.record_key, device_id=device_id, patient_id=patient_id)
+        else:
+            for name in _STUDY_FACTS:
+                if study.get(name) is None:
+                    study[name] = facts[name]
+            if kind is MergeKind.ADDS:
+                added = [row for uid, row in incoming.items() if uid not in held]
+                study.update(add_event_contributions(study, added))
+                study["record_key"] = record.record_key
+        draft.events.update(incoming)
+        study["number_of_events"] = (
+            max(len(held | set(incoming)), study.get("number_of_events") or 0)
+            if kind is not MergeKind.SUPERSET
+            else facts["number_of_events"]
+        )
+        study["modalities_in_study"] = sorted(
+            set(study.get("modalities_in_study") or ()) | set(record.modalities_in_study)
+        )
+        study["sources"] = sorted(
+            set(study.get("sources") or ()) | {s.value for s in record.sources}
+        )
+        study["updated_at"] = self.now
+        draft.usage = merge_usage(draft.usage, usage, kind)
+
+    def flush(self) -> None:
+        """Write every draft: bulk INSERT for new studies, UPDATE in place for stored ones."""
+        new = [d for d in self.drafts.values() if d.is_new]
+        if new:
+            self.session.execute(insert(Study), [d.study for d in new])
+            usage_rows = [
+                {
+                    "org_id": self.org_id,
+                    "study_id": d.study["id"],
+                    "device_id": d.study["device_id"],
+                    **d.usage,
+                }
+                for d in new
+            ]
+            self.session.execute(insert(UsageFact), usage_rows)
+        stored = [d for d in self.drafts.values() if not d.is_new and d.events is not None]
+        for draft in stored:
+            self._write_stored(draft)
+        event_rows = [row for d in self.drafts.values() for row in d.events.values()]
+        if event_rows:
+            self.session.execute(insert(IrradiationEventRow), event_rows)
+
+    def _write_stored(self, draft: _Draft) -> None:
+        study_id = draft.study["id"]
+        values = {k: v for k, v in draft.study.items() if k not in ("org_id", "id")}
+        self.session.execute(update(Study).where(Study.id == study_id).values(**values))
+        replaced = draft.stored_event_uids & set(draft.events)
+        if replaced:
+            self.session.execute(
+                delete(IrradiationEventRow).where(
+                    IrradiationEventRow.study_id == study_id,
+                    IrradiationEventRow.event_uid.in_(replaced),
+                )
+            )
+        usage = {name: draft.usage.get(name) for name in _USAGE_FIELDS}
+        usage["series_count"] = usage["series_count"] or 0
+        usage["image_count"] = usage["image_count"] or 0
+        done = self.session.execute(
+            update(UsageFact).where(UsageFact.study_id == study_id).values(**usage)
+        )
+        if done.rowcount == 0:
+            self.session.execute(
+                insert(UsageFact),
+                [
+                    {
+                        "org_id": self.org_id,
+                        "study_id": study_id,
+                        "device_id": draft.study["device_id"],
+                        **usage,
+                    }
+                ],
+            )
+
+
+def ingest_batch(session: Session, site_id: uuid.UUID, batch: RecordBatch) -> IngestResult:
+    """Store a batch from ``site_id``'s edge in the session's tenant; commit atomically.
+
+    Parameters
+    ----------
+    session
+        A session scoped to the site's organisation; this function commits it (or rolls
+        back on any error, leaving nothing written).
+    site_id
+        The site the authenticated edge belongs to.
+    batch
+        The validated batch (see :func:`parse_batch`).
+    """
+    org_id = current_tenant(session)
+    if not isinstance(org_id, uuid.UUID):
+        raise RuntimeError("ingest needs a session scoped to one organisation")
+    try:
+        begin_write(session)
+        result = _ingest(session, org_id, site_id, batch)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return result
+
+
+def _ingest(
+    session: Session, org_id: uuid.UUID, site_id: uuid.UUID, batch: RecordBatch
+) -> IngestResult:
+    keys = [r.record_key for r in batch.records]
+    known = set(
+        session.scalars(select(RecordReceipt.record_key).where(RecordReceipt.record_key.in_(keys)))
+    )
+    fresh: list[StudyRecord] = []
+    new_keys: list[str] = []
+    duplicate: list[str] = []
+    for record in batch.records:
+        if record.record_key in known:
+            duplicate.append(record.record_key)
+            continue
+        known.add(record.record_key)
+        new_keys.append(record.record_key)
+        fresh.append(record)
+    if fresh:
+        writer = _BatchWriter(session, org_id, site_id)
+        devices = writer.device_ids(fresh)
+        patients = writer.patient_ids(fresh)
+        writer.load_stored({r.study_uid for r in fresh})
+        for record in fresh:
+            writer.apply(
+                record, devices[record.device.device_key], patients[record.patient.pseudonym]
+            )
+        writer.flush()
+        receipts = [
+            {
+                "org_id": org_id,
+                "record_key": record.record_key,
+                "site_id": site_id,
+                "study_id": writer.drafts[record.study_uid].study["id"],
+                "received_at": writer.now,
+            }
+            for record in fresh
+        ]
+        session.execute(insert(RecordReceipt), receipts)
+    return IngestResult(received=len(batch.records), new=new_keys, duplicate=duplicate)
