@@ -49,3 +49,6 @@ def _main(
 
 
 # --- domain commands (each domain registers its own here, one line each) -------------------
+from medcoop.hub.cli import app as hub_app  # noqa: E402
+
+app.add_typer(hub_app, name="hub")
