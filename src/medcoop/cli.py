@@ -52,3 +52,7 @@ def _main(
 from medcoop.hub.cli import app as hub_app  # noqa: E402
 
 app.add_typer(hub_app, name="hub")
+
+from medcoop.sim.cli import app as sim_app  # noqa: E402
+
+app.add_typer(sim_app, name="sim")

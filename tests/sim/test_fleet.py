@@ -1,0 +1,126 @@
+"""The fleet: determinism, coverage of modalities and devices, timing, truth consistency."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import Counter
+from datetime import date, timedelta
+
+import pytest
+
+from medcoop.records import EventKind
+from medcoop.sim import Fleet, SimStudy
+
+
+@pytest.fixture(scope="module")
+def studies() -> list[SimStudy]:
+    return list(Fleet(seed=7).studies(400))
+
+
+def _fingerprint(study: SimStudy) -> tuple[object, ...]:
+    truth = study.truth
+    return (
+        truth.study_instance_uid,
+        truth.patient.name,
+        truth.accession_number,
+        truth.started_at,
+        tuple(e.event_uid for e in truth.events),
+        truth.totals,
+    )
+
+
+def test_same_seed_gives_the_same_studies() -> None:
+    first = [_fingerprint(s) for s in Fleet(seed=11).studies(60)]
+    second = [_fingerprint(s) for s in Fleet(seed=11).studies(60)]
+    assert first == second
+
+
+def test_a_fleet_restarts_from_its_beginning_on_each_call() -> None:
+    fleet = Fleet(seed=11)
+    assert [_fingerprint(s) for s in fleet.studies(10)] == [
+        _fingerprint(s) for s in fleet.studies(30)
+    ][:10]
+
+
+def test_different_seeds_give_different_studies() -> None:
+    first = {s.truth.study_instance_uid for s in Fleet(seed=1).studies(20)}
+    second = {s.truth.study_instance_uid for s in Fleet(seed=2).studies(20)}
+    assert not first & second
+
+
+def test_every_modality_and_site_appears(studies: list[SimStudy]) -> None:
+    modalities = Counter(s.truth.modality for s in studies)
+    assert set(modalities) == {"CT", "DX", "CR", "RF", "MG", "NM", "PT"}
+    assert {s.site for s in studies} == {"St Elsewhere", "County General"}
+
+
+def test_studies_come_out_in_start_order_and_devices_do_not_overlap(
+    studies: list[SimStudy],
+) -> None:
+    starts = [s.truth.true_started_at for s in studies]
+    assert starts == sorted(starts)
+    by_device: dict[str, list[SimStudy]] = {}
+    for study in studies:
+        by_device.setdefault(study.device_key_hint, []).append(study)
+    for device_studies in by_device.values():
+        for earlier, later in itertools.pairwise(device_studies):
+            offset = timedelta(seconds=earlier.truth.clock_offset_s)
+            assert earlier.truth.ended_at - offset <= later.truth.true_started_at
+
+
+def test_device_clock_offset_is_applied_to_written_times(studies: list[SimStudy]) -> None:
+    for study in studies:
+        truth = study.truth
+        shift = (truth.started_at - truth.true_started_at).total_seconds()
+        assert shift == pytest.approx(truth.clock_offset_s, abs=0.001)
+    assert len({s.truth.clock_offset_s for s in studies}) > 5
+
+
+def test_studies_start_on_the_fleet_start_date() -> None:
+    study = next(Fleet(seed=3, start=date(2026, 3, 2)).studies(1))
+    assert study.truth.true_started_at.date() == date(2026, 3, 2)
+
+
+def test_totals_equal_the_sum_of_planted_events(studies: list[SimStudy]) -> None:
+    for study in studies:
+        truth = study.truth
+        events = truth.events
+        assert truth.totals.number_of_events == len(events) == truth.event_count
+        dlps = [e.dlp_mgycm for e in events if e.dlp_mgycm is not None]
+        daps = [e.dap_gycm2 for e in events if e.dap_gycm2 is not None]
+        if dlps:
+            assert truth.total_dlp_mgycm == pytest.approx(math.fsum(dlps))
+        else:
+            assert truth.total_dlp_mgycm is None
+        if daps:
+            assert truth.total_dap_gycm2 == pytest.approx(math.fsum(daps))
+        fluoro = [e.fluoro_time_s or 0 for e in events if e.kind is EventKind.FLUOROSCOPY]
+        if fluoro:
+            assert truth.total_fluoro_time_s == pytest.approx(math.fsum(fluoro))
+
+
+def test_event_uids_are_unique_across_the_fleet(studies: list[SimStudy]) -> None:
+    uids = [e.event_uid for s in studies for e in s.truth.events]
+    assert len(uids) == len(set(uids))
+    study_uids = [s.truth.study_instance_uid for s in studies]
+    assert len(study_uids) == len(set(study_uids))
+
+
+def test_ct_doses_are_realistic(studies: list[SimStudy]) -> None:
+    head_dlp = [s.truth.total_dlp_mgycm for s in studies if s.truth.protocol == "CT Head"]
+    chest_dlp = [s.truth.total_dlp_mgycm for s in studies if s.truth.protocol == "CT Chest"]
+    assert len(head_dlp) >= 10 and len(chest_dlp) >= 5
+    head_median = sorted(head_dlp)[len(head_dlp) // 2]
+    chest_median = sorted(chest_dlp)[len(chest_dlp) // 2]
+    assert 550 < head_median < 1300
+    assert 150 < chest_median < 600
+
+
+def test_rejects_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="at least one site"):
+        Fleet(sites=())
+    with pytest.raises(ValueError, match="distinct"):
+        Fleet(sites=("A", "A"))
+    with pytest.raises(ValueError, match="n must be"):
+        list(Fleet().studies(-1))
