@@ -1,0 +1,296 @@
+"""The edge node's configuration: one TOML file loaded into a frozen settings object.
+
+``medcoop edge init`` writes a commented file (:func:`write_default_config`); every other
+command loads it with :func:`load_settings`. Relative paths in the file are resolved against
+the file's folder so that an edge's whole state can live beside its configuration.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from medcoop.edge.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_CONFIG_TEXT",
+    "DeidSettings",
+    "DicomSettings",
+    "EdgeSettings",
+    "HubSettings",
+    "StorageSettings",
+    "StowSettings",
+    "load_settings",
+    "write_default_config",
+    "write_site_token",
+]
+
+AeTitle = Annotated[str, Field(min_length=1, max_length=16, pattern=r"^[ -~]*[!-~][ -~]*$")]
+Port = Annotated[int, Field(ge=0, le=65535)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DicomSettings(_Frozen):
+    """The DIMSE receiver (C-ECHO, C-STORE, MPPS)."""
+
+    enabled: bool = True
+    ae_title: AeTitle = "MEDCOOP"
+    host: str = "0.0.0.0"
+    port: Port = 11112
+    #: Calling AE titles allowed to associate; an empty list accepts any caller.
+    allowed_calling_aets: tuple[AeTitle, ...] = ()
+    max_pdu_bytes: Annotated[int, Field(ge=0)] = 262_144
+    network_timeout_s: Annotated[float, Field(gt=0)] = 60.0
+
+
+class StowSettings(_Frozen):
+    """The DICOMweb STOW-RS receiver."""
+
+    enabled: bool = True
+    host: str = "0.0.0.0"
+    port: Port = 8042
+    max_body_bytes: Annotated[int, Field(gt=0)] = 512 * 1024 * 1024
+
+
+class HubSettings(_Frozen):
+    """Where records go, and how the uploader behaves."""
+
+    url: str | None = None
+    site_token: str | None = None
+    batch_size: Annotated[int, Field(ge=1, le=5000)] = 500
+    timeout_s: Annotated[float, Field(gt=0)] = 30.0
+    backoff_base_s: Annotated[float, Field(gt=0)] = 0.5
+    backoff_max_s: Annotated[float, Field(gt=0)] = 300.0
+
+
+class DeidSettings(_Frozen):
+    """De-identification: the site key and the profile."""
+
+    key_file: Path = Path("site.key")
+    profile: str = "dose-monitoring"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class StorageSettings(_Frozen):
+    """Where the edge keeps its state, and how much it keeps."""
+
+    data_dir: Path = Path("edge-data")
+    #: Keep a copy of every received object (off: the edge keeps only what it must).
+    retain_received: bool = False
+    retention_days: Annotated[int, Field(ge=1)] = 30
+    #: Refuse new objects (DICOM 0xA700) when the data folder's free space drops below this.
+    min_free_bytes: Annotated[int, Field(ge=0)] = 256 * 1024 * 1024
+
+
+class EdgeSettings(_Frozen):
+    """All of an edge node's settings (frozen: pass it in, never mutate it)."""
+
+    name: str = "edge"
+    #: IANA time zone of the site, for turning naive DICOM times into UTC-aware ``*_at``.
+    site_timezone: str = "UTC"
+    #: A study's record is sent this long after its last object, unless MPPS completed it first.
+    study_completion_timeout_s: Annotated[float, Field(ge=0)] = 600.0
+    dicom: DicomSettings = DicomSettings()
+    stow: StowSettings = StowSettings()
+    hub: HubSettings = HubSettings()
+    deid: DeidSettings = DeidSettings()
+    storage: StorageSettings = StorageSettings()
+    #: The configuration file this was loaded from (None when built in code).
+    config_path: Path | None = None
+
+    @field_validator("site_timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {name!r}") from exc
+        return name
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The site's time zone."""
+        return ZoneInfo(self.site_timezone)
+
+    @property
+    def db_path(self) -> Path:
+        """The SQLite database holding outbox, study state, quarantine and consent."""
+        return self.storage.data_dir / "edge.sqlite3"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        """Where quarantined objects are kept (files mode 0600)."""
+        return self.storage.data_dir / "quarantine"
+
+    @property
+    def received_dir(self) -> Path:
+        """Where received objects are kept when ``retain_received`` is on."""
+        return self.storage.data_dir / "received"
+
+
+DEFAULT_CONFIG_TEXT = """\
+# medcoop edge node configuration.
+# Relative paths are relative to this file's folder.
+
+# A name for this edge (shown at the hub when enrolling).
+name = "edge"
+# IANA time zone of the site: naive DICOM dates and times are read in this zone.
+site_timezone = "UTC"
+# A study's record is sent this many seconds after its last object arrived, or at once
+# when the MPPS N-SET COMPLETED has arrived and the dose report is in.
+study_completion_timeout_s = 600
+
+[dicom]
+# DIMSE receiver: C-ECHO, C-STORE (all storage SOP classes) and MPPS (N-CREATE, N-SET).
+enabled = true
+ae_title = "MEDCOOP"
+host = "0.0.0.0"
+port = 11112
+# Calling AE titles allowed to send; others are rejected at association. Empty: anyone.
+allowed_calling_aets = []
+
+[stow]
+# DICOMweb STOW-RS receiver: POST /studies (multipart/related; type="application/dicom").
+enabled = true
+host = "0.0.0.0"
+port = 8042
+
+[hub]
+# The hub's base URL and this site's token (`medcoop edge enroll CODE --hub URL` fills both).
+# url = "https://hub.example.org"
+# site_token = "mcs_..."
+batch_size = 500
+timeout_s = 30
+
+[deid]
+# The site's secret key (created 0600 on first use; it never leaves this machine).
+key_file = "site.key"
+profile = "dose-monitoring"
+
+[storage]
+# SQLite database (outbox, study state, consent), quarantine folder, retained objects.
+data_dir = "edge-data"
+# Keep a copy of every received object? Off: the edge keeps only what it must.
+retain_received = false
+retention_days = 30
+# Refuse new objects (DICOM status 0xA700) when free space falls below this many bytes.
+min_free_bytes = 268435456
+"""
+
+
+def write_default_config(path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+    """Write a commented default configuration file (mode 0600) and return its path.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Where to write it.
+    overwrite : bool
+        Replace an existing file; otherwise an existing file raises :class:`ConfigError`.
+    """
+    target = Path(path)
+    if target.exists() and not overwrite:
+        raise ConfigError(str(target), "already exists (not overwritten)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _write_private(target, DEFAULT_CONFIG_TEXT)
+    return target
+
+
+def load_settings(path: str | os.PathLike[str]) -> EdgeSettings:
+    """Load and validate the edge's TOML configuration file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The configuration file.
+
+    Returns
+    -------
+    EdgeSettings
+        Frozen settings with relative paths resolved against the file's folder.
+
+    Raises
+    ------
+    ConfigError
+        The file is missing, is not TOML, or holds invalid settings.
+    """
+    source = Path(path)
+    try:
+        raw = tomllib.loads(source.read_text())
+    except FileNotFoundError as exc:
+        hint = "no such file (create one with `medcoop edge init`)"
+        raise ConfigError(str(source), hint) from exc
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(str(source), f"cannot be read as TOML: {exc}") from exc
+    base = source.resolve().parent
+    try:
+        settings = EdgeSettings.model_validate({**raw, "config_path": source.resolve()})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(str(source), problems) from exc
+    return _resolve_paths(settings, base)
+
+
+def _resolve_paths(settings: EdgeSettings, base: Path) -> EdgeSettings:
+    def resolve(p: Path) -> Path:
+        return p if p.is_absolute() else base / p
+
+    deid = settings.deid.model_copy(update={"key_file": resolve(settings.deid.key_file)})
+    storage = settings.storage.model_copy(update={"data_dir": resolve(settings.storage.data_dir)})
+    return settings.model_copy(update={"deid": deid, "storage": storage})
+
+
+_TOKEN_LINE = re.compile(r"^\s*#?\s*site_token\s*=.*$", re.MULTILINE)
+_URL_LINE = re.compile(r"^\s*#?\s*url\s*=.*$", re.MULTILINE)
+
+
+def write_site_token(path: str | os.PathLike[str], *, hub_url: str, site_token: str) -> None:
+    """Store the hub URL and site token in the ``[hub]`` table of the config file (mode 0600).
+
+    Comments and other settings are kept; the file is replaced atomically.
+    """
+    target = Path(path)
+    text = target.read_text() if target.exists() else DEFAULT_CONFIG_TEXT
+    url_line = f"url = {_toml_string(hub_url)}"
+    token_line = f"site_token = {_toml_string(site_token)}"
+    if "[hub]" not in text:
+        text = text.rstrip("\n") + "\n\n[hub]\n"
+    head, _, tail = text.partition("[hub]")
+    section, sep, rest = tail.partition("\n[")
+    section = _replace_or_add(section, _URL_LINE, url_line)
+    section = _replace_or_add(section, _TOKEN_LINE, token_line)
+    new_text = head + "[hub]" + section + (sep + rest if sep else "")
+    tomllib.loads(new_text)  # never write a file we could not read back
+    _write_private(target, new_text)
+
+
+def _replace_or_add(section: str, pattern: re.Pattern[str], line: str) -> str:
+    if pattern.search(section):
+        return pattern.sub(line, section, count=1)
+    return section.rstrip("\n") + "\n" + line + "\n"
+
+
+def _toml_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _write_private(target: Path, text: str) -> None:
+    tmp = target.with_name(target.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, target)
