@@ -1,0 +1,138 @@
+"""Alert notifications through a real local SMTP sink (aiosmtpd) and a real HTTP server."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from email import message_from_bytes
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import ClassVar
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from medcoop.analytics.alerts import Alert, CtThresholdRule, evaluate_study, open_alert
+from medcoop.analytics.notify import (
+    SIGNATURE_HEADER,
+    NotificationError,
+    SmtpNotifier,
+    WebhookNotifier,
+    sign_body,
+)
+
+from .factories import ct_event, record
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, list[str], bytes]] = []
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[tuple[_Sink, int]]:
+    sink = _Sink()
+    port = _free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield sink, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def alert() -> Alert:
+    study = record("20.1", patient="DOE^JANE", events=(ct_event("20.1.1", 80, 900),))
+    rule = CtThresholdRule(rule_id="ctdi60", metric="ctdivol", threshold=60)
+    (candidate,) = evaluate_study(study, [rule])
+    return open_alert(candidate, at=datetime(2026, 3, 2, 9, tzinfo=UTC))
+
+
+def test_email_reaches_the_smtp_sink(smtp_sink: tuple[_Sink, int], alert: Alert) -> None:
+    sink, port = smtp_sink
+    notifier = SmtpNotifier(
+        host="127.0.0.1",
+        port=port,
+        sender="alerts@medcoop.test",
+        recipients=("physicist@hospital.test",),
+        organisation="St Elsewhere",
+    )
+    notifier.send(alert)
+    ((sender, recipients, content),) = sink.messages
+    assert sender == "alerts@medcoop.test" and recipients == ["physicist@hospital.test"]
+    email = message_from_bytes(content)
+    assert "ct_threshold" in email["Subject"]
+    body = email.get_payload(decode=True).decode()  # type: ignore[union-attr]
+    summary = json.loads(body.strip().splitlines()[-1])
+    assert summary["value"] == 80.0 and summary["alert_key"] == alert.key
+    assert "DOE" not in body
+
+
+def test_unreachable_smtp_server_is_a_clear_error(alert: Alert) -> None:
+    notifier = SmtpNotifier(
+        host="127.0.0.1",
+        port=_free_port(),
+        sender="a@b.test",
+        recipients=("c@d.test",),
+        organisation="o",
+        timeout_s=2,
+    )
+    with pytest.raises(NotificationError) as info:
+        notifier.send(alert)
+    assert info.value.channel == "smtp"
+
+
+class _Hook(BaseHTTPRequestHandler):
+    received: ClassVar[list[tuple[dict[str, str], bytes]]] = []
+    status = 204
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).received.append((dict(self.headers), body))
+        self.send_response(type(self).status)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:  # keep test output quiet
+        pass
+
+
+@pytest.fixture
+def webhook() -> Iterator[tuple[type[_Hook], str]]:
+    handler = type("Hook", (_Hook,), {"received": [], "status": 204})
+    server = HTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield handler, f"http://127.0.0.1:{server.server_port}/hook"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_webhook_posts_signed_json(webhook: tuple[type[_Hook], str], alert: Alert) -> None:
+    handler, url = webhook
+    WebhookNotifier(url=url, secret=b"s3cret", organisation="St Elsewhere").send(alert)
+    ((headers, body),) = handler.received
+    assert headers[SIGNATURE_HEADER] == sign_body(b"s3cret", body)
+    assert headers[SIGNATURE_HEADER] != sign_body(b"other", body)
+    assert json.loads(body)["kind"] == "ct_threshold"
+
+
+def test_webhook_error_status_is_a_failure(webhook: tuple[type[_Hook], str], alert: Alert) -> None:
+    handler, url = webhook
+    handler.status = 500
+    with pytest.raises(NotificationError, match="HTTP 500"):
+        WebhookNotifier(url=url, secret=b"k", organisation="o").send(alert)
