@@ -2,3 +2,17 @@
 
 Pure code: no network, no database. The edge calls it before anything leaves.
 """
+
+from medcoop.deid.residuals import (
+    ResidualHit,
+    clean_text,
+    identifying_values,
+    verify_no_residuals,
+)
+
+__all__ = [
+    "ResidualHit",
+    "clean_text",
+    "identifying_values",
+    "verify_no_residuals",
+]

@@ -1,0 +1,473 @@
+"""Residual-identifier scan: the last gate before a de-identified object may leave.
+
+This module owns three things the edge relies on:
+
+* :func:`identifying_values` collects every identifying string of an *input* dataset
+  (patient names and IDs, birth date, accession and request numbers, addresses,
+  telephone numbers, institution names, every person name at any depth).
+* :func:`verify_no_residuals` scans an *output* (a dataset or its encoded bytes) for any
+  of those values, in the forms they take in the wild: each person-name component and
+  common reorderings, birth dates in several notations, case-insensitively, in text
+  values, in private and nested elements and in raw binary values encoded in the
+  dataset's character set, UTF-8, Latin-1 or UTF-16. A hit names *where* (a tag path),
+  never the value.
+* :func:`clean_text` removes identifying values and identifier-shaped text (dates, long
+  digit runs, e-mail addresses, titled names) from free text such as protocol names.
+
+Strings shorter than :data:`MIN_VALUE_CHARS` are not scanned: a one- or two-letter name
+component or ID would match nearly every object.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+from io import BytesIO
+from typing import Literal
+
+from pydicom import Dataset, dcmread
+from pydicom.charset import convert_encodings
+from pydicom.dataelem import DataElement
+from pydicom.errors import InvalidDicomError
+from pydicom.multival import MultiValue
+from pydicom.sequence import Sequence
+from pydicom.tag import BaseTag
+
+__all__ = [
+    "DUMMY_TEXT",
+    "MIN_BINARY_VALUE_CHARS",
+    "MIN_VALUE_CHARS",
+    "ResidualHit",
+    "clean_text",
+    "expand_values",
+    "identifying_values",
+    "tag_path",
+    "verify_no_residuals",
+]
+
+#: The dummy text the engine writes; never treated as an identifying value.
+DUMMY_TEXT = "ANONYMOUS"
+#: Shortest value scanned for in text values.
+MIN_VALUE_CHARS = 3
+#: Shortest value scanned for in binary values (OB/OW/UN): shorter ones hit by chance.
+MIN_BINARY_VALUE_CHARS = 4
+
+#: Attributes whose values identify a patient, a person or a place, wherever they occur.
+IDENTIFYING_KEYWORDS: frozenset[str] = frozenset(
+    {
+        "PatientName",
+        "PatientID",
+        "OtherPatientIDs",
+        "OtherPatientNames",
+        "PatientBirthName",
+        "PatientMotherBirthName",
+        "PatientBirthDate",
+        "PatientAddress",
+        "PatientTelephoneNumbers",
+        "PatientTelecomInformation",
+        "MedicalRecordLocator",
+        "AccessionNumber",
+        "AdmissionID",
+        "StudyID",
+        "RequestedProcedureID",
+        "ScheduledProcedureStepID",
+        "PerformedProcedureStepID",
+        "PlacerOrderNumberImagingServiceRequest",
+        "FillerOrderNumberImagingServiceRequest",
+        "PlacerOrderNumberProcedure",
+        "FillerOrderNumberProcedure",
+        "RegionOfResidence",
+        "MilitaryRank",
+        "ResponsiblePerson",
+        "ResponsibleOrganization",
+        "PersonAddress",
+        "PersonTelephoneNumbers",
+        "PersonTelecomInformation",
+        "ReferringPhysicianAddress",
+        "ReferringPhysicianTelephoneNumbers",
+        "VerifyingOrganization",
+        "InsurancePlanIdentification",
+        "ClinicalTrialSubjectID",
+        "ClinicalTrialSubjectReadingID",
+    }
+)
+#: Institution attributes: identifying unless the profile retains institution identity.
+INSTITUTION_KEYWORDS: frozenset[str] = frozenset(
+    {"InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName"}
+)
+
+_TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST"})
+_TEXT_VRS |= frozenset({"TM", "UC", "UI", "UR", "UT"})
+_BINARY_VRS = frozenset({"OB", "OW", "UN", "OB or OW", "US or OW"})
+_PIXEL_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
+_BINARY_CODECS = ("utf_8", "latin_1", "utf_16_le", "utf_16_be")
+_CJK_CODECS = ("shift_jis", "euc_jp", "iso2022_jp", "gb18030", "euc_kr", "big5")
+
+NeedleKind = Literal["name", "date", "identifier"]
+
+
+@dataclass(frozen=True, slots=True)
+class ResidualHit:
+    """An identifying value found in an output: where it is and what kind, never the value.
+
+    Attributes
+    ----------
+    path : str
+        Tag path such as ``(0040,A730)[2]>(0040,A160)``, ``<preamble>`` or
+        ``<bytes @1234>`` for bytes that could not be parsed as DICOM.
+    kind : str
+        ``"name"``, ``"date"`` or ``"identifier"``.
+    """
+
+    path: str
+    kind: NeedleKind
+
+
+def tag_path(parents: tuple[tuple[int, int], ...], tag: int) -> str:
+    """Return the printable path of ``tag`` below ``parents`` (``(tag, item index)`` pairs)."""
+    parts = [f"{_fmt_tag(parent)}[{index}]" for parent, index in parents]
+    parts.append(_fmt_tag(tag))
+    return ">".join(parts)
+
+
+def _fmt_tag(tag: int) -> str:
+    return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+
+
+# --- collecting -------------------------------------------------------------------------
+
+
+def identifying_values(ds: Dataset, *, include_institution: bool = True) -> set[str]:
+    """Return every identifying string of the input dataset ``ds``.
+
+    Parameters
+    ----------
+    ds : pydicom.Dataset
+        The original, identified object (walked at every sequence depth, file meta
+        excluded).
+    include_institution : bool, optional
+        Collect institution name, address and department (leave out when the profile
+        retains institution identity).
+
+    Returns
+    -------
+    set[str]
+        Raw values (``DOE^JOHN``, ``19700101``...) and every person-name component; values
+        shorter than :data:`MIN_VALUE_CHARS` are left out.
+    """
+    wanted = (
+        IDENTIFYING_KEYWORDS | INSTITUTION_KEYWORDS if include_institution else IDENTIFYING_KEYWORDS
+    )
+    found: set[str] = set()
+    for elem in _walk_elements(ds):
+        if elem.VR == "PN" or elem.keyword in wanted:
+            for value in _as_strings(elem.value):
+                found.update(_raw_forms(value, is_name=elem.VR == "PN"))
+    return {v for v in found if _scannable(v)}
+
+
+def _walk_elements(ds: Dataset) -> Iterator[DataElement]:
+    for elem in ds:
+        if elem.VR == "SQ":
+            for item in elem.value or ():
+                yield from _walk_elements(item)
+        else:
+            yield elem
+
+
+def _as_strings(value: object) -> list[str]:
+    if value is None or isinstance(value, bytes | bytearray):
+        return []
+    if isinstance(value, MultiValue | list | tuple):
+        return [str(v) for v in value if v not in (None, "")]
+    text = str(value)
+    return [text] if text else []
+
+
+def _raw_forms(value: str, *, is_name: bool) -> set[str]:
+    value = value.strip().strip("\x00").strip()
+    forms = {value}
+    if is_name or "^" in value:
+        for group in value.split("="):
+            components = [c.strip() for c in group.split("^")]
+            forms.add(group.rstrip("^"))
+            forms.update(c for c in components if c)
+    return forms
+
+
+def _scannable(value: str) -> bool:
+    core = value.strip()
+    if len(core) < MIN_VALUE_CHARS or core.upper() == DUMMY_TEXT:
+        return False
+    # Short pure numbers (series 1, study 42) are counters, not identifiers.
+    return not (core.isdigit() and len(core) < 4)
+
+
+# --- expanding into the forms values take in outputs -----------------------------------
+
+
+def expand_values(values: Iterable[str]) -> dict[str, NeedleKind]:
+    """Return the forms to look for, each with its kind.
+
+    Person names (``^``-separated) give their components and the orderings people type
+    (``JOHN DOE``, ``DOE, JOHN``, ``DOE JOHN``); eight-digit dates give ISO, US, European
+    and dotted forms; everything is upper-cased (matching is case-insensitive).
+    """
+    needles: dict[str, NeedleKind] = {}
+    for raw in values:
+        value = raw.strip().strip("\x00").strip()
+        if not value:
+            continue
+        if "^" in value:
+            for form in _name_forms(value):
+                _add(needles, form, "name")
+            continue
+        dates = _date_forms(value)
+        if dates:
+            for form in dates:
+                _add(needles, form, "date")
+            continue
+        _add(needles, value, "identifier")
+    return needles
+
+
+def _add(needles: dict[str, NeedleKind], form: str, kind: NeedleKind) -> None:
+    form = " ".join(form.split()).upper()
+    if _scannable(form):
+        needles.setdefault(form, kind)
+
+
+def _name_forms(value: str) -> set[str]:
+    forms: set[str] = set()
+    for group in value.split("="):
+        parts = [c.strip() for c in group.split("^")]
+        parts += [""] * (5 - len(parts))
+        family, given, middle = parts[0], parts[1], parts[2]
+        forms.add(group.rstrip("^"))
+        forms.update(p for p in parts if p)
+        if family and given:
+            forms |= {f"{given} {family}", f"{family} {given}", f"{family}, {given}"}
+            forms.add(f"{family},{given}")
+            if middle:
+                forms |= {f"{given} {middle} {family}", f"{family}, {given} {middle}"}
+    return forms
+
+
+def _date_forms(value: str) -> set[str]:
+    if not (len(value) == 8 and value.isdigit()):
+        return set()
+    try:
+        day = date(int(value[:4]), int(value[4:6]), int(value[6:]))
+    except ValueError:
+        return set()
+    y, m, d = f"{day.year:04d}", f"{day.month:02d}", f"{day.day:02d}"
+    forms = {value, f"{y}-{m}-{d}", f"{y}/{m}/{d}", f"{y}.{m}.{d}"}
+    forms |= {f"{d}/{m}/{y}", f"{m}/{d}/{y}", f"{d}.{m}.{y}", f"{d}-{m}-{y}", f"{m}-{d}-{y}"}
+    forms |= {f"{day.day}/{day.month}/{y}", f"{day.month}/{day.day}/{y}"}
+    return forms
+
+
+# --- scanning ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Scanner:
+    text: re.Pattern[str] | None
+    binary: re.Pattern[bytes] | None
+    kinds: dict[str, NeedleKind]
+
+    def kind_of_text(self, match: str) -> NeedleKind:
+        return self.kinds.get(" ".join(match.split()).upper(), "identifier")
+
+
+def _build_scanner(values: Iterable[str], encodings: Iterable[str]) -> _Scanner:
+    return _cached_scanner(frozenset(values), tuple(encodings))
+
+
+@lru_cache(maxsize=512)
+def _cached_scanner(values: frozenset[str], encodings: tuple[str, ...]) -> _Scanner:
+    # One object's values are scanned for several times (clean_text, then the gate).
+    kinds = expand_values(values)
+    if not kinds:
+        return _Scanner(None, None, kinds)
+    ordered = sorted(kinds, key=len, reverse=True)
+    text = re.compile("|".join(_flexible(n) for n in ordered), re.IGNORECASE)
+    codecs = list(dict.fromkeys([*_BINARY_CODECS, *encodings]))
+    encoded: set[bytes] = set()
+    for needle in ordered:
+        if len(needle) < MIN_BINARY_VALUE_CHARS:
+            continue
+        variants = {needle, needle.lower(), needle.title()}
+        needle_codecs = codecs + list(_CJK_CODECS) if not needle.isascii() else codecs
+        for variant in variants:
+            for codec in needle_codecs:
+                try:
+                    encoded.add(variant.encode(codec))
+                except (UnicodeError, LookupError):
+                    continue
+    binary = (
+        re.compile(
+            b"|".join(re.escape(e) for e in sorted(encoded, key=len, reverse=True)), re.IGNORECASE
+        )
+        if encoded
+        else None
+    )
+    return _Scanner(text, binary, kinds)
+
+
+def _flexible(needle: str) -> str:
+    # Any run of whitespace in a needle matches any run of whitespace in the output.
+    return r"\s+".join(re.escape(word) for word in needle.split())
+
+
+def verify_no_residuals(identifying: set[str], payload: bytes | Dataset, /) -> list[ResidualHit]:
+    """Scan a de-identified output for any identifying value of its input.
+
+    Parameters
+    ----------
+    identifying : set[str]
+        Values from :func:`identifying_values` (or the extraction's own set) of the input.
+    payload : bytes or pydicom.Dataset
+        The output: a dataset (walked at every depth, file meta included) or its encoded
+        bytes (parsed when possible; otherwise scanned as raw bytes).
+
+    Returns
+    -------
+    list[ResidualHit]
+        One hit per element (or byte offset) holding a value; empty when the output is clean.
+        Pixel data and numeric arrays are not scanned (burned-in text is handled by the
+        burned-in annotation rules, not here).
+    """
+    if isinstance(payload, Dataset):
+        scanner = _build_scanner(identifying, _dataset_encodings(payload))
+        return _scan_dataset(scanner, payload)
+    data = bytes(payload)
+    try:
+        ds = dcmread(BytesIO(data), force=True)
+        if not ds:
+            raise InvalidDicomError("no elements")
+    except Exception:  # unparseable bytes: fall back to scanning every byte
+        scanner = _build_scanner(identifying, ())
+        return _scan_raw(scanner, data, "<bytes @{}>")
+    scanner = _build_scanner(identifying, _dataset_encodings(ds))
+    has_preamble = data[128:132] == b"DICM"
+    hits = _scan_raw(scanner, data[:128], "<preamble>") if has_preamble else []
+    hits += _scan_dataset(scanner, ds)
+    if hits:
+        return hits
+    # Belt and braces: bytes the parser skipped or misread are scanned raw, pixels aside.
+    pixels = ds.get("PixelData")
+    if isinstance(pixels, bytes) and len(pixels) > 64:
+        data = data.replace(pixels, b"")
+    return _scan_raw(scanner, data, "<bytes @{}>")
+
+
+def _dataset_encodings(ds: Dataset) -> list[str]:
+    charset = ds.get("SpecificCharacterSet")
+    try:
+        return list(convert_encodings(charset)) if charset else []
+    except (LookupError, ValueError):
+        return []
+
+
+def _scan_raw(scanner: _Scanner, data: bytes, label: str) -> list[ResidualHit]:
+    if scanner.binary is None:
+        return []
+    hits = []
+    for match in scanner.binary.finditer(data):
+        hits.append(ResidualHit(label.format(match.start()), "identifier"))
+    return hits
+
+
+def _scan_dataset(scanner: _Scanner, ds: Dataset) -> list[ResidualHit]:
+    if scanner.text is None:
+        return []
+    hits: list[ResidualHit] = []
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None:
+        _scan_items(scanner, meta, (), hits)
+    _scan_items(scanner, ds, (), hits)
+    return hits
+
+
+def _scan_items(
+    scanner: _Scanner,
+    ds: Dataset,
+    parents: tuple[tuple[int, int], ...],
+    hits: list[ResidualHit],
+) -> None:
+    for elem in ds:
+        tag = int(BaseTag(elem.tag))
+        if elem.VR == "SQ":
+            for index, item in enumerate(elem.value or Sequence()):
+                _scan_items(scanner, item, (*parents, (tag, index)), hits)
+            continue
+        kind = _scan_element(scanner, elem, tag)
+        if kind is not None:
+            hits.append(ResidualHit(tag_path(parents, tag), kind))
+
+
+def _scan_element(scanner: _Scanner, elem: DataElement, tag: int) -> NeedleKind | None:
+    value = elem.value
+    if value is None or tag in _PIXEL_TAGS:
+        return None
+    if isinstance(value, bytes | bytearray):
+        scannable = elem.VR in _BINARY_VRS or elem.VR in _TEXT_VRS
+        if scannable and scanner.binary is not None and scanner.binary.search(value):
+            return "identifier"
+        return None
+    if elem.VR not in _TEXT_VRS:
+        return None
+    text = "\\".join(_as_strings(value)) if isinstance(value, MultiValue) else str(value)
+    assert scanner.text is not None
+    match = scanner.text.search(text)
+    return scanner.kind_of_text(match.group(0)) if match else None
+
+
+# --- cleaning free text -----------------------------------------------------------------
+
+_GENERIC_PATTERNS = re.compile(
+    "|".join(
+        [
+            r"\b(?:19|20)\d{2}[-/.]?(?:0[1-9]|1[0-2])[-/.]?(?:0[1-9]|[12]\d|3[01])\b",
+            r"\b(?:0?[1-9]|[12]\d|3[01])[-/.](?:0?[1-9]|1[0-2])[-/.](?:19|20)?\d{2}\b",
+            r"\d{6,}",
+            r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+",
+            r"\+?\d[\d ()-]{8,}\d",
+            r"\b(?:Dr|Prof|Mr|Mrs|Ms|Miss|Herr|Frau|Mme|Mlle)\.?\s+[A-Z][\w'-]+(?:\s+[A-Z][\w'-]+)?",
+            r"\b(?:MRN|NHS|DOB|SSN|PID)\b\s*[:#]?\s*\S*",
+        ]
+    )
+)
+
+
+def clean_text(text: str, identifying: set[str], /) -> str | None:
+    """Return ``text`` with identifying content removed, or ``None`` when nothing is left.
+
+    Removed: every form of every identifying value (as :func:`verify_no_residuals` looks
+    for them, case-insensitive, also inside longer words), dates, runs of six or more
+    digits, e-mail addresses, telephone numbers, titled names (``Dr. Smith``) and labelled
+    identifiers (``MRN: ...``). Whitespace is collapsed.
+
+    Parameters
+    ----------
+    text : str
+        Free text such as a protocol name, a study description or a comment.
+    identifying : set[str]
+        The identifying values of the object the text came from.
+
+    Returns
+    -------
+    str or None
+        The cleaned text, or ``None`` when no letter or digit remains.
+    """
+    scanner = _build_scanner(identifying, ())
+    cleaned = scanner.text.sub(" ", text) if scanner.text is not None else text
+    cleaned = _GENERIC_PATTERNS.sub(" ", cleaned)
+    cleaned = " ".join(cleaned.split()).strip(" ,;:-/^")
+    if not any(ch.isalnum() for ch in cleaned):
+        return None
+    return cleaned

@@ -1,0 +1,146 @@
+"""Tests for the residual-identifier scan, identifying_values and clean_text."""
+
+from __future__ import annotations
+
+from io import BytesIO
+
+import pytest
+from pydicom import Dataset
+from pydicom.sequence import Sequence
+
+from medcoop.deid import clean_text, identifying_values, verify_no_residuals
+
+
+def _patient() -> Dataset:
+    ds = Dataset()
+    ds.PatientName = "OKONKWO^ADAEZE^CHIOMA"
+    ds.PatientID = "MRN4471902"
+    ds.PatientBirthDate = "19610723"
+    ds.AccessionNumber = "ACC99120"
+    ds.InstitutionName = "Saint Brigid Infirmary"
+    ds.OperatorsName = "PETERSEN^LARS"
+    observer = Dataset()
+    observer.VerifyingObserverName = "NAKAMURA^HIROSHI"
+    ds.VerifyingObserverSequence = Sequence([observer])
+    return ds
+
+
+def test_identifying_values_collects_names_ids_dates_and_nested_people() -> None:
+    values = identifying_values(_patient())
+    for expected in (
+        "OKONKWO^ADAEZE^CHIOMA",
+        "OKONKWO",
+        "ADAEZE",
+        "MRN4471902",
+        "19610723",
+        "ACC99120",
+        "Saint Brigid Infirmary",
+        "PETERSEN",
+        "NAKAMURA",
+    ):
+        assert expected in values
+
+
+def test_identifying_values_can_leave_institution_out() -> None:
+    values = identifying_values(_patient(), include_institution=False)
+    assert "Saint Brigid Infirmary" not in values
+    assert "MRN4471902" in values
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Adaeze Okonkwo",
+        "okonkwo, adaeze",
+        "OKONKWO ADAEZE",
+        "seen 1961-07-23",
+        "23/07/1961",
+        "ref MRN4471902",
+        "acc99120 follow-up",
+    ],
+)
+def test_scan_finds_every_form_in_text(text: str) -> None:
+    out = Dataset()
+    out.StudyDescription = text
+    hits = verify_no_residuals(identifying_values(_patient()), out)
+    assert [h.path for h in hits] == ["(0008,1030)"]
+
+
+def test_scan_reports_nested_path_and_kind_but_never_the_value() -> None:
+    item = Dataset()
+    item.TextValue = "reviewed by Nakamura Hiroshi"
+    out = Dataset()
+    out.ContentSequence = Sequence([Dataset(), item])
+    hits = verify_no_residuals(identifying_values(_patient()), out)
+    assert len(hits) == 1
+    assert hits[0].path == "(0040,A730)[1]>(0040,A160)"
+    assert hits[0].kind == "name"
+    assert "NAKAMURA" not in repr(hits[0]).upper()
+
+
+@pytest.mark.parametrize("codec", ["utf_8", "latin_1", "utf_16_le", "utf_16_be"])
+def test_scan_finds_values_in_private_binary_blobs(codec: str) -> None:
+    out = Dataset()
+    out.add_new(0x00290010, "LO", "ACME BLOB")
+    out.add_new(0x00291001, "OB", b"\x00\x01" + "mrn4471902".encode(codec) + b"\x00")
+    hits = verify_no_residuals(identifying_values(_patient()), out)
+    assert [h.path for h in hits] == ["(0029,1001)"]
+
+
+def test_scan_finds_non_ascii_names_in_encoded_bytes() -> None:
+    source = Dataset()
+    source.SpecificCharacterSet = "ISO_IR 192"
+    source.PatientName = "Müller^Jürgen"
+    out = Dataset()
+    out.add_new(0x00410010, "LO", "UNKNOWN VENDOR")
+    out.add_new(0x00411001, "UN", "notes: MÜLLER".encode("latin_1"))
+    hits = verify_no_residuals(identifying_values(source), out)
+    assert [h.path for h in hits] == ["(0041,1001)"]
+
+
+def test_scan_of_encoded_bytes_parses_and_walks() -> None:
+    out = Dataset()
+    out.PatientName = "ANONYMOUS"
+    out.ImageComments = "for petersen"
+    buffer = BytesIO()
+    out.save_as(buffer, implicit_vr=True, little_endian=True)
+    hits = verify_no_residuals(identifying_values(_patient()), buffer.getvalue())
+    assert [h.path for h in hits] == ["(0020,4000)"]
+
+
+def test_scan_of_unparseable_bytes_scans_every_byte() -> None:
+    hits = verify_no_residuals({"MRN4471902"}, b"garbage MRN4471902 garbage")
+    assert len(hits) == 1
+
+
+def test_clean_output_has_no_hits_and_pixel_data_is_not_scanned() -> None:
+    out = Dataset()
+    out.PatientName = "ANONYMOUS"
+    out.StudyDescription = "CT CHEST"
+    out.PixelData = b"MRN4471902" * 4
+    assert verify_no_residuals(identifying_values(_patient()), out) == []
+
+
+def test_short_values_are_not_scanned() -> None:
+    out = Dataset()
+    out.StudyDescription = "LI XR"
+    assert verify_no_residuals({"LI", "XR^LI"}, out) == []
+
+
+def test_clean_text_removes_identifiers_and_keeps_the_protocol() -> None:
+    values = identifying_values(_patient())
+    text = "CT ABDOMEN Dr. Smith for Adaeze Okonkwo MRN4471902 23/07/1961 tel +44 20 7946 0958"
+    cleaned = clean_text(text, values)
+    assert cleaned is not None
+    assert cleaned.startswith("CT ABDOMEN")
+    for leaked in ("Smith", "Adaeze", "Okonkwo", "4471902", "1961", "7946"):
+        assert leaked not in cleaned
+
+
+def test_clean_text_returns_none_when_nothing_is_left() -> None:
+    assert clean_text("OKONKWO, ADAEZE", identifying_values(_patient())) is None
+    assert clean_text(" -- ", set()) is None
+
+
+def test_clean_text_keeps_ordinary_descriptions() -> None:
+    assert clean_text("DR CHEST PA 2 views", set()) == "DR CHEST PA 2 views"
