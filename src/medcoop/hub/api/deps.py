@@ -9,11 +9,13 @@ pass the CSRF check: the ``X-CSRF-Token`` header equals the ``medcoop_csrf`` coo
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
 
+from medcoop.hub.db.engine import begin_write
 from medcoop.hub.db.models import TokenKind
 from medcoop.hub.db.tenancy import scope_session
 from medcoop.hub.errors import AuthenticationError, PermissionDeniedError
@@ -27,8 +29,11 @@ __all__ = [
     "CSRF_HEADER",
     "SESSION_COOKIE",
     "DbSession",
+    "PageParams",
+    "Paging",
     "Settings",
     "UserPrincipal",
+    "WriteSession",
     "get_principal",
     "require",
 ]
@@ -116,6 +121,38 @@ def get_db(request: Request, principal: UserPrincipal) -> Iterator[Session]:
 
 
 DbSession = Annotated[Session, Depends(get_db)]
+
+
+def get_write_db(request: Request, principal: UserPrincipal) -> Iterator[Session]:
+    """Dependency: like :func:`get_db`, with the transaction opened as a writer."""
+    session = scope_session(open_session(request), principal.org_id)
+    try:
+        begin_write(session)
+        yield session
+    finally:
+        session.close()
+
+
+WriteSession = Annotated[Session, Depends(get_write_db)]
+
+
+@dataclass(frozen=True, slots=True)
+class PageParams:
+    """``limit`` and ``offset`` of a list endpoint."""
+
+    limit: int
+    offset: int
+
+
+def page_params(
+    limit: Annotated[int, Query(ge=1, le=500, description="Items per page")] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000, description="Items to skip")] = 0,
+) -> PageParams:
+    """Dependency: pagination parameters."""
+    return PageParams(limit=limit, offset=offset)
+
+
+Paging = Annotated[PageParams, Depends(page_params)]
 
 
 def require(permission: Permission) -> Callable[[Principal], Principal]:
