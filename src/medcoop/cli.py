@@ -56,3 +56,7 @@ app.add_typer(hub_app, name="hub")
 from medcoop.sim.cli import app as sim_app  # noqa: E402
 
 app.add_typer(sim_app, name="sim")
+
+from medcoop.edge.cli import app as edge_app  # noqa: E402
+
+app.add_typer(edge_app, name="edge")

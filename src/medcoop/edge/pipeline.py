@@ -1,0 +1,351 @@
+"""The per-object pipeline: extract → consent → de-identified study state → residual scan → outbox.
+
+Every receiver (DIMSE, STOW-RS, folder import, quarantine retry) hands objects here and gets
+an :class:`Outcome` back. An object is *accepted* only once its facts are committed to the
+edge's database (``synchronous=FULL``) or it is durably quarantined; when the storage is
+full the pipeline refuses it (the DIMSE receiver answers 0xA700) rather than lose it.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import shutil
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pydicom
+from pydicom.dataset import Dataset
+
+from medcoop import records
+from medcoop.deid.pseudonym import SiteKey
+from medcoop.dicom.model import Extraction, MppsFacts, Skipped
+from medcoop.edge.config import EdgeSettings
+from medcoop.edge.consent import ConsentList
+from medcoop.edge.errors import StorageFullError
+from medcoop.edge.outbox import Outbox
+from medcoop.edge.privacy import residual_hits
+from medcoop.edge.quarantine import Quarantine
+from medcoop.edge.store import EdgeStore, now_s
+from medcoop.edge.studies import StudyState, build_record
+
+__all__ = ["Outcome", "Pipeline"]
+
+log = logging.getLogger("medcoop.edge.pipeline")
+
+#: Dose report SOP classes: one that yields nothing is quarantined, not skipped.
+_DOSE_REPORT_CLASSES = frozenset(
+    {
+        "1.2.840.10008.5.1.4.1.1.88.67",  # X-Ray Radiation Dose SR
+        "1.2.840.10008.5.1.4.1.1.88.68",  # Radiopharmaceutical Radiation Dose SR
+        "1.2.840.10008.5.1.4.1.1.88.76",  # Patient Radiation Dose SR
+    }
+)
+#: After a study's first record, later objects are gathered this long before re-sending.
+_SETTLE_S = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What the pipeline did with one object.
+
+    ``status`` is ``stored`` (facts committed), ``skipped`` (no dose or usage facts in it,
+    counted), ``withheld`` (the patient opted out), ``quarantined`` (kept locally with a
+    reason) or ``refused`` (not accepted: storage full; the sender must retry).
+    """
+
+    status: str
+    reason: str | None = None
+    quarantine_id: int | None = None
+
+    @property
+    def accepted(self) -> bool:
+        """Whether the object is safely in the edge's hands (the sender may forget it)."""
+        return self.status != "refused"
+
+
+class Pipeline:
+    """Turns received objects into durable, de-identified study state and outbox records."""
+
+    def __init__(
+        self,
+        settings: EdgeSettings,
+        store: EdgeStore,
+        key: SiteKey,
+        *,
+        on_queued: Callable[[], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.key = key
+        self.zone = settings.zone
+        self.outbox = Outbox(store)
+        self.consent = ConsentList(store, key)
+        self.quarantine = Quarantine(store, settings.quarantine_dir)
+        self._on_queued = on_queued or (lambda: None)
+        self._space_checked_at = 0.0
+        self._space_lock = threading.Lock()
+
+    # --- entry points ------------------------------------------------------------------
+    def process_bytes(
+        self, data: bytes, origin: str, *, quarantine_failures: bool = True
+    ) -> Outcome:
+        """Process one DICOM object given as bytes (Part 10 file, or a bare dataset)."""
+        try:
+            self.check_space()
+        except StorageFullError as exc:
+            return Outcome("refused", reason=str(exc))
+        self._count("received")
+        try:
+            ds = _parse(data)
+        except Exception as exc:  # any parse failure is the object's fault
+            return self._fail(data, f"malformed: {type(exc).__name__}", origin, quarantine_failures)
+        return self._process_dataset(ds, data, origin, quarantine_failures)
+
+    def process_mpps(self, ds: Dataset, mpps_uid: str, origin: str) -> Outcome:
+        """Process an MPPS N-CREATE or N-SET dataset for the instance ``mpps_uid``."""
+        from medcoop.dicom import extract_mpps
+
+        try:
+            self.check_space()
+        except StorageFullError as exc:
+            return Outcome("refused", reason=str(exc))
+        self._count("received")
+        try:
+            facts = extract_mpps(ds)
+        except Exception as exc:  # a bug must not take the receiver down
+            return self._fail(_encode(ds), f"mpps extraction failed: {type(exc).__name__}", origin)
+        if isinstance(facts, Skipped):
+            self._count("skipped")
+            return Outcome("skipped", reason=facts.reason)
+        try:
+            return self._apply_mpps(facts, mpps_uid)
+        except _ResidualFound as exc:
+            return self._fail(_encode(ds), exc.reason, origin)
+        except sqlite3.OperationalError as exc:
+            return _refusal(exc)
+
+    def retry_quarantined(self, quarantine_id: int) -> bool:
+        """Process a quarantined object again; return whether it left the quarantine."""
+
+        def attempt(data: bytes, origin: str) -> bool:
+            outcome = self.process_bytes(data, origin, quarantine_failures=False)
+            return outcome.accepted and outcome.status != "quarantined"
+
+        return self.quarantine.retry(quarantine_id, attempt)
+
+    def process_file(self, path: Path, origin: str = "import") -> Outcome:
+        """Process one file from a folder import."""
+        return self.process_bytes(path.read_bytes(), origin)
+
+    # --- storage floor -----------------------------------------------------------------
+    def check_space(self) -> None:
+        """Raise :class:`StorageFullError` when the data folder is below its free-space floor."""
+        floor = self.settings.storage.min_free_bytes
+        if floor <= 0:
+            return
+        with self._space_lock:  # statvfs at most every 0.25 s: it is on the hot path
+            if time.monotonic() - self._space_checked_at < 0.25 and not self._low_space:
+                return
+            free = shutil.disk_usage(self.settings.storage.data_dir).free
+            self._space_checked_at = time.monotonic()
+            self._low_space = free < floor
+        if self._low_space:
+            raise StorageFullError(str(self.settings.storage.data_dir), free, floor)
+
+    _low_space = False
+
+    # --- internals ---------------------------------------------------------------------
+    def _process_dataset(
+        self, ds: Dataset, data: bytes, origin: str, quarantine_failures: bool
+    ) -> Outcome:
+        from medcoop.dicom import extract_dataset
+
+        try:
+            ext = extract_dataset(ds)
+        except Exception as exc:  # malformed content surfaces here (lazy parse)
+            return self._fail(
+                data, f"unreadable: {type(exc).__name__}", origin, quarantine_failures
+            )
+        if isinstance(ext, Skipped):
+            if str(ds.get("SOPClassUID", "")) in _DOSE_REPORT_CLASSES:
+                reason = f"dose report without usable content: {ext.reason[:120]}"
+                return self._fail(data, reason, origin, quarantine_failures)
+            self._count("skipped")
+            return Outcome("skipped", reason=ext.reason)
+        if _burned_in(ds) and ext.source is not records.SourceKind.RDSR and not ext.events:
+            return self._fail(data, "burned-in annotation declared", origin, quarantine_failures)
+        try:
+            outcome = self._apply_extraction(ext, data, origin, quarantine_failures)
+        except sqlite3.OperationalError as exc:
+            return _refusal(exc)
+        if outcome.status == "stored" and self.settings.storage.retain_received:
+            self._retain(ext, data)
+        return outcome
+
+    def _apply_extraction(
+        self, ext: Extraction, data: bytes, origin: str, quarantine_failures: bool
+    ) -> Outcome:
+        pseudonym = self.key.patient_pseudonym(
+            ext.patient.patient_id or "", ext.patient.issuer_of_patient_id or ""
+        )
+        if ext.patient.patient_id and self.consent.is_opted_out(pseudonym):
+            self._count("consent_withheld")
+            return Outcome("withheld", reason="patient opted out of pooling")
+        study_uid = self.key.remap_uid(ext.study_instance_uid)
+        try:
+            with self.store.transaction() as conn:  # a residual hit rolls everything back
+                state = _load_state(conn, study_uid)
+                state.add_extraction(ext, self.key, self.zone)
+                payload = build_record(state).model_dump_json().encode()
+                hits = residual_hits(ext.identifying_values(), payload)
+                if hits:
+                    raise _ResidualFound(hits)
+                self._save_and_maybe_emit(conn, state)
+                self.store.bump(conn, "processed")
+        except _ResidualFound as exc:
+            return self._fail(data, exc.reason, origin, quarantine_failures)
+        return Outcome("stored")
+
+    def _apply_mpps(self, facts: MppsFacts, mpps_uid: str) -> Outcome:
+        remapped_mpps = self.key.remap_uid(mpps_uid)
+        with self.store.transaction() as conn:
+            study_uids = [self.key.remap_uid(u) for u in facts.study_instance_uids]
+            known = _mpps_studies(conn, remapped_mpps)
+            study_uids = list(dict.fromkeys([*known, *study_uids]))
+            if not study_uids:
+                self.store.bump(conn, "skipped")
+                return Outcome("skipped", reason="MPPS for no known study")
+            conn.execute(
+                "INSERT INTO mpps (mpps_uid, study_uids) VALUES (?, ?) "
+                "ON CONFLICT(mpps_uid) DO UPDATE SET study_uids = excluded.study_uids",
+                (remapped_mpps, ",".join(study_uids)),
+            )
+            hits = 0
+            for study_uid in study_uids:
+                state = _load_state(conn, study_uid)
+                state.add_mpps(facts, self.key, self.zone)
+                payload = build_record(state).model_dump_json().encode()
+                hits += residual_hits(facts.identifying_values(), payload)
+                if not hits:
+                    self._save_and_maybe_emit(conn, state)
+            if hits:
+                raise _ResidualFound(hits)
+            self.store.bump(conn, "processed")
+        return Outcome("stored")
+
+    def _save_and_maybe_emit(self, conn: sqlite3.Connection, state: StudyState) -> None:
+        row = conn.execute(
+            "SELECT last_record_key FROM studies WHERE study_uid = ?", (state.study_uid,)
+        ).fetchone()
+        emitted_before = row is not None and row[0] is not None
+        conn.execute(
+            "INSERT INTO studies (study_uid, state, has_rdsr, mpps_completed, dirty, "
+            "last_update_at) VALUES (?, ?, ?, ?, 1, ?) ON CONFLICT(study_uid) DO UPDATE SET "
+            "state = excluded.state, has_rdsr = excluded.has_rdsr, "
+            "mpps_completed = excluded.mpps_completed, dirty = 1, "
+            "last_update_at = excluded.last_update_at",
+            (state.study_uid, state.to_json(), state.has_rdsr, state.mpps_final, now_s()),
+        )
+        if state.has_rdsr and state.mpps_final and not emitted_before:
+            self._emit(conn, state)
+
+    def _emit(self, conn: sqlite3.Connection, state: StudyState) -> None:
+        patient = state.patient or {}
+        if self.consent.is_opted_out(patient.get("pseudonym", "")):
+            conn.execute("DELETE FROM studies WHERE study_uid = ?", (state.study_uid,))
+            self.store.bump(conn, "consent_withheld")
+            return
+        record = build_record(state)
+        self.outbox.enqueue(conn, record)
+        conn.execute(
+            "UPDATE studies SET dirty = 0, last_record_key = ? WHERE study_uid = ?",
+            (record.record_key, state.study_uid),
+        )
+        self._on_queued()
+
+    def emit_due(self, *, now: float | None = None) -> int:
+        """Queue records of studies that are complete or idle long enough; return how many."""
+        now = now_s() if now is None else now
+        idle_before = now - self.settings.study_completion_timeout_s
+        with self.store.reading() as conn:
+            due = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT study_uid FROM studies WHERE dirty = 1 AND (last_update_at <= ? OR "
+                    "(has_rdsr = 1 AND mpps_completed = 1 AND last_update_at <= ?))",
+                    (idle_before, now - _SETTLE_S),
+                )
+            ]
+        for study_uid in due:
+            with self.store.transaction() as conn:
+                self._emit(conn, _load_state(conn, study_uid))
+        return len(due)
+
+    def _fail(
+        self, data: bytes, reason: str, origin: str, quarantine_failures: bool = True
+    ) -> Outcome:
+        if not quarantine_failures:
+            return Outcome("quarantined", reason=reason)
+        try:
+            qid = self.quarantine.put(data, reason=reason, origin=origin)
+        except (OSError, sqlite3.OperationalError) as exc:
+            return _refusal(exc)
+        log.warning("object quarantined", extra={"reason": reason, "quarantine_id": qid})
+        return Outcome("quarantined", reason=reason, quarantine_id=qid)
+
+    def _count(self, name: str) -> None:
+        with self.store.transaction() as conn:
+            self.store.bump(conn, name)
+
+    def _retain(self, ext: Extraction, data: bytes) -> None:
+        folder = self.settings.received_dir / self.key.remap_uid(ext.study_instance_uid)
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = folder / f"{self.key.remap_uid(ext.sop_instance_uid)}.dcm"
+        path.write_bytes(data)
+        path.chmod(0o600)
+
+
+class _ResidualFound(Exception):
+    def __init__(self, hits: int) -> None:
+        self.reason = f"residual identifiers in the de-identified record ({hits} value(s))"
+        super().__init__(self.reason)
+
+
+def _load_state(conn: sqlite3.Connection, study_uid: str) -> StudyState:
+    row = conn.execute("SELECT state FROM studies WHERE study_uid = ?", (study_uid,)).fetchone()
+    return StudyState(study_uid=study_uid) if row is None else StudyState.from_json(row[0])
+
+
+def _mpps_studies(conn: sqlite3.Connection, mpps_uid: str) -> list[str]:
+    row = conn.execute("SELECT study_uids FROM mpps WHERE mpps_uid = ?", (mpps_uid,)).fetchone()
+    return [] if row is None or not row[0] else row[0].split(",")
+
+
+def _parse(data: bytes) -> Dataset:
+    try:
+        return pydicom.dcmread(io.BytesIO(data))
+    except pydicom.errors.InvalidDicomError:
+        return pydicom.dcmread(io.BytesIO(data), force=True)
+
+
+def _encode(ds: Dataset) -> bytes:
+    buffer = io.BytesIO()
+    try:
+        ds.save_as(buffer, implicit_vr=True, little_endian=True)
+    except Exception:  # an unencodable dataset is still kept, as its repr
+        return repr(ds).encode("utf-8", "replace")
+    return buffer.getvalue()
+
+
+def _burned_in(ds: Dataset) -> bool:
+    return str(ds.get("BurnedInAnnotation", "")).strip().upper() == "YES"
+
+
+def _refusal(exc: BaseException) -> Outcome:
+    log.error("storage failure: refusing objects", extra={"error": type(exc).__name__})
+    return Outcome("refused", reason=f"storage failure: {type(exc).__name__}: {exc}")
