@@ -1,0 +1,250 @@
+"""Dose and usage facts from image headers, for devices that send no RDSR.
+
+DX/CR/PX/RF/XA: DAP (0018,115E), entrance dose, Exposure and Deviation Index, kVp, mA,
+exposure time, filter, angle, view. MG: AGD from Organ Dose (0040,0316), compressed
+thickness, compression force, anode target. PT/NM: Radiopharmaceutical Information
+Sequence. Every image also gives usage facts (acquisition time, frames, protocol).
+CT images give usage only; a Philips CT "Dose Info" capture is read by
+:mod:`medcoop.dicom.vendor`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydicom.dataset import Dataset
+
+from medcoop import records
+from medcoop.dicom import identity, vendor
+from medcoop.dicom.model import DoseEvent, Extraction, Skipped, make_event, make_totals
+from medcoop.dicom.nm import is_positron_emitter
+from medcoop.dicom.sr import code_key
+from medcoop.dicom.values import (
+    combine,
+    first_float,
+    get_value,
+    parse_da,
+    parse_dt,
+    parse_tm,
+    text_or_none,
+)
+
+__all__ = ["extract_header"]
+
+_PROJECTION = frozenset({"DX", "CR", "PX", "IO", "RG", "RF", "XA", "DF", "DS"})
+_NOT_IMAGES = frozenset({"PR", "KO", "REG", "SEG", "RWV", "DOC", "AU", "ECG", "PLAN", "RTPLAN"})
+
+
+def _text(ds: Dataset, tag: int) -> str | None:
+    return text_or_none(get_value(ds, tag))
+
+
+def _num(ds: Dataset, tag: int) -> float | None:
+    return first_float(get_value(ds, tag))
+
+
+def _first_meaning(ds: Dataset, tag: int) -> str | None:
+    seq = get_value(ds, tag)
+    if not seq:
+        return None
+    code = code_key(seq[0])
+    return code[1] if code else None
+
+
+def acquisition_time(ds: Dataset) -> datetime | None:
+    """Return when the image was acquired (AcquisitionDateTime, else date+time pairs)."""
+    moment = parse_dt(get_value(ds, 0x0008002A))
+    if moment is not None:
+        return moment
+    for day_tag, time_tag in ((0x00080022, 0x00080032), (0x00080023, 0x00080033)):
+        day = parse_da(get_value(ds, day_tag))
+        time = parse_tm(get_value(ds, time_tag))
+        if day is not None and time is not None:
+            return combine(day, time)
+    return None
+
+
+def _exposure_time_s(ds: Dataset) -> float | None:
+    micro = _num(ds, 0x00188150)  # Exposure Time in µS
+    if micro is not None:
+        return micro / 1e6
+    milli = _num(ds, 0x00181150)  # Exposure Time, ms
+    return None if milli is None else milli / 1000.0
+
+
+def _tube_current_ma(ds: Dataset) -> float | None:
+    micro = _num(ds, 0x00188151)  # X-Ray Tube Current in µA
+    if micro is not None:
+        return micro / 1000.0
+    return _num(ds, 0x00181151)
+
+
+def _entrance_dose_mgy(ds: Dataset) -> float | None:
+    mgy = _num(ds, 0x00408302)  # Entrance Dose in mGy
+    if mgy is not None:
+        return mgy
+    dgy = _num(ds, 0x00400302)  # Entrance Dose, dGy
+    return None if dgy is None else dgy * 100.0
+
+
+def _laterality(ds: Dataset) -> str | None:
+    value = _text(ds, 0x00200062) or _text(ds, 0x00200060)
+    return value if value in ("L", "R", "B") else None
+
+
+def _projection_event(ds: Dataset, sop_uid: str, modality: str, notes: list[str]) -> DoseEvent:
+    mammography = modality == "MG"
+    dap_dgycm2 = _num(ds, 0x0018115E)  # Image and Fluoroscopy Area Dose Product, dGy·cm²
+    organ_dose_dgy = _num(ds, 0x00400316)  # Organ Dose (AGD for MG), dGy
+    materials = get_value(ds, 0x00187050)
+    fields: dict[str, object] = {
+        "event_uid": f"{sop_uid}.1",
+        "kind": records.EventKind.MAMMOGRAPHY if mammography else records.EventKind.PROJECTION,
+        "source": records.SourceKind.IMAGE_HEADER,
+        "started_at": acquisition_time(ds),
+        "protocol": _text(ds, 0x00181400) or _text(ds, 0x00181030) or _text(ds, 0x0008103E),
+        "target_region": _text(ds, 0x00180015),
+        "dap_gycm2": None if dap_dgycm2 is None else dap_dgycm2 * 0.1,
+        "entrance_dose_mgy": _entrance_dose_mgy(ds),
+        "kvp": _num(ds, 0x00180060),
+        "tube_current_ma": _tube_current_ma(ds),
+        "exposure_time_s": _exposure_time_s(ds),
+        "exposure_index": _num(ds, 0x00181411),
+        "deviation_index": _num(ds, 0x00181413),
+        "filter_material": (
+            " + ".join(str(m) for m in materials)
+            if isinstance(materials, list | tuple)
+            else text_or_none(materials)
+        ),
+        "filter_thickness_mm": _num(ds, 0x00187052),
+        "primary_angle_deg": _num(ds, 0x00181510),
+        "secondary_angle_deg": _num(ds, 0x00181511),
+        "view": _first_meaning(ds, 0x00540220) or _text(ds, 0x00185101),
+        "laterality": _laterality(ds),
+    }
+    if mammography:
+        fields.update(
+            agd_mgy=None if organ_dose_dgy is None else organ_dose_dgy * 100.0,
+            compressed_thickness_mm=_num(ds, 0x001811A0),
+            compression_force_n=_num(ds, 0x001811A2),
+            anode_target=_text(ds, 0x00181191),
+        )
+    return make_event(fields, notes)
+
+
+def _radiopharmaceutical_events(
+    ds: Dataset, study_uid: str, notes: list[str]
+) -> tuple[tuple[DoseEvent, ...], bool]:
+    events: list[DoseEvent] = []
+    positron = False
+    series_day = parse_da(get_value(ds, 0x00080021)) or parse_da(get_value(ds, 0x00080020))
+    for index, item in enumerate(get_value(ds, 0x00540016) or (), start=1):
+        started = parse_dt(get_value(item, 0x00181078)) or combine(
+            series_day, parse_tm(get_value(item, 0x00181072))
+        )
+        nuclide_seq = get_value(item, 0x00540300)
+        nuclide_code = code_key(nuclide_seq[0]) if nuclide_seq else None
+        nuclide = nuclide_code[1] if nuclide_code else None
+        agent = _text(item, 0x00180031) or _first_meaning(item, 0x00540304)
+        positron = positron or is_positron_emitter(
+            nuclide_code[0] if nuclide_code else None, nuclide or agent
+        )
+        total_bq = _num(item, 0x00181074)
+        # every image of one administration carries it: key it to the study and the start
+        stamp = started.strftime("%Y%m%d%H%M%S") if started else "0"
+        fields: dict[str, object] = {
+            "event_uid": f"{study_uid}.rp.{stamp}.{index}",
+            "kind": records.EventKind.RADIOPHARMACEUTICAL,
+            "source": records.SourceKind.IMAGE_HEADER,
+            "started_at": started,
+            "radiopharmaceutical": agent,
+            "radionuclide": nuclide,
+            "administered_activity_mbq": None if total_bq is None else total_bq / 1e6,
+        }
+        events.append(make_event(fields, notes))
+    return tuple(events), positron
+
+
+def _totals(events: tuple[DoseEvent, ...], notes: list[str]) -> records.DoseTotals:
+    def total(name: str) -> float | None:
+        values = [getattr(e, name) for e in events if getattr(e, name) is not None]
+        return sum(values) if values else None
+
+    return make_totals(
+        {
+            "total_dap_gycm2": total("dap_gycm2"),
+            "total_acquisition_dap_gycm2": total("dap_gycm2"),
+            "total_agd_left_mgy": total("agd_mgy")
+            if events and events[0].laterality == "L"
+            else None,
+            "total_agd_right_mgy": total("agd_mgy")
+            if events and events[0].laterality == "R"
+            else None,
+            "total_administered_activity_mbq": total("administered_activity_mbq"),
+            "number_of_events": len(events),
+        },
+        notes,
+    )
+
+
+def extract_header(
+    ds: Dataset, sop_uid: str, sop_class: str, study_uid: str, header_modality: str | None
+) -> Extraction | Skipped:
+    """Return the dose and usage facts in an image's header.
+
+    Parameters
+    ----------
+    ds : pydicom.dataset.Dataset
+        An image (or vendor summary) dataset; pixel data is not needed.
+    sop_uid, sop_class, study_uid : str
+        Already read by the caller.
+    header_modality : str or None
+        The header's Modality.
+    """
+    modality = (header_modality or "").upper()
+    if not modality:
+        return Skipped("no Modality in the image header", sop_uid)
+    if modality in _NOT_IMAGES:
+        return Skipped(f"a {modality} object carries no dose or usage facts", sop_uid)
+    notes: list[str] = []
+    source = records.SourceKind.IMAGE_HEADER
+    events: tuple[DoseEvent, ...] = ()
+    totals = records.DoseTotals()
+    if modality in _PROJECTION or modality == "MG":
+        events = (_projection_event(ds, sop_uid, modality, notes),)
+        totals = _totals(events, notes)
+    elif modality in ("PT", "NM"):
+        events, positron = _radiopharmaceutical_events(ds, study_uid, notes)
+        totals = _totals(events, notes)
+        if modality == "NM" and positron:
+            modality = "PT"
+    elif modality == "CT" and vendor.is_philips_dose_info(ds):
+        summary = vendor.read_philips_dose_info(ds, sop_uid, notes)
+        events, totals, source = summary.events, summary.totals, records.SourceKind.VENDOR_SUMMARY
+    study = identity.read_study(ds)
+    acquired = acquisition_time(ds)
+    frames = first_float(get_value(ds, 0x00280008))
+    protocol_seq = _first_meaning(ds, 0x00400260)
+    return Extraction(
+        sop_instance_uid=sop_uid,
+        sop_class_uid=sop_class,
+        study_instance_uid=study_uid,
+        series_instance_uid=_text(ds, 0x0020000E),
+        modality=modality,
+        source=source,
+        patient=identity.read_patient(ds, study.study_at),
+        device=identity.read_device(ds),
+        study_at=study.study_at,
+        utc_offset_min=study.utc_offset_min,
+        study_description=study.study_description,
+        accession_number=study.accession_number,
+        procedure_code=study.procedure_code,
+        events=events,
+        totals=totals,
+        acquisition_times=(acquired,) if acquired else (),
+        image_count=int(frames) if frames and frames >= 1 else 1,
+        performed_protocol=protocol_seq or _text(ds, 0x00181030),
+        header_modality=header_modality,
+        notes=tuple(notes),
+        _identifying=identity.identifying_values(ds),
+    )

@@ -1,0 +1,157 @@
+"""Lenient readers for DICOM value representations (DA, TM, DT, AS, DS, PN) and header fields.
+
+Devices write every VR loosely, so each reader returns ``None`` for a value it cannot read
+instead of raising: a bad date must not cost the dose values beside it.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydicom.dataset import Dataset
+
+__all__ = [
+    "first_float",
+    "get_value",
+    "parse_age_years",
+    "parse_da",
+    "parse_dt",
+    "parse_tm",
+    "text_or_none",
+]
+
+
+def get_value(ds: Dataset, tag: int) -> Any:
+    """Return the value of ``tag`` in ``ds``, or ``None`` when absent or unreadable."""
+    if tag not in ds._dict:  # cheaper than ds.get(), which builds a KeyError when absent
+        return None
+    try:
+        return ds[tag].value
+    except Exception:  # a corrupt element must not cost its neighbours
+        return None
+
+
+def text_or_none(value: Any) -> str | None:
+    """Return ``value`` as a stripped string, ``None`` when empty or absent."""
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        value = value.decode("latin-1", "replace")
+    elif not isinstance(value, str):
+        if isinstance(value, list | tuple):  # MultiValue: keep the first
+            if not value:
+                return None
+            value = value[0]
+        value = str(value)
+    value = value.strip().strip("\x00").strip()
+    return value or None
+
+
+def first_float(value: Any) -> float | None:
+    """Return the first number in a DS/IS/FD value (which may be multi-valued), or ``None``."""
+    if value is None:
+        return None
+    if isinstance(value, list | tuple):
+        if not value:
+            return None
+        value = value[0]
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    if number != number or number in (float("inf"), float("-inf")):
+        return None
+    return number
+
+
+def parse_da(value: Any) -> date | None:
+    """Parse a DICOM DA (``YYYYMMDD``, or ``YYYY.MM.DD`` from old devices)."""
+    text = text_or_none(value)
+    if text is None:
+        return None
+    text = text.replace(".", "").replace("-", "")
+    if len(text) != 8 or not text.isdigit():
+        return None
+    try:
+        return date(int(text[:4]), int(text[4:6]), int(text[6:8]))
+    except ValueError:
+        return None
+
+
+def _time_parts(text: str) -> tuple[int, int, int, int] | None:
+    text = text.replace(":", "")
+    frac = 0
+    if "." in text:
+        text, frac_text = text.split(".", 1)
+        frac_text = (frac_text + "000000")[:6]
+        if not frac_text.isdigit():
+            return None
+        frac = int(frac_text)
+    if not text.isdigit() or len(text) not in (2, 4, 6):
+        return None
+    hour = int(text[:2])
+    minute = int(text[2:4]) if len(text) >= 4 else 0
+    second = int(text[4:6]) if len(text) >= 6 else 0
+    if hour > 23 or minute > 59 or second > 60:
+        return None
+    return hour, minute, min(second, 59), frac
+
+
+def parse_tm(value: Any) -> tuple[int, int, int, int] | None:
+    """Parse a DICOM TM into ``(hour, minute, second, microsecond)``."""
+    text = text_or_none(value)
+    return None if text is None else _time_parts(text)
+
+
+def combine(day: date | None, time: tuple[int, int, int, int] | None) -> datetime | None:
+    """Return a naive datetime from a date and an optional TM tuple."""
+    if day is None:
+        return None
+    if time is None:
+        return datetime(day.year, day.month, day.day)
+    return datetime(day.year, day.month, day.day, *time)
+
+
+def parse_dt(value: Any) -> datetime | None:
+    """Parse a DICOM DT (``YYYYMMDDHHMMSS.FFFFFF&ZZXX``) into a naive local datetime."""
+    text = text_or_none(value)
+    if text is None:
+        return None
+    for sign in ("+", "-"):
+        cut = text.find(sign, 8)
+        if cut > 0:
+            text = text[:cut]
+    day = parse_da(text[:8])
+    if day is None:
+        return None
+    rest = text[8:]
+    if not rest:
+        return combine(day, None)
+    return combine(day, _time_parts(rest))
+
+
+def parse_age_years(value: Any) -> float | None:
+    """Parse a DICOM AS (``049Y``, ``006M``, ``010W``, ``005D``) into years."""
+    text = text_or_none(value)
+    if text is None or len(text) < 2:
+        return None
+    number, unit = text[:-1], text[-1].upper()
+    if not number.isdigit():
+        try:  # some devices write a bare number of years
+            return float(text)
+        except ValueError:
+            return None
+    per_year = {"Y": 1.0, "M": 12.0, "W": 365.25 / 7.0, "D": 365.25}.get(unit)
+    if per_year is None:
+        return None
+    return int(number) / per_year
+
+
+def parse_offset_min(value: Any) -> int | None:
+    """Parse TimezoneOffsetFromUTC (``+0100``) into minutes east of UTC."""
+    text = text_or_none(value)
+    if text is None or len(text) != 5 or text[0] not in "+-" or not text[1:].isdigit():
+        return None
+    minutes = int(text[1:3]) * 60 + int(text[3:5])
+    return -minutes if text[0] == "-" else minutes
