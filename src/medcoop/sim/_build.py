@@ -27,12 +27,17 @@ __all__ = ["SrWriter", "fmt_ds", "new", "put", "put_seq", "seq"]
 _NO_VALIDATION = 0
 
 
+#: Ambiguous dictionary VRs resolved for what the fleet writes (16-bit unsigned pixels).
+_RESOLVED_VR = {"OB or OW": "OW", "US or SS": "US", "US or SS or OW": "US", "US or OW": "US"}
+
+
 @cache
 def _tag_vr(keyword: str) -> tuple[BaseTag, str]:
     tag = tag_for_keyword(keyword)
     if tag is None:
         raise KeyError(f"unknown DICOM keyword {keyword!r}")
-    return BaseTag(tag), dictionary_VR(tag)
+    vr = dictionary_VR(tag)
+    return BaseTag(tag), _RESOLVED_VR.get(vr, vr)
 
 
 _BINARY_FLOAT_VRS = frozenset({"FD", "FL"})

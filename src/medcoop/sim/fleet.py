@@ -20,7 +20,15 @@ from pydicom.dataset import Dataset
 
 from medcoop.sim import protocols as P
 from medcoop.sim.adversarial import extra_identifiers
-from medcoop.sim.people import _FAMILY, PlantedPatient, make_patient, make_staff, staff_pool
+from medcoop.sim.header import character_set
+from medcoop.sim.people import (
+    FAMILY_NAMES,
+    PlantedPatient,
+    make_patient,
+    make_staff,
+    name_parts,
+    staff_pool,
+)
 from medcoop.sim.plan import PlannedEvent, StudyTruth, after, new_uid, plan_events, totals_of
 from medcoop.sim.render import render_composites, render_mpps
 from medcoop.sim.vendors import DeviceSpec, site_devices
@@ -184,8 +192,6 @@ class Fleet:
 
 
 def _staff_parts(sites: tuple[Site, ...]) -> set[str]:
-    from medcoop.sim.people import name_parts
-
     return {part for site in sites for name in site.staff for part in name_parts(name)}
 
 
@@ -232,6 +238,7 @@ class _Run:
         device = slot.device
         protocol = _choose(self.rng, _PROTOCOLS[device.kind])
         truth = self._plan(index, site, slot.site_index, device, protocol, slot.true_start)
+        truth.specific_character_set = character_set(truth, device)
         true_end = truth.ended_at - timedelta(seconds=device.clock_offset_s)
         gap_min = _GAP_MEDIAN_MIN[device.kind] * _demand(true_end) * self.rng.lognormvariate(0, 0.5)
         following = _next_open(device, true_end + timedelta(minutes=gap_min))
@@ -306,7 +313,9 @@ class _Run:
             image_sop_instance_uids=image_uids,
             frame_of_reference_uid=new_uid(rng) if device.kind == "pt" else None,
             adversarial=self.fleet.adversarial,
-            adversarial_extras=(extra_identifiers(rng, _FAMILY) if self.fleet.adversarial else {}),
+            adversarial_extras=(
+                extra_identifiers(rng, FAMILY_NAMES) if self.fleet.adversarial else {}
+            ),
         )
 
     def _assign_images(

@@ -54,7 +54,7 @@ def common_header(
     ds = Dataset()
     patient = truth.patient
     vendor = device.vendor
-    put(ds, "SpecificCharacterSet", character_set(truth, device))
+    put(ds, "SpecificCharacterSet", truth.specific_character_set)
     put(ds, "InstanceCreationDate", da(content_at))
     put(ds, "InstanceCreationTime", tm(content_at))
     put(ds, "SOPClassUID", sop_class_uid)
@@ -110,26 +110,15 @@ def character_set(truth: StudyTruth, device: DeviceSpec) -> str:
     ASCII-only studies say ISO_IR 100; Latin-1 names are written as ISO_IR 100 by some
     vendors and as UTF-8 (ISO_IR 192) by others; anything else needs ISO_IR 192.
     """
-    text = "".join(
-        (
-            truth.patient.name,
-            truth.patient.address,
-            truth.staff.referring_physician,
-            truth.staff.performing_physician,
-            truth.staff.operator,
-        )
-    )
+    text = "".join(sorted(truth.identifying_values()))
     if text.isascii():
         return "ISO_IR 100"
     try:
         text.encode("latin-1")
     except UnicodeEncodeError:
         return "ISO_IR 192"
-    return (
-        "ISO_IR 100"
-        if device.vendor.manufacturer in {"Nordlys", "Kestrel Systems"}
-        else ("ISO_IR 192")
-    )
+    latin1_vendors = {"Nordlys", "Kestrel Systems"}
+    return "ISO_IR 100" if device.vendor.manufacturer in latin1_vendors else "ISO_IR 192"
 
 
 def _procedure_code(truth: StudyTruth) -> Dataset:

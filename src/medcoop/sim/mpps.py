@@ -16,7 +16,7 @@ from pydicom.dataset import Dataset
 
 from medcoop.sim._build import fmt_ds, new, put, put_seq
 from medcoop.sim.codes import SopClass
-from medcoop.sim.header import character_set, da, tm
+from medcoop.sim.header import da, tm
 from medcoop.sim.plan import StudyTruth
 from medcoop.sim.vendors import DeviceSpec
 
@@ -35,7 +35,7 @@ _DOSE_IN_MPPS = frozenset({"Acme Medical", "Nordlys"})
 
 def _identity(truth: StudyTruth, device: DeviceSpec) -> Dataset:
     ds = Dataset()
-    put(ds, "SpecificCharacterSet", character_set(truth, device))
+    put(ds, "SpecificCharacterSet", truth.specific_character_set)
     put(ds, "SOPClassUID", SopClass.MPPS)
     put(ds, "SOPInstanceUID", truth.mpps_sop_instance_uid)
     return ds
@@ -76,8 +76,8 @@ def mpps_create(truth: StudyTruth, device: DeviceSpec) -> Dataset:
     put(ds, "PerformedProcedureStepDescription", truth.protocol)
     put(ds, "PerformedProcedureTypeDescription", truth.study_description)
     put_seq(ds, "ProcedureCodeSequence", [_code(truth.procedure_code, truth.protocol)])
-    put(ds, "PerformedProcedureStepEndDate", None)
-    put(ds, "PerformedProcedureStepEndTime", None)
+    put(ds, "PerformedProcedureStepEndDate", "")
+    put(ds, "PerformedProcedureStepEndTime", "")
     put(ds, "Modality", truth.modality)
     put(ds, "StudyID", truth.study_id)
     put_seq(ds, "PerformedProtocolCodeSequence", [])
@@ -125,7 +125,7 @@ def _performed_series(truth: StudyTruth, device: DeviceSpec) -> list[Dataset]:
                 OperatorsName=staff.operator,
                 SeriesInstanceUID=truth.image_series_instance_uid,
                 SeriesDescription=truth.protocol,
-                RetrieveAETitle=None,
+                RetrieveAETitle="",
                 ReferencedImageSequence=images,
                 ReferencedNonImageCompositeSOPInstanceSequence=[],
             )
@@ -144,7 +144,7 @@ def _performed_series(truth: StudyTruth, device: DeviceSpec) -> list[Dataset]:
                 OperatorsName=staff.operator,
                 SeriesInstanceUID=truth.rdsr_series_instance_uid,
                 SeriesDescription="Dose Report",
-                RetrieveAETitle=None,
+                RetrieveAETitle="",
                 ReferencedImageSequence=[],
                 ReferencedNonImageCompositeSOPInstanceSequence=[report],
             )

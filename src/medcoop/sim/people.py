@@ -15,92 +15,25 @@ from medcoop.records import Sex
 
 __all__ = ["PlantedPatient", "Staff", "make_patient", "make_staff", "name_parts"]
 
-_FAMILY = (
-    "Müller",
-    "Okonkwo",
-    "Lindqvist",
-    "Fernández",
-    "Nakamura",
-    "Abernathy",
-    "Kowalczyk",
-    "Østergaard",
-    "Dubois",
-    "Papadopoulos",
-    "Haddad",
-    "Ferreira",
-    "Nguyen",
-    "Whitcombe",
-    "Brannigan",
-    "Castellano",
-    "Järvinen",
-    "Mbeki",
-    "Petrović",
-    "Thornbury",
-    "Vasquez",
-    "Zielinski",
-    "Ashworth",
-    "Bergström",
-    "Çelik",
-    "Delacroix",
-    "Eriksen",
-    "Gallagher",
-    "Hoffmann",
-    "Iwasaki",
-    "Kavanagh",
-    "Larsen",
-    "Moreau",
-    "Novak",
-    "O'Donnell",
-    "Quigley",
-)
+FAMILY_NAMES = (
+    "Müller", "Okonkwo", "Lindqvist", "Fernández", "Nakamura", "Abernathy", "Kowalczyk",
+    "Østergaard", "Dubois", "Papadopoulos", "Haddad", "Ferreira", "Nguyen", "Whitcombe",
+    "Brannigan", "Castellano", "Järvinen", "Mbeki", "Petrović", "Thornbury", "Vasquez",
+    "Zielinski", "Ashworth", "Bergström", "Çelik", "Delacroix", "Eriksen", "Gallagher",
+    "Hoffmann", "Iwasaki", "Kavanagh", "Larsen", "Moreau", "Novak", "O'Donnell", "Quigley",
+)  # fmt: skip
 _GIVEN_F = (
-    "Zoë",
-    "Amélie",
-    "Priya",
-    "Margaret",
-    "Ingrid",
-    "Chiamaka",
-    "Sofía",
-    "Yuki",
-    "Hannah",
-    "Aoife",
-    "Małgorzata",
-    "Fatima",
-    "Eleanor",
-    "Brigitte",
-    "Noémie",
-    "Roisin",
-)
+    "Zoë", "Amélie", "Priya", "Margaret", "Ingrid", "Chiamaka", "Sofía", "Yuki", "Hannah",
+    "Aoife", "Małgorzata", "Fatima", "Eleanor", "Brigitte", "Noémie", "Roisin",
+)  # fmt: skip
 _GIVEN_M = (
-    "Søren",
-    "José",
-    "Björn",
-    "Oluwaseun",
-    "Thomas",
-    "Rajesh",
-    "Kenji",
-    "Declan",
-    "François",
-    "Mateusz",
-    "Ahmed",
-    "Laurence",
-    "Gregor",
-    "Tobias",
-    "Emeka",
-    "Anders",
-)
+    "Søren", "José", "Björn", "Oluwaseun", "Thomas", "Rajesh", "Kenji", "Declan", "François",
+    "Mateusz", "Ahmed", "Laurence", "Gregor", "Tobias", "Emeka", "Anders",
+)  # fmt: skip
 _STREETS = (
-    "Harbour Road",
-    "Mill Lane",
-    "Kestrel Close",
-    "Orchard Way",
-    "Station Street",
-    "Linden Avenue",
-    "Quarry Hill",
-    "Rosemary Gardens",
-    "Tannery Row",
-    "Weaver's Court",
-)
+    "Harbour Road", "Mill Lane", "Kestrel Close", "Orchard Way", "Station Street",
+    "Linden Avenue", "Quarry Hill", "Rosemary Gardens", "Tannery Row", "Weaver's Court",
+)  # fmt: skip
 _TOWNS = ("Northfield", "Ashbury", "Millbrook", "Eastwick", "Fairhaven", "Glenmoor")
 
 
@@ -134,16 +67,11 @@ class PlantedPatient:
         before_birthday = (day.month, day.day) < (self.birth_date.month, self.birth_date.day)
         return day.year - self.birth_date.year - int(before_birthday)
 
-    def identifying_values(self) -> set[str]:
-        """Every identifying string planted for this patient."""
-        values = {
-            self.patient_id,
-            self.name,
-            self.birth_date_da,
-            self.address,
-            self.phone,
-            *self.other_patient_ids,
-        }
+    def identifying_values(self, *, other_ids: bool = True) -> set[str]:
+        """Every identifying string of this patient (``other_ids``: with Other Patient IDs)."""
+        values = {self.patient_id, self.name, self.birth_date_da, self.address, self.phone}
+        if other_ids:
+            values.update(self.other_patient_ids)
         values.update(name_parts(self.name))
         return values
 
@@ -183,7 +111,7 @@ def make_patient(rng: random.Random, *, site_prefix: str, study_day: date) -> Pl
     return PlantedPatient(
         patient_id=f"{site_prefix}{number}",
         issuer_of_patient_id=f"{site_prefix}-MRN",
-        name=f"{rng.choice(_FAMILY)}^{given}",
+        name=f"{rng.choice(FAMILY_NAMES)}^{given}",
         birth_date=birth_date,
         sex=sex,
         address=(
@@ -222,7 +150,7 @@ def staff_pool(rng: random.Random, size: int) -> tuple[str, ...]:
     """Return ``size`` distinct staff names in PN form (``Family^Given^^Dr`` for some)."""
     names: set[str] = set()
     while len(names) < size:
-        family = rng.choice(_FAMILY)
+        family = rng.choice(FAMILY_NAMES)
         given = rng.choice(_GIVEN_F + _GIVEN_M)
         names.add(f"{family}^{given}" + ("^^Dr" if rng.random() < 0.4 else ""))
     return tuple(sorted(names))

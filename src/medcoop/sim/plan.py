@@ -145,6 +145,8 @@ class StudyTruth:
     image_sop_instance_uids: tuple[str, ...] = ()
     frame_of_reference_uid: str | None = None
     adversarial: bool = False
+    #: What the device writes in (0008,0005) for this study's names and addresses.
+    specific_character_set: str = "ISO_IR 100"
     #: Extra identifiers planted only in adversarial studies (mother's name, case number).
     adversarial_extras: dict[str, str] = field(default_factory=dict)
 
@@ -185,7 +187,9 @@ class StudyTruth:
 
     def identifying_values(self) -> set[str]:
         """Every identifying string planted in this study's objects."""
-        values = self.patient.identifying_values() | self.staff.identifying_values()
+        # Other Patient IDs are planted only in adversarial studies.
+        values = self.patient.identifying_values(other_ids=self.adversarial)
+        values |= self.staff.identifying_values()
         values.update({self.accession_number, self.institution_name, self.institution_address})
         for extra in self.adversarial_extras.values():
             values.add(extra)

@@ -57,7 +57,9 @@ def projection_rdsr(truth: StudyTruth, device: DeviceSpec) -> Dataset:
     for plane in planes:
         in_plane = [event for event in truth.events if (event.plane or "single") == plane]
         accumulated = (
-            _mammo_accumulated(sr, in_plane) if mammo else _accumulated(sr, units, in_plane)
+            _mammo_accumulated(sr, in_plane)
+            if mammo
+            else _accumulated(sr, units, in_plane, fluoroscopy=device.kind == "rf")
         )
         content.append(
             sr.container(
@@ -84,12 +86,15 @@ def _sum(values: list[float | None]) -> float:
     return math.fsum(value for value in values if value is not None)
 
 
-def _accumulated(sr: SrWriter, units: _Units, events: list[PlannedEvent]) -> list[Dataset]:
+def _accumulated(
+    sr: SrWriter, units: _Units, events: list[PlannedEvent], *, fluoroscopy: bool
+) -> list[Dataset]:
+    """TID 10004 (fluoroscopy rooms: every plane has both splits) or TID 10007 totals."""
     rel = "CONTAINS"
     fluoro = [e for e in events if e.kind is EventKind.FLUOROSCOPY]
     acquisitions = [e for e in events if e.kind is not EventKind.FLUOROSCOPY]
     items: list[Dataset] = []
-    if fluoro:  # TID 10004: fluoroscopy and acquisition split
+    if fluoroscopy:
         items += [
             sr.num(
                 rel,

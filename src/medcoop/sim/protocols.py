@@ -45,39 +45,21 @@ class CtProtocol:
     duration_min: float = 12.0
 
 
+# fmt: off
 CT_PROTOCOLS: tuple[CtProtocol, ...] = (
     CtProtocol("CT Head", "CTHEAD", codes.HEAD, True, 50.0, 170.0, (1, 1), 0.28, duration_min=8),
     CtProtocol("CT Chest", "CTCHEST", codes.CHEST, False, 8.0, 340.0, (1, 1), 0.16),
-    CtProtocol(
-        "CT Abdomen Pelvis", "CTAP", codes.ABDOMEN_AND_PELVIS, False, 11.0, 450.0, (1, 2), 0.18
-    ),
-    CtProtocol(
-        "CT Chest Abdomen Pelvis",
-        "CTCAP",
-        codes.CHEST_ABDOMEN_PELVIS,
-        False,
-        10.0,
-        660.0,
-        (1, 2),
-        0.16,
-        duration_min=15,
-    ),
+    CtProtocol("CT Abdomen Pelvis", "CTAP", codes.ABDOMEN_AND_PELVIS, False, 11.0, 450.0,
+               (1, 2), 0.18),
+    CtProtocol("CT Chest Abdomen Pelvis", "CTCAP", codes.CHEST_ABDOMEN_PELVIS, False, 10.0,
+               660.0, (1, 2), 0.16, duration_min=15),
     CtProtocol("CT Pulmonary Angiogram", "CTPA", codes.CHEST, False, 9.0, 300.0, (1, 1), 0.08),
     CtProtocol("CT KUB", "CTKUB", codes.ABDOMEN_AND_PELVIS, False, 5.0, 420.0, (1, 1), 0.06),
-    CtProtocol(
-        "CT Coronary Angiogram",
-        "CTCA",
-        codes.HEART,
-        False,
-        20.0,
-        130.0,
-        (1, 1),
-        0.04,
-        sequenced=True,
-        duration_min=25,
-    ),
+    CtProtocol("CT Coronary Angiogram", "CTCA", codes.HEART, False, 20.0, 130.0, (1, 1), 0.04,
+               sequenced=True, duration_min=25),
     CtProtocol("CT Abdomen", "CTABDO", codes.ABDOMEN, False, 11.0, 300.0, (1, 3), 0.04),
 )
+# fmt: on
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,58 +123,19 @@ class RfProtocol:
     duration_min: float = 30.0
 
 
+# fmt: off
 RF_PROTOCOLS: tuple[RfProtocol, ...] = (
-    RfProtocol(
-        "Barium Swallow",
-        "FBASW",
-        codes.ESOPHAGUS,
-        4.0,
-        120.0,
-        (3, 8),
-        (2, 6),
-        0.8,
-        0.35,
-        duration_min=20,
-    ),
+    RfProtocol("Barium Swallow", "FBASW", codes.ESOPHAGUS, 4.0, 120.0, (3, 8), (2, 6), 0.8,
+               0.35, duration_min=20),
     RfProtocol("Barium Enema", "FBAEN", codes.COLON, 8.0, 180.0, (4, 10), (4, 10), 1.5, 0.15),
-    RfProtocol(
-        "Femoral Angiogram",
-        "AFEM",
-        codes.LOWER_LIMB_ARTERY,
-        15.0,
-        300.0,
-        (5, 15),
-        (4, 12),
-        3.0,
-        0.25,
-        duration_min=45,
-    ),
-    RfProtocol(
-        "Coronary Angiogram",
-        "ACOR",
-        codes.CORONARY_ARTERY,
-        12.0,
-        300.0,
-        (6, 14),
-        (6, 12),
-        1.2,
-        0.15,
-        duration_min=40,
-    ),
-    RfProtocol(
-        "Cerebral Angiogram",
-        "ACER",
-        codes.CEREBRAL_ARTERY,
-        20.0,
-        600.0,
-        (6, 16),
-        (6, 14),
-        3.5,
-        0.10,
-        biplane_capable=True,
-        duration_min=60,
-    ),
+    RfProtocol("Femoral Angiogram", "AFEM", codes.LOWER_LIMB_ARTERY, 15.0, 300.0, (5, 15),
+               (4, 12), 3.0, 0.25, duration_min=45),
+    RfProtocol("Coronary Angiogram", "ACOR", codes.CORONARY_ARTERY, 12.0, 300.0, (6, 14),
+               (6, 12), 1.2, 0.15, biplane_capable=True, duration_min=40),
+    RfProtocol("Cerebral Angiogram", "ACER", codes.CEREBRAL_ARTERY, 20.0, 600.0, (6, 16),
+               (6, 14), 3.5, 0.10, biplane_capable=True, duration_min=60),
 )
+# fmt: on
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,16 +148,14 @@ class MgProtocol:
     weight: float
 
 
+# fmt: off
 MG_PROTOCOLS: tuple[MgProtocol, ...] = (
-    MgProtocol(
-        "Screening Mammography",
-        "MGSCR",
-        (("R", "CC"), ("L", "CC"), ("R", "MLO"), ("L", "MLO")),
-        0.8,
-    ),
+    MgProtocol("Screening Mammography", "MGSCR",
+               (("R", "CC"), ("L", "CC"), ("R", "MLO"), ("L", "MLO")), 0.8),
     MgProtocol("Diagnostic Mammography Left", "MGDXL", (("L", "CC"), ("L", "MLO")), 0.1),
     MgProtocol("Diagnostic Mammography Right", "MGDXR", (("R", "CC"), ("R", "MLO")), 0.1),
 )
+# fmt: on
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,44 +177,19 @@ class NmProtocol:
 _F18 = Code("C-111A1", "SRT", "^18^Fluorine")
 _TC99M = Code("C-163A8", "SRT", "^99m^Technetium")
 
+# fmt: off
 PT_PROTOCOLS: tuple[NmProtocol, ...] = (
-    NmProtocol(
-        "PET FDG Whole Body",
-        "PTFDG",
-        Code("C-B1031", "SRT", "Fluorodeoxyglucose F^18^"),
-        _F18,
-        6586.2,
-        4.0,
-        True,
-        0.019,
-        1.0,
-        duration_min=30,
-    ),
+    NmProtocol("PET FDG Whole Body", "PTFDG", Code("C-B1031", "SRT", "Fluorodeoxyglucose F^18^"),
+               _F18, 6586.2, 4.0, True, 0.019, 1.0, duration_min=30),
 )
+# fmt: on
 
+# fmt: off
 NM_PROTOCOLS: tuple[NmProtocol, ...] = (
-    NmProtocol(
-        "NM Bone Scan",
-        "NMBONE",
-        Code("C-B1038", "SRT", "Technetium Tc-99m medronate"),
-        _TC99M,
-        21624.0,
-        600.0,
-        False,
-        0.0049,
-        0.6,
-        duration_min=45,
-    ),
-    NmProtocol(
-        "NM Myocardial Perfusion",
-        "NMMPI",
-        Code("C-B1048", "SRT", "Technetium Tc-99m tetrofosmin"),
-        _TC99M,
-        21624.0,
-        400.0,
-        False,
-        0.0069,
-        0.4,
-        duration_min=60,
-    ),
+    NmProtocol("NM Bone Scan", "NMBONE", Code("C-B1038", "SRT", "Technetium Tc-99m medronate"),
+               _TC99M, 21624.0, 600.0, False, 0.0049, 0.6, duration_min=45),
+    NmProtocol("NM Myocardial Perfusion", "NMMPI",
+               Code("C-B1048", "SRT", "Technetium Tc-99m tetrofosmin"), _TC99M, 21624.0, 400.0,
+               False, 0.0069, 0.4, duration_min=60),
 )
+# fmt: on
