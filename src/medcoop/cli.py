@@ -60,3 +60,7 @@ app.add_typer(sim_app, name="sim")
 from medcoop.edge.cli import app as edge_app  # noqa: E402
 
 app.add_typer(edge_app, name="edge")
+
+from medcoop.dicom.cli import extract_command  # noqa: E402
+
+app.command("extract")(extract_command)
