@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from medcoop.hub.app import create_app
-from medcoop.hub.db.models import OrgKind, Role, TokenKind
+from medcoop.hub.db.models import Role, TokenKind
 from medcoop.hub.db.tenancy import ALL_TENANTS, scope_session
 from medcoop.hub.services import accounts
 from medcoop.hub.settings import HubSettings
@@ -102,8 +102,11 @@ class Tenant:
 PASSWORD = "correct horse battery staple"
 
 
-def make_tenant(app: FastAPI, name: str, *, kind: OrgKind = OrgKind.HOSPITAL) -> Tenant:
-    """Create an organisation with a site (enrolled), users for every role and their tokens."""
+def make_tenant(app: FastAPI, name: str, *, passwords: bool = False) -> Tenant:
+    """Create an organisation with a site (enrolled), users for every role and their tokens.
+
+    Users get :data:`PASSWORD` only when ``passwords`` is set (argon2 is slow on purpose).
+    """
     settings: HubSettings = app.state.settings
     with app.state.session_factory() as session:
         session: Session
@@ -117,7 +120,7 @@ def make_tenant(app: FastAPI, name: str, *, kind: OrgKind = OrgKind.HOSPITAL) ->
         emails: dict[Role, str] = {}
         for role in Role:
             email = f"{role.value}@{name.lower().replace(' ', '-')}.example"
-            user = accounts.create_user(session, email, password=PASSWORD)
+            user = accounts.create_user(session, email, password=PASSWORD if passwords else None)
             accounts.add_membership(session, provisioned.org_id, user.id, role)
             _token, secret = accounts.issue_token(
                 session, TokenKind.PERSONAL, provisioned.org_id, user_id=user.id, ttl_s=3600
