@@ -13,7 +13,13 @@ from medcoop.analytics.benchmarks import (
     narrow_peers,
     suppress_cells,
 )
-from medcoop.analytics.sketches import DoseSketch
+from medcoop.analytics.sketches import (
+    DoseSketch,
+    SketchFormatError,
+    SketchMatrix,
+    merge_blocks,
+    pack_block,
+)
 
 POLICY = PrivacyPolicy(min_studies=10, min_sites=5)
 
@@ -61,11 +67,11 @@ def test_narrowing_applies_only_when_both_sides_stay_large_enough() -> None:
     pool = _pool(sites)
     attributes = {s: {"country": s[:2].upper()} for s in sites}
     narrowed, applied, notes = narrow_peers(pool, attributes, {"country": "UK"}, POLICY)
-    assert applied == {"country": "UK"} and set(narrowed) == {f"uk{i}" for i in range(6)}
+    assert applied == {"country": "UK"} and set(narrowed.ids) == {f"uk{i}" for i in range(6)}
     # drop one French site: the complement would be 4 sites, so the filter is refused
     pool.pop("fr0")
     narrowed, applied, notes = narrow_peers(pool, attributes, {"country": "UK"}, POLICY)
-    assert applied == {} and len(narrowed) == 10 and "not applied" in notes[0]
+    assert applied == {} and narrowed.ids.size == 10 and "not applied" in notes[0]
 
 
 def test_difference_attack_on_narrowing_cannot_isolate_a_small_group() -> None:
@@ -124,3 +130,39 @@ def test_breakdown_attack_total_minus_visible_rows_is_never_one_site() -> None:
     left_studies = total.n_studies - sum(d.n_studies for d in visible.values())
     assert left_sites >= POLICY.min_sites and left_studies >= POLICY.min_studies
     assert set(visible) == {"UK", "FR"}  # DE hidden as the complement of NL
+
+
+def test_quartiles_interpolate_like_quantile_cont() -> None:
+    # two sites with two values each: exact medians are the midpoints 15 and 150
+    pool = {"a": _sketch([10.0, 20.0]), "b": _sketch([100.0, 200.0])}
+    medians = SketchMatrix.from_sketches(pool).quantiles(0.5)
+    assert medians == pytest.approx([15.0, 150.0], rel=0.011)
+    assert np.isnan(SketchMatrix.from_sketches({"e": DoseSketch()}).quantiles(0.5)[0])
+
+
+def test_block_path_gives_the_same_benchmark_as_sketches() -> None:
+    rng = np.random.default_rng(3)
+    months: list[dict[int, DoseSketch]] = []
+    merged: dict[int, DoseSketch] = {}
+    for _ in range(3):
+        month = {site: _sketch(list(rng.lognormal(3 + site / 10, 0.4, 8))) for site in range(9)}
+        months.append(month)
+        for site, sketch in month.items():
+            merged.setdefault(site, DoseSketch()).merge(sketch)
+    matrix = merge_blocks(pack_block(m) for m in months)
+    assert list(matrix.ids) == list(range(9))
+    assert matrix.totals().tolist() == [24] * 9
+    fast = benchmark_site(4, matrix, policy=POLICY)
+    slow = benchmark_site(4, merged, policy=POLICY)
+    assert fast.peers is not None and slow.peers is not None
+    assert fast.peers.n_studies == slow.peers.n_studies == 192
+    assert fast.peers.site_median_quartiles == pytest.approx(slow.peers.site_median_quartiles)
+    assert fast.peers.pooled_quartiles == pytest.approx(slow.peers.pooled_quartiles)
+    assert fast.own_median == pytest.approx(slow.own_median)
+
+
+def test_malformed_blocks_are_refused() -> None:
+    block = pack_block({1: _sketch([1.0, 2.0])})
+    for bad in (b"", block[:-1], b"\x07" + block[1:]):
+        with pytest.raises(SketchFormatError):
+            merge_blocks([bad])

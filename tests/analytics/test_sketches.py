@@ -105,3 +105,21 @@ def test_merge_grouped_matches_merging_sketch_by_sketch() -> None:
         for q in QS:
             assert merged[site].quantile(q) == expected[site].quantile(q)
         assert merged[site].sum == pytest.approx(expected[site].sum)
+
+
+def test_bulk_built_sketch_equals_one_built_value_by_value() -> None:
+    from medcoop.analytics.sketches import bin_keys
+
+    values = _values(9, 500)
+    keys = bin_keys(values)
+    counts = np.bincount(keys - keys.min())
+    bulk = DoseSketch.from_bins(
+        int(keys.min()),
+        counts,
+        total=float(values.sum()),
+        min_value=float(values.min()),
+        max_value=float(values.max()),
+    )
+    one = DoseSketch()
+    one.add_many(values)
+    assert bulk == one

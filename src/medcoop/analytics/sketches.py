@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Iterable, Sequence
-from typing import Self
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Self
 
 import numpy as np
 from ddsketch import DDSketch
@@ -29,8 +29,12 @@ __all__ = [
     "RELATIVE_ACCURACY",
     "DoseSketch",
     "SketchFormatError",
+    "SketchMatrix",
+    "bin_keys",
     "merge_all",
+    "merge_blocks",
     "merge_grouped",
+    "pack_block",
 ]
 
 #: The relative accuracy every summary in medcoop uses (sketches must share it to merge).
@@ -50,7 +54,8 @@ class SketchFormatError(ValueError):
     """Raised when bytes do not decode to a :class:`DoseSketch`; carries the reason."""
 
 
-def _keys(values: np.ndarray) -> np.ndarray:
+def bin_keys(values: np.ndarray) -> np.ndarray:
+    """Return the DDSketch bin key of each positive value (vectorised, same as ddsketch)."""
     return np.ceil(np.log2(values) * _MULTIPLIER).astype(np.int64)
 
 
@@ -96,7 +101,7 @@ class DoseSketch:
         self._min = min(self._min, float(array.min()))
         self._max = max(self._max, float(array.max()))
         if positive.size:
-            keys = _keys(positive)
+            keys = bin_keys(positive)
             low = int(keys.min())
             counts = np.bincount(keys - low)
             self._add_counts(low, counts)
@@ -125,6 +130,27 @@ class DoseSketch:
         self._sum += other._sum
         self._min = min(self._min, other._min)
         self._max = max(self._max, other._max)
+
+    @classmethod
+    def from_bins(
+        cls,
+        min_key: int,
+        counts: np.ndarray,
+        *,
+        zero_count: int = 0,
+        total: float,
+        min_value: float,
+        max_value: float,
+    ) -> Self:
+        """Build a sketch from precomputed bin counts (bulk loads group keys themselves).
+
+        ``counts[i]`` is the number of values whose :func:`bin_keys` is ``min_key + i``.
+        """
+        sketch = cls()
+        sketch._min_key, sketch._bins = min_key, np.asarray(counts, dtype=np.int64)
+        sketch._zero_count, sketch._sum = zero_count, total
+        sketch._min, sketch._max = min_value, max_value
+        return sketch
 
     # -- reading -------------------------------------------------------------------------
     @property
@@ -294,3 +320,175 @@ def _decode(data: bytes) -> tuple[int, np.ndarray, int, float, float, float]:
         )
     counts = np.frombuffer(data, dtype=_WIDTHS[width], offset=_HEADER.size)
     return low, counts, zeros, total, low_value, high_value
+
+
+def _bin_values(keys: np.ndarray) -> np.ndarray:
+    # the representative value of a bin, exactly as LogarithmicMapping.value computes it
+    return np.power(2.0, keys / _MULTIPLIER) * (2.0 / (1.0 + _MAPPING.gamma))
+
+
+class SketchMatrix:
+    """Many sketches over one key range, one row per group, for vectorised queries.
+
+    Row ``i`` holds the bin counts of group ``ids[i]`` for keys ``min_key + j``. Quantiles
+    here interpolate between the two ranks around ``q × (n − 1)`` (like DuckDB's
+    ``quantile_cont`` or numpy's default), each rank read from its bin within 1 %.
+    """
+
+    __slots__ = ("counts", "ids", "min_key", "sums", "zeros")
+
+    def __init__(
+        self,
+        ids: np.ndarray,
+        min_key: int,
+        counts: np.ndarray,
+        zeros: np.ndarray,
+        sums: np.ndarray,
+    ) -> None:
+        self.ids, self.min_key, self.counts = ids, min_key, counts
+        self.zeros, self.sums = zeros, sums
+
+    @classmethod
+    def from_sketches(cls, sketches: Mapping[Any, DoseSketch]) -> SketchMatrix:
+        """Stack sketches (group id → sketch) into one matrix."""
+        ids = np.empty(len(sketches), dtype=object)
+        ids[:] = list(sketches)
+        parts = [s for s in sketches.values() if s._bins.size]
+        low = min((s._min_key for s in parts), default=0)
+        high = max((s._min_key + s._bins.size for s in parts), default=0)
+        counts = np.zeros((len(sketches), high - low), dtype=np.int64)
+        for row, sketch in enumerate(sketches.values()):
+            start = sketch._min_key - low
+            counts[row, start : start + sketch._bins.size] = sketch._bins
+        zeros = np.asarray([s._zero_count for s in sketches.values()], dtype=np.int64)
+        sums = np.asarray([s._sum for s in sketches.values()], dtype=np.float64)
+        return cls(ids, low, counts, zeros, sums)
+
+    def totals(self) -> np.ndarray:
+        """Values per row."""
+        return self.counts.sum(axis=1) + self.zeros
+
+    def subset(self, mask: np.ndarray) -> SketchMatrix:
+        """Return the rows where ``mask`` is true."""
+        return SketchMatrix(
+            self.ids[mask], self.min_key, self.counts[mask], self.zeros[mask], self.sums[mask]
+        )
+
+    def row(self, group: Any) -> DoseSketch:
+        """Return one group's sketch (empty when the group has no row)."""
+        found = np.flatnonzero(self.ids == group)
+        if found.size == 0:
+            return DoseSketch()
+        i = int(found[0])
+        return DoseSketch.from_bins(
+            self.min_key,
+            self.counts[i],
+            zero_count=int(self.zeros[i]),
+            total=float(self.sums[i]),
+            min_value=math.nan,
+            max_value=math.nan,
+        )
+
+    def quantiles(self, q: float) -> np.ndarray:
+        """Return the interpolated ``q``-quantile of every row (NaN for empty rows)."""
+        return _row_quantiles(self.counts, self.zeros, self.min_key, q)
+
+    def pooled_quantiles(self, qs: Sequence[float]) -> list[float]:
+        """Return interpolated quantiles of all rows pooled together."""
+        counts = self.counts.sum(axis=0, keepdims=True)
+        zeros = np.asarray([self.zeros.sum()])
+        return [float(_row_quantiles(counts, zeros, self.min_key, q)[0]) for q in qs]
+
+
+def _row_quantiles(counts: np.ndarray, zeros: np.ndarray, min_key: int, q: float) -> np.ndarray:
+    n = counts.sum(axis=1) + zeros
+    rank = q * np.maximum(n - 1, 0)
+    cumulative = np.cumsum(counts, axis=1)
+
+    def value_at(r: np.ndarray) -> np.ndarray:
+        index = (cumulative <= (r - zeros)[:, None]).sum(axis=1)
+        index = np.minimum(index, max(counts.shape[1] - 1, 0))
+        return np.where(r < zeros, 0.0, _bin_values(min_key + index))
+
+    low, high = np.floor(rank), np.ceil(rank)
+    below, above = value_at(low), value_at(high)
+    result = below + (rank - low) * (above - below)
+    return np.where(n > 0, result, np.nan)
+
+
+_BLOCK_HEADER = struct.Struct("<BBI")
+
+
+def pack_block(sketches: Mapping[int, DoseSketch]) -> bytes:
+    """Pack many sketches (integer group id → sketch) into one compact block.
+
+    A block holds e.g. every site's sketch for one exam type and month, so a query reads a
+    handful of blocks instead of thousands of rows. Layout: header, then ids (int64), low
+    keys (int32), bin counts per sketch (uint32), zero counts (uint32), sums (float64), then
+    every sketch's trimmed bins in the narrowest unsigned width that holds them.
+    """
+    ids = np.fromiter(sketches, dtype=np.int64, count=len(sketches))
+    trimmed = [s._trimmed_bins() for s in sketches.values()]
+    lows = np.asarray(
+        [
+            s._min_key + (int(np.argmax(s._bins > 0)) if s._bins.any() else 0)
+            for s in sketches.values()
+        ],
+        dtype=np.int32,
+    )
+    sizes = np.asarray([t.size for t in trimmed], dtype=np.uint32)
+    zeros = np.asarray([s._zero_count for s in sketches.values()], dtype=np.uint32)
+    sums = np.asarray([s._sum for s in sketches.values()], dtype=np.float64)
+    counts = np.concatenate(trimmed) if trimmed else np.zeros(0, dtype=np.int64)
+    top = int(counts.max()) if counts.size else 0
+    width = 1 if top < 2**8 else 2 if top < 2**16 else 4
+    header = _BLOCK_HEADER.pack(_FORMAT_VERSION, width, ids.size)
+    columns = (ids, lows, sizes, zeros, sums, counts.astype(_WIDTHS[width]))
+    return header + b"".join(c.tobytes() for c in columns)
+
+
+def _unpack_block(data: bytes) -> tuple[np.ndarray, ...]:
+    if len(data) < _BLOCK_HEADER.size:
+        raise SketchFormatError(f"block too short: {len(data)} bytes")
+    version, width, n = _BLOCK_HEADER.unpack_from(data)
+    if version != _FORMAT_VERSION or width not in _WIDTHS:
+        raise SketchFormatError(f"unknown block version {version} or width {width}")
+    offset, columns = _BLOCK_HEADER.size, []
+    for dtype in (np.int64, np.int32, np.uint32, np.uint32, np.float64):
+        size = n * np.dtype(dtype).itemsize
+        if len(data) < offset + size:
+            raise SketchFormatError("block truncated")
+        columns.append(np.frombuffer(data, dtype=dtype, count=n, offset=offset))
+        offset += size
+    total = int(columns[2].sum())
+    if len(data) != offset + total * width:
+        raise SketchFormatError("block length does not match its bin counts")
+    columns.append(np.frombuffer(data, dtype=_WIDTHS[width], count=total, offset=offset))
+    return tuple(columns)
+
+
+def merge_blocks(blocks: Iterable[bytes]) -> SketchMatrix:
+    """Decode blocks and merge them per group id into one :class:`SketchMatrix` (vectorised)."""
+    decoded = [_unpack_block(b) for b in blocks]
+    if not decoded:
+        empty = np.zeros(0, dtype=np.int64)
+        return SketchMatrix(empty, 0, np.zeros((0, 0), dtype=np.int64), empty, empty * 1.0)
+    ids, lows, sizes, zeros, sums, counts = (np.concatenate(c) for c in zip(*decoded, strict=True))
+    groups, row = np.unique(ids, return_inverse=True)
+    sizes = sizes.astype(np.int64)
+    used = sizes > 0
+    base = int(lows[used].min()) if used.any() else 0
+    width = int((lows.astype(np.int64) + sizes)[used].max()) - base if used.any() else 0
+    starts = np.cumsum(sizes) - sizes
+    flat_row = np.repeat(row, sizes)
+    position = np.repeat(lows.astype(np.int64) - base - starts, sizes) + np.arange(sizes.sum())
+    matrix = np.bincount(
+        flat_row * width + position, weights=counts, minlength=groups.size * width
+    ).reshape(groups.size, width)
+    return SketchMatrix(
+        groups,
+        base,
+        matrix.astype(np.int64),
+        np.bincount(row, weights=zeros, minlength=groups.size).astype(np.int64),
+        np.bincount(row, weights=sums, minlength=groups.size),
+    )

@@ -1,0 +1,298 @@
+"""Peer-benchmark query latency: DDSketch summaries in SQLite vs DuckDB exact on Parquet.
+
+Bulk-loads N synthetic CT studies (site, protocol, month, DLP) into per site × protocol ×
+month DDSketch summaries, packed one block per protocol × month (every site's sketch in one
+row) and stored in SQLite (the hub's embedded store), writes the same rows
+to Parquet, then answers the same random peer-benchmark queries both ways:
+
+- medcoop: read the 12 blocks of one protocol's last 12 months, merge them per site, and run
+  ``analytics.benchmarks.benchmark_site`` (k-anonymity included);
+- DuckDB: exact ``median`` per site and ``quantile_cont`` across sites and pooled studies,
+  straight from Parquet (``SET threads=2``), as ``/work/shared/reference/analytics-bench``
+  does.
+
+Each side runs in its own child process so its peak RSS is its own. The synthetic pool is
+realistic rather than uniform: 2,000 sites of lognormal volume, each running 40 of 300
+protocols with skewed popularity, over 24 months.
+
+Usage::
+
+    python bench/benchmarks.py --studies 40000000          # the seed figure
+    python bench/benchmarks.py --studies 1000000 --queries 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+from itertools import pairwise
+from pathlib import Path
+
+import numpy as np
+
+from medcoop.analytics.benchmarks import PrivacyPolicy, benchmark_site
+from medcoop.analytics.sketches import DoseSketch, bin_keys, merge_blocks, pack_block
+
+PROTOCOLS_PER_SITE = 40
+WINDOW_MONTHS = 12
+
+
+def generate(n: int, sites: int, protocols: int, months: int, seed: int) -> dict[str, np.ndarray]:
+    """Return the synthetic study rows as column arrays."""
+    rng = np.random.default_rng(seed)
+    volume = rng.lognormal(0.0, 1.0, sites)
+    site = rng.choice(sites, size=n, p=volume / volume.sum()).astype(np.int32)
+    popularity = 1.0 / np.arange(1, protocols + 1)
+    menu = np.stack(
+        [
+            rng.choice(
+                protocols, PROTOCOLS_PER_SITE, replace=False, p=popularity / popularity.sum()
+            )
+            for _ in range(sites)
+        ]
+    ).astype(np.int16)
+    slot = (PROTOCOLS_PER_SITE * rng.random(n) ** 2).astype(np.int64)  # skew within a site
+    protocol = menu[site, slot]
+    month = rng.integers(0, months, n, dtype=np.int16)
+    base = rng.lognormal(np.log(400), 0.6, protocols)
+    site_factor = rng.lognormal(0.0, 0.25, sites)
+    dlp = (base[protocol] * site_factor[site] * rng.lognormal(0.0, 0.3, n)).astype(np.float32)
+    return {"site_id": site, "protocol_id": protocol, "month": month, "dlp_mgycm": dlp}
+
+
+def build_summaries(
+    rows: dict[str, np.ndarray], db: Path, sites: int, months: int, chunks: int = 10
+) -> int:
+    """Group rows into site × protocol × month sketches and store them; return the cell count."""
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute(
+        "CREATE TABLE summary (protocol_id INTEGER, month INTEGER, block BLOB, "
+        "PRIMARY KEY (protocol_id, month)) WITHOUT ROWID"
+    )
+    protocol = rows["protocol_id"]
+    edges = np.linspace(0, int(protocol.max()) + 1, chunks + 1).astype(int)
+    cells = 0
+    for low, high in pairwise(edges):
+        mask = (protocol >= low) & (protocol < high)
+        values = rows["dlp_mgycm"][mask].astype(np.float64)
+        cell = (protocol[mask].astype(np.int64) * months + rows["month"][mask]) * sites + rows[
+            "site_id"
+        ][mask]
+        order = np.argsort(cell, kind="stable")
+        cell, values = cell[order], values[order]
+        starts = np.flatnonzero(np.r_[True, cell[1:] != cell[:-1]])
+        keys = bin_keys(values)
+        blocks: dict[tuple[int, int], dict[int, DoseSketch]] = {}
+        for begin, end in zip(starts, np.r_[starts[1:], cell.size], strict=True):
+            k = keys[begin:end]
+            low_key = int(k.min())
+            part = values[begin:end]
+            code = int(cell[begin])
+            block = blocks.setdefault((code // (months * sites), code // sites % months), {})
+            block[code % sites] = DoseSketch.from_bins(
+                low_key,
+                np.bincount(k - low_key),
+                total=float(part.sum()),
+                min_value=float(part.min()),
+                max_value=float(part.max()),
+            )
+            cells += 1
+        con.executemany(
+            "INSERT INTO summary VALUES (?, ?, ?)",
+            ((p, m, pack_block(block)) for (p, m), block in blocks.items()),
+        )
+        con.commit()
+        print(f"  protocols {low}-{high - 1}: {cells:,} cells so far", flush=True)
+    con.close()
+    return cells
+
+
+def write_parquet(rows: dict[str, np.ndarray], path: Path) -> None:
+    """Write the same rows to Parquet (1 M-row row groups, as the reference script does)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table(rows), path, row_group_size=1_000_000)
+
+
+def make_queries(rows: dict[str, np.ndarray], k: int, months: int, seed: int) -> list[list[int]]:
+    """Pick ``k`` (asking site, protocol, first month) queries from real rows."""
+    rng = np.random.default_rng(seed + 1)
+    picks = rng.integers(0, rows["site_id"].size, k)
+    first = rng.integers(0, max(1, months - WINDOW_MONTHS + 1), k)
+    return [
+        [int(rows["site_id"][i]), int(rows["protocol_id"][i]), int(m)]
+        for i, m in zip(picks, first, strict=True)
+    ]
+
+
+def query_sketches(db: Path, queries: list[list[int]]) -> dict[str, object]:
+    """Answer queries from the summaries (child process)."""
+    con = sqlite3.connect(db)
+    policy = PrivacyPolicy()
+    latencies, answers = [], []
+    for site, protocol, first in queries:
+        started = time.perf_counter()
+        found = con.execute(
+            "SELECT block FROM summary WHERE protocol_id = ? AND month BETWEEN ? AND ?",
+            (protocol, first, first + WINDOW_MONTHS - 1),
+        ).fetchall()
+        per_site = merge_blocks(blob for (blob,) in found)
+        result = benchmark_site(site, per_site, policy=policy)
+        latencies.append(time.perf_counter() - started)
+        peers = result.peers
+        answers.append(
+            None
+            if peers is None
+            else [
+                peers.n_sites,
+                peers.n_studies,
+                *peers.site_median_quartiles,
+                *peers.pooled_quartiles,
+            ]
+        )
+    return {"latencies_s": latencies, "answers": answers}
+
+
+def query_duckdb(parquet: Path, queries: list[list[int]]) -> dict[str, object]:
+    """Answer queries exactly with DuckDB from Parquet (child process)."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET threads=2")
+    con.execute(f"CREATE VIEW d AS SELECT * FROM read_parquet('{parquet}')")
+    sql = """
+        WITH f AS (SELECT site_id, dlp_mgycm FROM d
+                   WHERE protocol_id = $p AND month BETWEEN $a AND $b AND site_id <> $s),
+             s AS (SELECT site_id, median(dlp_mgycm) AS m FROM f GROUP BY site_id)
+        SELECT (SELECT count(*) FROM s), (SELECT count(*) FROM f),
+               (SELECT quantile_cont(m, [0.25, 0.5, 0.75]) FROM s),
+               (SELECT quantile_cont(dlp_mgycm, [0.25, 0.5, 0.75]) FROM f)
+    """
+    latencies, answers = [], []
+    for site, protocol, first in queries:
+        started = time.perf_counter()
+        n_sites, n_studies, site_q, pooled_q = con.execute(
+            sql, {"p": protocol, "a": first, "b": first + WINDOW_MONTHS - 1, "s": site}
+        ).fetchone()
+        latencies.append(time.perf_counter() - started)
+        answers.append([n_sites, n_studies, *(site_q or [None] * 3), *(pooled_q or [None] * 3)])
+    return {"latencies_s": latencies, "answers": answers}
+
+
+def _peak_rss_mb() -> float:
+    # VmHWM belongs to this process image; ru_maxrss would carry the parent's peak over exec
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _child(kind: str, source: str, queries_file: str, out_file: str) -> None:
+    queries = json.loads(Path(queries_file).read_text())
+    run = query_sketches if kind == "sketch" else query_duckdb
+    result = run(Path(source), queries)
+    result["peak_rss_mb"] = _peak_rss_mb()
+    Path(out_file).write_text(json.dumps(result))
+
+
+def _run_child(kind: str, source: Path, queries: Path, out: Path) -> dict[str, object]:
+    subprocess.run(
+        [sys.executable, __file__, "_child", kind, str(source), str(queries), str(out)],
+        check=True,
+    )
+    return json.loads(out.read_text())
+
+
+def _pct(values: list[float], q: float) -> float:
+    return float(np.quantile(values, q)) * 1000
+
+
+def _accuracy(ours: list[object], exact: list[object]) -> dict[str, float]:
+    errors: dict[str, list[float]] = {
+        "site_median_p50": [],
+        "site_median_p75": [],
+        "pooled_p50": [],
+    }
+    for a, b in zip(ours, exact, strict=False):
+        if a is None or b is None or b[3] is None:
+            continue
+        errors["site_median_p50"].append(abs(a[3] / b[3] - 1))
+        errors["site_median_p75"].append(abs(a[4] / b[4] - 1))
+        errors["pooled_p50"].append(abs(a[6] / b[6] - 1))
+    return {k: round(max(v) * 100, 2) if v else float("nan") for k, v in errors.items()}
+
+
+def main() -> None:
+    """Run the whole benchmark and print a JSON summary."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--studies", type=int, default=40_000_000)
+    parser.add_argument("--sites", type=int, default=2_000)
+    parser.add_argument("--protocols", type=int, default=300)
+    parser.add_argument("--months", type=int, default=24)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--duckdb-queries", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workdir", type=Path, default=Path("bench/out/analytics"))
+    args = parser.parse_args()
+    work = args.workdir / f"n{args.studies}"
+    work.mkdir(parents=True, exist_ok=True)
+    db, parquet = work / "summaries.sqlite", work / "studies.parquet"
+    report: dict[str, object] = {
+        "studies": args.studies,
+        "sites": args.sites,
+        "protocols": args.protocols,
+        "months": args.months,
+    }
+    started = time.perf_counter()
+    rows = generate(args.studies, args.sites, args.protocols, args.months, args.seed)
+    report["generate_s"] = round(time.perf_counter() - started, 1)
+    if not db.exists():
+        started = time.perf_counter()
+        report["cells"] = build_summaries(rows, db, args.sites, args.months)
+        elapsed = time.perf_counter() - started
+        report["summaries_build_s"] = round(elapsed, 1)
+        report["summaries_studies_per_s"] = round(args.studies / elapsed)
+    report["summaries_db_mb"] = round(db.stat().st_size / 1e6, 1)
+    if not parquet.exists():
+        write_parquet(rows, parquet)
+    report["parquet_mb"] = round(parquet.stat().st_size / 1e6, 1)
+    queries = make_queries(rows, args.queries, args.months, args.seed)
+    del rows
+    queries_file = work / "queries.json"
+    queries_file.write_text(json.dumps(queries))
+    ours = _run_child("sketch", db, queries_file, work / "sketch.json")
+    duck_queries = work / "queries_duckdb.json"
+    duck_queries.write_text(json.dumps(queries[: args.duckdb_queries]))
+    exact = _run_child("duckdb", parquet, duck_queries, work / "duckdb.json")
+    ours_lat, duck_lat = ours["latencies_s"], exact["latencies_s"]
+    report["medcoop_ms"] = {
+        "p50": round(_pct(ours_lat, 0.5), 1),
+        "p95": round(_pct(ours_lat, 0.95), 1),
+    }
+    report["duckdb_ms"] = {
+        "p50": round(_pct(duck_lat, 0.5), 1),
+        "p95": round(_pct(duck_lat, 0.95), 1),
+    }
+    report["p50_speedup_vs_duckdb"] = round(
+        statistics.median(duck_lat) / statistics.median(ours_lat), 1
+    )
+    report["medcoop_peak_rss_mb"] = round(ours["peak_rss_mb"])
+    report["duckdb_peak_rss_mb"] = round(exact["peak_rss_mb"])
+    report["suppressed_queries"] = sum(a is None for a in ours["answers"])
+    report["max_rel_error_pct_vs_exact"] = _accuracy(ours["answers"], exact["answers"])
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "_child":
+        _child(*sys.argv[2:6])
+    else:
+        main()
