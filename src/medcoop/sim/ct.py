@@ -146,8 +146,6 @@ def _notification_items(sr: SrWriter, notices: list, dlp_unit: str) -> list[Data
     if (ctdivol := by_metric.get("ctdivol")) is not None:
         items.append(sr.num(rel, C.CTDIVOL_NOTIFICATION_VALUE, ctdivol.configured_value, "mGy"))
         items.append(sr.num(rel, C.CTDIVOL_FORWARD_ESTIMATE, ctdivol.forward_estimate, "mGy"))
-    if any(n.reason_given for n in notices):
-        items.append(sr.text(rel, C.REASON_FOR_PROCEEDING, "Clinically justified"))
     return items
 
 

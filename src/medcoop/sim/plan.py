@@ -211,9 +211,8 @@ def totals_of(events: tuple[PlannedEvent, ...]) -> DoseTotals:
         total_dlp_mgycm=_sum([e.dlp_mgycm for e in events]),
         total_dap_gycm2=_sum([e.dap_gycm2 for e in events]),
         total_fluoro_dap_gycm2=_sum([e.dap_gycm2 for e in fluoro]) if fluoro else None,
-        total_acquisition_dap_gycm2=(
-            _sum([e.dap_gycm2 for e in acquisitions]) if fluoro and acquisitions else None
-        ),
+        # every projection event is an acquisition; fluoroscopy is the rest
+        total_acquisition_dap_gycm2=_sum([e.dap_gycm2 for e in acquisitions]),
         total_rp_dose_mgy=_sum([e.rp_dose_mgy for e in events]),
         total_fluoro_time_s=_sum([e.fluoro_time_s for e in fluoro]) if fluoro else None,
         total_acquisition_time_s=(

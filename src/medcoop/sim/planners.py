@@ -146,7 +146,11 @@ def _ct_acquisition(
 def _with_dose_check(
     rng: random.Random, event: PlannedEvent, protocol: P.CtProtocol, accumulated_dlp: float
 ) -> PlannedEvent:
-    """Attach Dose Check notices where the event crosses the configured values."""
+    """Attach Dose Check notices where the event crosses the configured values.
+
+    NEMA XR-25 asks the operator for a reason only when an alert is crossed, so only
+    alerts carry one; notifications are acknowledged without.
+    """
     notices: list[DoseCheckNotice] = []
     limit = (
         CTDIVOL_NOTIFICATION_HEAD_MGY if protocol.head_phantom else CTDIVOL_NOTIFICATION_BODY_MGY
@@ -160,7 +164,7 @@ def _with_dose_check(
                 metric="ctdivol",
                 configured_value=limit,
                 forward_estimate=ctdivol,
-                reason_given=rng.random() < 0.7,
+                reason_given=False,
             )
         )
     if dlp > DLP_NOTIFICATION_MGYCM:
@@ -170,7 +174,7 @@ def _with_dose_check(
                 metric="dlp",
                 configured_value=DLP_NOTIFICATION_MGYCM,
                 forward_estimate=dlp,
-                reason_given=rng.random() < 0.7,
+                reason_given=False,
             )
         )
     forward_dlp = round(accumulated_dlp + dlp, 2)
@@ -390,8 +394,6 @@ def nm_events(
             event_uid=new_uid(rng),
             kind=EventKind.RADIOPHARMACEUTICAL,
             started_at=after(start, rng.uniform(0, 120)),
-            protocol=protocol.name,
-            target_region="Entire body",
             radiopharmaceutical=protocol.agent.meaning,
             radionuclide=protocol.radionuclide.meaning,
             administered_activity_mbq=activity,
