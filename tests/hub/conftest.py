@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from medcoop.hub.app import create_app
 from medcoop.hub.db.models import Role, TokenKind
 from medcoop.hub.db.tenancy import ALL_TENANTS, scope_session
+from medcoop.hub.security import hash_password
 from medcoop.hub.services import accounts
 from medcoop.hub.settings import HubSettings
 
@@ -116,11 +117,13 @@ def make_tenant(app: FastAPI, name: str, *, passwords: bool = False) -> Tenant:
             session, provisioned.enrollment_code, f"edge-{name}", token_ttl_s=3600
         )
         scope_session(session, ALL_TENANTS)
+        password_hash = hash_password(PASSWORD) if passwords else None
         tokens: dict[Role, str] = {}
         emails: dict[Role, str] = {}
         for role in Role:
             email = f"{role.value}@{name.lower().replace(' ', '-')}.example"
-            user = accounts.create_user(session, email, password=PASSWORD if passwords else None)
+            user = accounts.create_user(session, email)
+            user.password_hash = password_hash
             accounts.add_membership(session, provisioned.org_id, user.id, role)
             _token, secret = accounts.issue_token(
                 session, TokenKind.PERSONAL, provisioned.org_id, user_id=user.id, ttl_s=3600
