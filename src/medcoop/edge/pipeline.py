@@ -99,7 +99,6 @@ class Pipeline:
             self.check_space()
         except StorageFullError as exc:
             return Outcome("refused", reason=str(exc))
-        self._count("received")
         try:
             ds = _parse(data)
         except Exception as exc:  # any parse failure is the object's fault
@@ -114,7 +113,6 @@ class Pipeline:
             self.check_space()
         except StorageFullError as exc:
             return Outcome("refused", reason=str(exc))
-        self._count("received")
         try:
             facts = extract_mpps(ds)
         except Exception as exc:  # a bug must not take the receiver down
@@ -207,6 +205,7 @@ class Pipeline:
                     raise _ResidualFound(hits)
                 self._save_and_maybe_emit(conn, state)
                 self.store.bump(conn, "processed")
+                self.store.bump(conn, "received")
         except _ResidualFound as exc:
             return self._fail(data, exc.reason, origin, quarantine_failures)
         return Outcome("stored")
@@ -219,6 +218,7 @@ class Pipeline:
             study_uids = list(dict.fromkeys([*known, *study_uids]))
             if not study_uids:
                 self.store.bump(conn, "skipped")
+                self.store.bump(conn, "received")
                 return Outcome("skipped", reason="MPPS for no known study")
             conn.execute(
                 "INSERT INTO mpps (mpps_uid, study_uids) VALUES (?, ?) "
@@ -236,6 +236,7 @@ class Pipeline:
             if hits:
                 raise _ResidualFound(hits)
             self.store.bump(conn, "processed")
+            self.store.bump(conn, "received")
         return Outcome("stored")
 
     def _save_and_maybe_emit(self, conn: sqlite3.Connection, state: StudyState) -> None:
@@ -292,15 +293,17 @@ class Pipeline:
         if not quarantine_failures:
             return Outcome("quarantined", reason=reason)
         try:
-            qid = self.quarantine.put(data, reason=reason, origin=origin)
+            qid = self.quarantine.put(data, reason=reason, origin=origin, counters=("received",))
         except (OSError, sqlite3.OperationalError) as exc:
             return _refusal(exc)
         log.warning("object quarantined", extra={"reason": reason, "quarantine_id": qid})
         return Outcome("quarantined", reason=reason, quarantine_id=qid)
 
     def _count(self, name: str) -> None:
+        # One commit per object: the outcome's counter and "received" together.
         with self.store.transaction() as conn:
             self.store.bump(conn, name)
+            self.store.bump(conn, "received")
 
     def _retain(self, ext: Extraction, data: bytes) -> None:
         folder = self.settings.received_dir / self.key.remap_uid(ext.study_instance_uid)

@@ -9,31 +9,49 @@ value (and each component of a person name) in the record's JSON bytes.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any
 
 __all__ = ["clean_text", "residual_hits"]
 
 _MIN_FALLBACK_LEN = 3
 
 
-def _load_scanner() -> Callable[[set[str], bytes], list[object]] | None:
-    try:
-        from medcoop.deid import verify_no_residuals
-    except ImportError:
-        return None
-    return verify_no_residuals  # type: ignore[no-any-return]
-
-
-def _load_cleaner() -> Callable[[str, set[str]], str | None] | None:
+def _load_deid() -> tuple[Any, Any, Any] | None:
     try:
         from medcoop.deid import clean_text as deid_clean_text
+        from medcoop.deid import verify_no_residuals
+        from medcoop.deid.residuals import expand_values
     except ImportError:
         return None
-    return deid_clean_text  # type: ignore[no-any-return]
+    return verify_no_residuals, deid_clean_text, expand_values
 
 
-_SCANNER = _load_scanner()
-_CLEANER = _load_cleaner()
+_DEID = _load_deid()
+
+
+def _could_contain(values: set[str], text: str) -> bool:
+    """Return False only when no form of any value can occur in ``text``.
+
+    A necessary condition of the deid scanner's match (every word of a needle present,
+    case-insensitively): when it fails, the scanner cannot match, so its costly per-object
+    pattern need not be built. When it holds, the deid scanner decides.
+    """
+    if _DEID is None:
+        return True
+    upper, lower = text.upper(), text.lower()
+    for needle in _DEID[2](values):
+        if all(w in upper or w.lower() in lower for w in needle.split()):
+            return True
+    return False
+
+
+@lru_cache(maxsize=4096)
+def _clean_generic(text: str) -> str | None:
+    assert _DEID is not None
+    result: str | None = _DEID[1](text, set())
+    return result
 
 
 def clean_text(text: str | None, identifying_values: set[str], *, max_len: int = 128) -> str | None:
@@ -50,25 +68,31 @@ def clean_text(text: str | None, identifying_values: set[str], *, max_len: int =
     """
     if not text or not text.strip():
         return None
-    if _CLEANER is None:
-        return None  # no cleaner yet: drop free text rather than risk it
-    cleaned = _CLEANER(text, identifying_values)
+    if _DEID is None:
+        return None  # no cleaner: drop free text rather than risk it
+    if _could_contain(identifying_values, text):
+        cleaned = _DEID[1](text, identifying_values)
+    else:  # no value can be in it: only the generic patterns (dates, numbers...) apply
+        cleaned = _clean_generic(text)
     if not cleaned or not cleaned.strip():
         return None
-    return cleaned.strip()[:max_len]
+    return str(cleaned).strip()[:max_len]
 
 
 def residual_hits(identifying_values: set[str], payload: bytes) -> int:
     """Return how many identifying values are found in ``payload`` (0 means clean).
 
-    Only a count is returned: the caller must not log or store the values found.
+    ``payload`` is UTF-8 text (the record's JSON). Only a count is returned: the caller
+    must not log or store the values found.
     """
     values = {v for v in identifying_values if v and v.strip()}
     if not values:
         return 0
-    if _SCANNER is not None:
-        return len(_SCANNER(values, payload))
-    return _fallback_hits(values, payload)
+    if _DEID is None:
+        return _fallback_hits(values, payload)
+    if not _could_contain(values, payload.decode("utf-8", "replace")):
+        return 0
+    return len(_DEID[0](values, payload))
 
 
 def _fallback_hits(values: Iterable[str], payload: bytes) -> int:

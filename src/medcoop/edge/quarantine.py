@@ -41,7 +41,7 @@ class Quarantine:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
 
-    def put(self, data: bytes, *, reason: str, origin: str) -> int:
+    def put(self, data: bytes, *, reason: str, origin: str, counters: tuple[str, ...] = ()) -> int:
         """Keep ``data`` with ``reason`` (no identifying values!); return the quarantine ID."""
         path = self.folder / f"{uuid.uuid4().hex}.dcm"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -57,6 +57,8 @@ class Quarantine:
                     (now_s(), reason[:300], origin[:64], path.name, len(data)),
                 )
                 self.store.bump(conn, "quarantined")
+                for name in counters:
+                    self.store.bump(conn, name)
                 return int(cursor.lastrowid or 0)
         except BaseException:
             path.unlink(missing_ok=True)

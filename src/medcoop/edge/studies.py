@@ -96,7 +96,8 @@ class StudyState:
             self.utc_offset_min = _offset_min(ext.study_at, zone, offset)
         self.study_description = self.study_description or clean_text(ext.study_description, values)
         self.procedure_code = self.procedure_code or _short(ext.procedure_code)
-        self.device = self.device or device_info(ext.device, ext.modality, key)
+        if self.device is None or self.device.get("_from_mpps"):
+            self.device = device_info(ext.device, ext.modality, key)
         self._note_patient(ext.patient, key)
         if ext.source.value not in self.sources:
             self.sources.append(ext.source.value)
@@ -134,6 +135,7 @@ class StudyState:
             self.device = device_info(
                 DeviceIdentity(station_name=facts.station_name), facts.modality, key
             )
+            self.device["_from_mpps"] = True  # replaced by a composite object's fuller identity
         started = to_utc(facts.started_at, zone, None)
         ended = to_utc(facts.ended_at, zone, None)
         if started is not None:
@@ -265,7 +267,11 @@ def build_record(state: StudyState) -> records.StudyRecord:
         "utc_offset_min": state.utc_offset_min or 0,
         "study_description": state.study_description,
         "procedure_code": state.procedure_code,
-        "device": state.device or {"device_key": "0" * 32},
+        "device": {
+            k: v
+            for k, v in (state.device or {"device_key": "0" * 32}).items()
+            if not k.startswith("_")
+        },
         "patient": patient,
         "events": events,
         "totals": _totals(state, len(events)),
