@@ -1,0 +1,230 @@
+"""Hub analytics over stored studies: DRL comparisons, peer benchmarks, utilization.
+
+The numbers come from :mod:`medcoop.analytics` (pure); this module only reads the hub's
+tables and turns rows back into :class:`~medcoop.records.StudyRecord` objects. Reads for
+the caller's own data go through the caller's tenant-scoped session. Peer benchmarks need
+every tenant's studies of one exam type, so :func:`peer_benchmark` reads with a system
+session (``ALL_TENANTS``) and returns only k-anonymous aggregates: counts and quartiles of
+groups of at least 5 sites and 10 studies, never a row, a site or an organisation.
+
+Computed on demand from the studies table, which suits one hospital group and demos;
+at pool scale the same :func:`~medcoop.analytics.benchmarks.benchmark_site` runs on
+precomputed per exam type × month sketch blocks (see ``bench/benchmarks.py``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from medcoop.analytics.alerts import study_metric
+from medcoop.analytics.benchmarks import PeerBenchmark, PrivacyPolicy, benchmark_site
+from medcoop.analytics.drl import (
+    DrlComparison,
+    compare_with_drls,
+    load_national_drls,
+    observations_from_record,
+)
+from medcoop.analytics.exam_types import EXAM_TYPES, classify_record
+from medcoop.analytics.sketches import DoseSketch
+from medcoop.analytics.utilization import (
+    DeviceUtilization,
+    OpeningHours,
+    device_utilization,
+    interval_from_record,
+)
+from medcoop.hub.db.models import Device, IrradiationEventRow, Patient, Site, Study, UsageFact
+from medcoop.hub.db.tenancy import ALL_TENANTS, scope_session
+from medcoop.hub.errors import NotFoundError
+from medcoop.records import (
+    DeviceInfo,
+    DoseTotals,
+    IrradiationEvent,
+    PatientFacts,
+    StudyRecord,
+    UsageFacts,
+)
+
+__all__ = ["drl_comparisons", "load_records", "peer_benchmark", "require_site", "utilization"]
+
+_TOTALS = tuple(DoseTotals.model_fields)
+_USAGE = tuple(UsageFacts.model_fields)
+_MAX_STUDIES = 200_000
+
+
+def require_site(session: Session, site_id: uuid.UUID) -> Site:
+    """Return the caller's site, or raise ``NotFoundError`` (also for other tenants' sites)."""
+    site = session.scalar(select(Site).where(Site.id == site_id))
+    if site is None:
+        raise NotFoundError("site", site_id)
+    return site
+
+
+def load_records(
+    session: Session,
+    *,
+    site_ids: Sequence[uuid.UUID] | None = None,
+    modality: str | None = None,
+    from_at: datetime | None = None,
+    to_at: datetime | None = None,
+) -> list[tuple[uuid.UUID, StudyRecord]]:
+    """Return ``(site_id, record)`` for the studies the session may see, oldest first."""
+    query = (
+        select(Study, Device, Patient)
+        .join(Device, (Device.org_id == Study.org_id) & (Device.id == Study.device_id))
+        .join(Patient, (Patient.org_id == Study.org_id) & (Patient.id == Study.patient_id))
+    )
+    if site_ids is not None:
+        query = query.where(Study.site_id.in_(list(site_ids)))
+    if modality is not None:
+        query = query.where(Study.modality == modality)
+    if from_at is not None:
+        query = query.where(Study.study_at >= from_at)
+    if to_at is not None:
+        query = query.where(Study.study_at < to_at)
+    rows = session.execute(query.order_by(Study.study_at).limit(_MAX_STUDIES)).all()
+    ids = [study.id for study, _, _ in rows]
+    events: dict[uuid.UUID, list[IrradiationEvent]] = defaultdict(list)
+    usage: dict[uuid.UUID, UsageFact] = {}
+    for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500)):
+        for row in session.scalars(
+            select(IrradiationEventRow).where(IrradiationEventRow.study_id.in_(chunk))
+        ):
+            payload = {"event_uid": row.event_uid, "kind": row.kind, **row.details}
+            events[row.study_id].append(IrradiationEvent.model_validate(payload))
+        for fact in session.scalars(select(UsageFact).where(UsageFact.study_id.in_(chunk))):
+            usage[fact.study_id] = fact
+    return [
+        (study.site_id, _record(study, device, patient, events[study.id], usage.get(study.id)))
+        for study, device, patient in rows
+    ]
+
+
+def _record(
+    study: Study,
+    device: Device,
+    patient: Patient,
+    events: list[IrradiationEvent],
+    usage: UsageFact | None,
+) -> StudyRecord:
+    # validated at ingest: rebuild without validating again
+    usage_fields = {k: getattr(usage, k) for k in _USAGE} if usage else {}
+    return StudyRecord.model_construct(
+        record_key=study.record_key,
+        study_uid=study.study_uid,
+        modality=study.modality,
+        study_at=study.study_at,
+        utc_offset_min=study.utc_offset_min,
+        study_description=study.study_description,
+        procedure_code=study.procedure_code,
+        device=DeviceInfo.model_construct(device_key=device.device_key, modality=device.modality),
+        patient=PatientFacts.model_construct(
+            pseudonym=patient.pseudonym,
+            age_years=study.age_years,
+            sex=study.sex,
+            effective_diameter_cm=study.effective_diameter_cm,
+            water_equivalent_diameter_cm=study.water_equivalent_diameter_cm,
+        ),
+        events=tuple(events),
+        totals=DoseTotals.model_construct(**{k: getattr(study, k) for k in _TOTALS}),
+        usage=UsageFacts.model_construct(**usage_fields),
+    )
+
+
+def modality_filter(family: str) -> str | None:
+    """Return the stored modality to filter on for an exam-type family (DX covers CR too)."""
+    return "CT" if family == "CT" else None
+
+
+def drl_comparisons(
+    session: Session,
+    site_id: uuid.UUID,
+    *,
+    group_by: Sequence[Literal["site_id", "device_key", "protocol"]] = ("site_id",),
+    source_id: str | None = None,
+    min_n: int = 10,
+    from_at: datetime | None = None,
+    to_at: datetime | None = None,
+) -> list[DrlComparison]:
+    """Compare one site's studies with the national DRLs, like with like."""
+    require_site(session, site_id)
+    entries = [e for e in load_national_drls() if source_id in (None, e.source_id)]
+    observations = []
+    for site, record in load_records(session, site_ids=[site_id], from_at=from_at, to_at=to_at):
+        exam = classify_record(record)
+        if exam is not None:
+            observations.extend(
+                observations_from_record(record, site_id=str(site), exam_type=exam.key)
+            )
+    return compare_with_drls(observations, entries, group_by=group_by, min_n=min_n)
+
+
+def peer_benchmark(
+    session: Session,
+    pool: Session,
+    site_id: uuid.UUID,
+    *,
+    exam_type: str,
+    metric: Literal["ctdivol", "dlp", "dap"],
+    filters: dict[str, str] | None = None,
+    from_at: datetime | None = None,
+    to_at: datetime | None = None,
+    policy: PrivacyPolicy | None = None,
+) -> PeerBenchmark:
+    """Benchmark one of the caller's sites against every other site in the pool.
+
+    ``session`` is the caller's tenant-scoped session (the site must be theirs); ``pool``
+    a system session that reads every tenant (see the module docstring).
+    """
+    require_site(session, site_id)
+    modality = next((t.modality for t in EXAM_TYPES if t.key == exam_type), None)
+    if modality is None:
+        raise NotFoundError("exam type", exam_type)
+    scope_session(pool, ALL_TENANTS)
+    attributes = {
+        str(s.id): {"country": s.country or "", "site_type": s.site_type or ""}
+        for s in pool.scalars(select(Site))
+    }
+    per_site: dict[str, list[float]] = defaultdict(list)
+    for site, record in load_records(
+        pool, modality=modality_filter(modality), from_at=from_at, to_at=to_at
+    ):
+        exam = classify_record(record)
+        value = study_metric(record, metric) if exam and exam.key == exam_type else None
+        if value is not None:
+            per_site[str(site)].append(value)
+    sketches = {}
+    for site, values in per_site.items():
+        sketches[site] = DoseSketch()
+        sketches[site].add_many(values)
+    return benchmark_site(
+        str(site_id), sketches, policy=policy, attributes=attributes, filters=filters or {}
+    )
+
+
+def utilization(
+    session: Session,
+    site_id: uuid.UUID,
+    *,
+    first_day: date,
+    last_day: date,
+    opening_hours: OpeningHours,
+) -> dict[str, Any]:
+    """Return per-device utilization of one site over local days (inclusive)."""
+    require_site(session, site_id)
+    margin = timedelta(days=2)  # local days vs UTC storage: read a little wider, filter later
+    from_at = datetime.combine(first_day, time(), tzinfo=UTC) - margin
+    to_at = datetime.combine(last_day, time(), tzinfo=UTC) + margin
+    loaded = load_records(session, site_ids=[site_id], from_at=from_at, to_at=to_at)
+    records = [r for _, r in loaded]
+    intervals = [i for i in map(interval_from_record, records) if i is not None]
+    result: dict[str, DeviceUtilization] = device_utilization(
+        intervals, opening_hours=opening_hours, first_day=first_day, last_day=last_day
+    )
+    return dict(result)

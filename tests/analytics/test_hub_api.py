@@ -1,0 +1,158 @@
+"""The hub's analytics endpoints end to end: real app, real database, real ingest."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from medcoop.hub.db.models import Role
+from medcoop.records import DoseTotals, RecordBatch, UsageFacts
+from tests.hub.conftest import Tenant, auth, make_tenant
+
+from .factories import ct_event, record
+
+T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # a Monday
+PHYSICIST = Role.MEDICAL_PHYSICIST
+
+
+def _head_study(tenant: str, i: int, dlp: float, *, description: str = "CT Head"):
+    start = T0 + timedelta(minutes=30 * i)
+    return record(
+        f"{tenant}.{i}",
+        patient=f"{tenant}-p{i}",
+        device_key=f"device-{tenant}-ct1",
+        description=description,
+        study_at=start,
+        events=(
+            ct_event(
+                f"{tenant}.{i}.1", dlp / 15, dlp, ctdi_phantom="head16", protocol="Routine head"
+            ),
+        ),
+        totals=DoseTotals(total_dlp_mgycm=dlp),
+        usage=UsageFacts(
+            first_acquisition_at=start,
+            last_acquisition_at=start + timedelta(minutes=10),
+            performed_protocol="Routine head",
+        ),
+    )
+
+
+def _ingest(client: TestClient, tenant: Tenant, studies: list) -> None:
+    batch = RecordBatch(sent_at=T0, records=tuple(studies))
+    answer = client.post(
+        "/api/v1/ingest",
+        content=batch.model_dump_json(),
+        headers={**auth(tenant.site_token), "Content-Type": "application/json"},
+    )
+    assert answer.status_code == 200, answer.text
+
+
+@pytest.fixture
+def pool(app: FastAPI, client: TestClient) -> list[Tenant]:
+    """Six hospitals: A (high doses) and five peers, all with 12 CT head studies."""
+    tenants = [make_tenant(app, f"Hosp{letter}") for letter in "ABCDEF"]
+    medians = [900, 500, 600, 700, 800, 1000]
+    for tenant, median, letter in zip(tenants, medians, "ABCDEF", strict=True):
+        studies = [_head_study(letter, i, median + 10 * (i - 6)) for i in range(12)]
+        if letter in "AB":  # only two sites do CT chest: never enough peers
+            studies += [
+                _head_study(f"{letter}c", i, 300, description="CT Chest") for i in range(12)
+            ]
+        _ingest(client, tenant, studies)
+    return tenants
+
+
+def test_drl_comparison_flags_the_site_above_the_national_drl(
+    client: TestClient, pool: list[Tenant]
+) -> None:
+    a = pool[0]
+    answer = client.get(
+        "/api/v1/analytics/drl",
+        params={"site_id": str(a.site_id), "source_id": "UK-NDRL-2024"},
+        headers=auth(a.tokens[PHYSICIST]),
+    )
+    assert answer.status_code == 200, answer.text
+    rows = {(r["exam_type"], r["quantity"], r["scope"]): r for r in answer.json()}
+    head_dlp = rows[("ct_head", "dlp", "per_exam")]
+    assert head_dlp["n"] == 12 and head_dlp["median"] == pytest.approx(895.0)
+    assert head_dlp["drl_value"] == 790 and head_dlp["exceeds"] is True
+    assert "UKHSA" in head_dlp["source"]
+    # CTDIvol per sequence = DLP / 15 → median 59.7 mGy > 47 mGy
+    assert rows[("ct_head", "ctdivol", "per_acquisition")]["exceeds"] is True
+
+
+def test_peer_benchmark_is_k_anonymous_and_never_lets_a_tenant_see_another(
+    client: TestClient, pool: list[Tenant]
+) -> None:
+    a, b = pool[0], pool[1]
+    params = {"site_id": str(a.site_id), "exam_type": "ct_head", "metric": "dlp"}
+    answer = client.get(
+        "/api/v1/analytics/benchmark", params=params, headers=auth(a.tokens[PHYSICIST])
+    )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["peers"]["n_sites"] == 5 and body["peers"]["n_studies"] == 60
+    # peer medians 495, 595, 695, 795, 995 → quartiles 595, 695, 795 (±1 %)
+    assert body["peers"]["site_median_quartiles"] == pytest.approx([595, 695, 795], rel=0.011)
+    assert body["own_median"] == pytest.approx(895, rel=0.011)
+    assert body["percentile_rank"] == pytest.approx(4 / 5)
+    # narrowing to the only country leaves no complement: refused, same answer
+    narrowed = client.get(
+        "/api/v1/analytics/benchmark",
+        params={**params, "country": "GB"},
+        headers=auth(a.tokens[PHYSICIST]),
+    ).json()
+    assert narrowed["narrowed_by"] == {} and narrowed["peers"] == body["peers"]
+    # CT chest: one peer site only → suppressed, nothing about it shows
+    chest = client.get(
+        "/api/v1/analytics/benchmark",
+        params={**params, "exam_type": "ct_chest_abdomen"},
+        headers=auth(a.tokens[PHYSICIST]),
+    ).json()
+    assert chest["peers"] is None and chest["percentile_rank"] is None
+    # another tenant's site looks like no site at all
+    other = client.get(
+        "/api/v1/analytics/benchmark",
+        params={**params, "site_id": str(b.site_id)},
+        headers=auth(a.tokens[PHYSICIST]),
+    )
+    assert other.status_code == 404
+
+
+def test_roles_without_study_access_are_refused(client: TestClient, pool: list[Tenant]) -> None:
+    a = pool[0]
+    answer = client.get(
+        "/api/v1/analytics/drl",
+        params={"site_id": str(a.site_id)},
+        headers=auth(a.tokens[Role.PLATFORM_ADMIN]),
+    )
+    assert answer.status_code == 403
+    assert (
+        client.get("/api/v1/analytics/drl", params={"site_id": str(a.site_id)}).status_code == 401
+    )
+
+
+def test_utilization_of_a_site(client: TestClient, pool: list[Tenant]) -> None:
+    a = pool[0]
+    answer = client.get(
+        "/api/v1/analytics/utilization",
+        params={"site_id": str(a.site_id), "first_day": "2026-03-02", "last_day": "2026-03-02"},
+        headers=auth(a.tokens[PHYSICIST]),
+    )
+    assert answer.status_code == 200, answer.text
+    devices = {d["device_key"]: d for d in answer.json()}
+    assert set(devices) == {"device-A-ct1", "device-Ac-ct1"}
+    device = devices["device-A-ct1"]
+    # 12 exams of 10 min every 30 min from 08:00 UTC (= local, offset 0)
+    assert device["exams"] == 12 and device["median_duration_min"] == 10
+    assert device["median_change_min"] == 20 and device["available_min"] == 600
+    assert device["occupancy"] == pytest.approx(120 / 600)
+    bad = client.get(
+        "/api/v1/analytics/utilization",
+        params={"site_id": str(a.site_id), "first_day": "2026-03-05", "last_day": "2026-03-02"},
+        headers=auth(a.tokens[PHYSICIST]),
+    )
+    assert bad.status_code == 400
