@@ -43,6 +43,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "medcoop.hub.api.devices",
     "medcoop.hub.api.users",
     "medcoop.hub.api.studies",
+    "medcoop.hub.api.analytics_dose",
     # analytics routers go here, e.g. "medcoop.hub.api.analytics_dose",
 )
 
