@@ -164,3 +164,31 @@ def live_hub(tmp_path: Path) -> Iterator[LiveHub]:
     finally:
         hub.stop()
         hub.app.state.engine.dispose()
+
+
+def encode(ds: Any) -> bytes:
+    """A dataset as the Part 10 bytes a modality would send."""
+    import io
+
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def fleet_studies(n: int, seed: int = 3) -> list[Any]:
+    """``n`` synthetic studies (deterministic for a seed)."""
+    from datetime import date
+
+    from medcoop.sim import Fleet
+
+    fleet = Fleet(seed=seed, sites=("St Elsewhere",), start=date(2026, 1, 5))
+    return list(fleet.studies(n=n))
+
+
+def feed_study(pipeline: Any, study: Any) -> list[Any]:
+    """Send a study through the pipeline as a modality would: MPPS, objects, MPPS end."""
+    uid = study.truth.mpps_sop_instance_uid
+    outcomes = [pipeline.process_mpps(study.mpps_create, uid, "test")]
+    outcomes += [pipeline.process_bytes(encode(ds), "test") for ds in study.datasets]
+    outcomes.append(pipeline.process_mpps(study.mpps_set, uid, "test"))
+    return outcomes

@@ -101,6 +101,8 @@ class Pipeline:
             return Outcome("refused", reason=str(exc))
         try:
             ds = _parse(data)
+            if not ds.get("SOPClassUID") or not ds.get("SOPInstanceUID"):
+                raise ValueError("no SOP Class or SOP Instance UID")
         except Exception as exc:  # any parse failure is the object's fault
             return self._fail(data, f"malformed: {type(exc).__name__}", origin, quarantine_failures)
         return self._process_dataset(ds, data, origin, quarantine_failures)
