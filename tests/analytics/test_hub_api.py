@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from fastapi import FastAPI
@@ -156,3 +156,21 @@ def test_utilization_of_a_site(client: TestClient, pool: list[Tenant]) -> None:
         headers=auth(a.tokens[PHYSICIST]),
     )
     assert bad.status_code == 400
+
+
+def test_cli_views_print_the_hub_answers(client: TestClient, pool: list[Tenant]) -> None:
+    from rich.console import Console
+
+    from medcoop.hub import views_cli
+
+    a = pool[0]
+    client.headers["Authorization"] = f"Bearer {a.tokens[PHYSICIST]}"
+    console = Console(record=True, width=200)
+    rows = views_cli.show_dose(client, console, str(a.site_id), source_id="UK-NDRL-2024")
+    views_cli.show_benchmark(client, console, str(a.site_id), exam_type="ct_head", metric="dlp")
+    views_cli.show_usage(
+        client, console, str(a.site_id), first_day=date(2026, 3, 2), last_day=date(2026, 3, 2)
+    )
+    text = console.export_text()
+    assert rows and "above DRL" in text and "peer site medians" in text
+    assert "device-A-ct1" in text and "Above 80% of peer sites' medians." in text
