@@ -64,3 +64,9 @@ app.add_typer(edge_app, name="edge")
 from medcoop.dicom.cli import extract_command  # noqa: E402
 
 app.command("extract")(extract_command)
+
+from medcoop.hub.views_cli import benchmark_command, dose_command, usage_command  # noqa: E402
+
+app.command("dose")(dose_command)
+app.command("usage")(usage_command)
+app.command("benchmark")(benchmark_command)
