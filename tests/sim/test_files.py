@@ -165,3 +165,17 @@ def test_pynetdicom_sends_the_in_memory_datasets(storage_scp: tuple[int, list[Da
         assoc.release()
     assert statuses == [0x0000] * len(datasets)
     assert [ds.SOPInstanceUID for ds in received] == [ds.SOPInstanceUID for ds in datasets]
+
+
+def test_parallel_writing_gives_the_same_files(tmp_path: Path) -> None:
+    one = Fleet(seed=19).write(tmp_path / "one", n=24, workers=1)
+    fleet = Fleet(seed=19)
+    two = fleet.write(tmp_path / "two", n=24, workers=2)
+    assert [p.relative_to(tmp_path / "one") for p in one] == [
+        p.relative_to(tmp_path / "two") for p in two
+    ]
+    assert all(a.read_bytes() == b.read_bytes() for a, b in zip(one, two, strict=True))
+    planted = {v for s in Fleet(seed=19).studies(24) for v in s.truth.identifying_values()}
+    assert planted <= fleet.identifying_values()
+    with pytest.raises(ValueError, match="workers"):
+        fleet.write(tmp_path / "none", n=1, workers=0)

@@ -22,9 +22,68 @@ from pydicom.valuerep import IS, DSfloat, PersonName
 
 from medcoop.sim.codes import UNITS, Code
 
-__all__ = ["SrWriter", "fmt_ds", "new", "put", "put_seq", "seq"]
+__all__ = ["SrWriter", "dataset", "fmt_ds", "new", "put", "put_seq"]
 
 _NO_VALIDATION = 0
+
+
+class _Blueprint:
+    """Makes pydicom objects by copying a blueprint's attributes instead of running __init__.
+
+    ``Dataset()`` runs a dozen validated attribute assignments; a study builds hundreds of
+    datasets, so this copies the attributes of one normally built object instead (dicts
+    copied, so no two objects share state). The layout is checked against a normally built
+    object at import time; on any difference the real constructor is used.
+    """
+
+    def __init__(self, model: object) -> None:
+        self._cls = type(model)
+        self._state = dict(vars(model))
+        self._mutable = tuple(k for k, v in self._state.items() if isinstance(v, dict | list))
+
+    def make(self, **state: object) -> Any:
+        obj = object.__new__(self._cls)
+        attrs = obj.__dict__
+        attrs.update(self._state)
+        for key in self._mutable:
+            attrs[key] = type(self._state[key])(self._state[key])
+        attrs.update(state)
+        return obj
+
+
+_DATASET = _Blueprint(Dataset())
+_ELEMENT = _Blueprint(DataElement(0x00100010, "PN", "", already_converted=True))
+_SEQUENCE = _Blueprint(Sequence())
+
+
+def _blueprints_match() -> bool:
+    element = _ELEMENT.make(tag=BaseTag(0x00100010), VR="PN", _value="")
+    return (
+        vars(_DATASET.make()) == vars(Dataset())
+        and vars(element) == vars(DataElement(0x00100010, "PN", "", already_converted=True))
+        and vars(_SEQUENCE.make(_list=[])) == vars(Sequence())
+    )
+
+
+_FAST = _blueprints_match()
+
+
+def dataset() -> Dataset:
+    return _DATASET.make() if _FAST else Dataset()
+
+
+def _element(tag: BaseTag, vr: str, value: Any) -> DataElement:
+    if _FAST:
+        return _ELEMENT.make(tag=tag, VR=vr, _value=value)  # type: ignore[no-any-return]
+    return DataElement(tag, vr, value, already_converted=True)
+
+
+def _sequence(items: Iterable[Dataset]) -> Sequence:
+    if _FAST:
+        listed = list(items)
+        if all(isinstance(item, Dataset) for item in listed):
+            return _SEQUENCE.make(_list=listed)  # type: ignore[no-any-return]
+    return Sequence(items)
 
 
 #: Ambiguous dictionary VRs resolved for what the fleet writes (16-bit unsigned pixels).
@@ -68,18 +127,18 @@ def put(ds: Dataset, keyword: str, value: Any) -> None:
         # empty values and multi-valued ones take pydicom's own conversion
         ds._dict[tag] = DataElement(tag, vr, value, validation_mode=_NO_VALIDATION)
         return
-    ds._dict[tag] = DataElement(tag, vr, value, already_converted=True)
+    ds._dict[tag] = _element(tag, vr, value)
 
 
 def put_seq(ds: Dataset, keyword: str, items: Iterable[Dataset]) -> None:
     """Set the sequence named ``keyword`` in ``ds`` to ``items``."""
     tag, _ = _tag_vr(keyword)
-    ds._dict[tag] = DataElement(tag, "SQ", Sequence(items), already_converted=True)
+    ds._dict[tag] = _element(tag, "SQ", _sequence(items))
 
 
 def new(**elements: Any) -> Dataset:
     """Return a new Dataset holding ``elements`` (keyword → value; lists of Datasets are SQ)."""
-    ds = Dataset()
+    ds = dataset()
     for keyword, value in elements.items():
         if value is None:
             continue
@@ -88,11 +147,6 @@ def new(**elements: Any) -> Dataset:
         else:
             put(ds, keyword, value)
     return ds
-
-
-def seq(*items: Dataset) -> list[Dataset]:
-    """Return ``items`` as a list, for readability where a one-item sequence is built."""
-    return list(items)
 
 
 def fmt_ds(value: float) -> str:
@@ -128,14 +182,14 @@ class SrWriter:
             meaning = meaning.upper()
         elif concept and self._meaning_case == "lower":
             meaning = meaning.lower()
-        ds = Dataset()
+        ds = dataset()
         put(ds, "CodeValue", code.value)
         put(ds, "CodingSchemeDesignator", code.scheme)
         put(ds, "CodeMeaning", meaning)
         return ds
 
     def _item(self, relationship: str | None, value_type: str, concept: Code) -> Dataset:
-        ds = Dataset()
+        ds = dataset()
         if relationship is not None:
             put(ds, "RelationshipType", relationship)
         put(ds, "ValueType", value_type)
@@ -154,7 +208,7 @@ class SrWriter:
     def num(self, relationship: str, concept: Code, value: float, unit: str) -> Dataset:
         """Return a NUM item: ``value`` in UCUM ``unit`` (a key of :data:`codes.UNITS`)."""
         ds = self._item(relationship, "NUM", concept)
-        measured = Dataset()
+        measured = dataset()
         put(measured, "NumericValue", fmt_ds(value))
         put_seq(measured, "MeasurementUnitsCodeSequence", [self.code(UNITS[unit])])
         put_seq(ds, "MeasuredValueSequence", [measured])

@@ -20,6 +20,7 @@ def generate(
     adversarial: bool = typer.Option(
         False, "--adversarial", help="Also plant identifiers in hard places (privacy tests)."
     ),
+    workers: int = typer.Option(1, "--workers", "-j", min=1, help="Processes to write with."),
     sites: list[str] = typer.Option(
         ["St Elsewhere", "County General"], "--site", help="Site name (repeat for several)."
     ),
@@ -28,14 +29,13 @@ def generate(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    from medcoop.sim.files import write_study
+    from medcoop.sim.files import write_fleet
     from medcoop.sim.fleet import Fleet
 
     if out_dir.exists() and not out_dir.is_dir():
         raise typer.BadParameter(f"{out_dir} exists and is not a folder", param_hint="OUT_DIR")
     fleet = Fleet(seed=seed, sites=tuple(sites), adversarial=adversarial)
     console = Console(stderr=True)
-    files = 0
     with Progress(
         "[progress.description]{task.description}",
         BarColumn(),
@@ -44,7 +44,11 @@ def generate(
         console=console,
     ) as progress:
         task = progress.add_task("Generating studies", total=studies)
-        for study in fleet.studies(studies):
-            files += len(write_study(out_dir, study))
-            progress.advance(task)
-    console.print(f"Wrote {studies} studies ({files} files) to {out_dir}")
+        paths = write_fleet(
+            fleet,
+            out_dir,
+            studies,
+            workers=workers,
+            on_study=lambda done: progress.advance(task, done),
+        )
+    console.print(f"Wrote {studies} studies ({len(paths)} files) to {out_dir}")

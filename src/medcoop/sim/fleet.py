@@ -170,18 +170,15 @@ class Fleet:
             self._identifying.update(study.truth.identifying_values())
             yield study
 
-    def write(self, out_dir: str | Path, n: int = 100) -> list[Path]:
+    def write(self, out_dir: str | Path, n: int = 100, *, workers: int = 1) -> list[Path]:
         """Write the first ``n`` studies' composite objects as Part 10 files under ``out_dir``.
 
         Files go to ``out_dir/study-NNNNNN/NN-<modality>.dcm``; returns their paths in order.
+        ``workers`` > 1 renders in that many processes; the files are the same either way.
         """
-        from medcoop.sim.files import write_study
+        from medcoop.sim.files import write_fleet
 
-        root = Path(out_dir)
-        paths: list[Path] = []
-        for study in self.studies(n):
-            paths += write_study(root, study)
-        return paths
+        return write_fleet(self, Path(out_dir), n, workers=workers)
 
     def identifying_values(self) -> set[str]:
         """Every identifier planted so far: sites, staff, and every generated study's patient.

@@ -13,7 +13,7 @@ from datetime import datetime
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian
 
-from medcoop.sim._build import put, put_seq
+from medcoop.sim._build import dataset, put, put_seq
 from medcoop.sim.plan import StudyTruth
 from medcoop.sim.vendors import DeviceSpec
 
@@ -51,7 +51,7 @@ def common_header(
     series_description: str,
 ) -> Dataset:
     """Return a dataset holding the SOP common, patient, study, series and equipment modules."""
-    ds = Dataset()
+    ds = dataset()
     patient = truth.patient
     vendor = device.vendor
     put(ds, "SpecificCharacterSet", truth.specific_character_set)
@@ -122,7 +122,7 @@ def character_set(truth: StudyTruth, device: DeviceSpec) -> str:
 
 
 def _procedure_code(truth: StudyTruth) -> Dataset:
-    item = Dataset()
+    item = dataset()
     put(item, "CodeValue", truth.procedure_code)
     put(item, "CodingSchemeDesignator", "99MEDCOOP")
     put(item, "CodeMeaning", truth.protocol)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pydicom.dataset import Dataset
 
-from medcoop.sim._build import fmt_ds, new, put, put_seq
+from medcoop.sim._build import dataset, fmt_ds, new, put, put_seq
 from medcoop.sim.codes import SopClass
 from medcoop.sim.header import da, tm
 from medcoop.sim.plan import StudyTruth
@@ -34,7 +34,7 @@ _DOSE_IN_MPPS = frozenset({"Acme Medical", "Nordlys"})
 
 
 def _identity(truth: StudyTruth, device: DeviceSpec) -> Dataset:
-    ds = Dataset()
+    ds = dataset()
     put(ds, "SpecificCharacterSet", truth.specific_character_set)
     put(ds, "SOPClassUID", SopClass.MPPS)
     put(ds, "SOPInstanceUID", truth.mpps_sop_instance_uid)
