@@ -67,6 +67,11 @@ def _dose_checks(dose: Node) -> tuple[records.DoseCheckNotice, ...]:
                     _notice("alert", metric, alert.number(value, quantity),
                             alert.number(estimate, quantity), reason)
                 )  # fmt: skip
+        if not notices:
+            # no alert value configured, yet the forward estimate is reported: keep it
+            estimate = alert.number(c.ACCUMULATED_DLP_FORWARD_ESTIMATE, Quantity.DLP_MGYCM)
+            if estimate is not None:
+                notices.append(_notice("alert", None, None, estimate, reason))
     notification = dose.find(c.DOSE_CHECK_NOTIFICATION_DETAILS)
     if notification is not None:
         for metric, configured, value, estimate, quantity in (
@@ -84,7 +89,7 @@ def _dose_checks(dose: Node) -> tuple[records.DoseCheckNotice, ...]:
 
 
 def _notice(
-    kind: str, metric: str, configured: float | None, estimate: float | None, reason: bool
+    kind: str, metric: str | None, configured: float | None, estimate: float | None, reason: bool
 ) -> records.DoseCheckNotice:
     return records.DoseCheckNotice(
         kind=kind,  # type: ignore[arg-type]

@@ -102,6 +102,7 @@ def _observer_device(root: Node, header: DeviceIdentity) -> DeviceIdentity:
         station_name=header.station_name or root.string(c.DEVICE_OBSERVER_NAME),
         software_versions=header.software_versions,
         device_observer_uid=root.string(c.DEVICE_OBSERVER_UID),
+        device_observer_name=root.string(c.DEVICE_OBSERVER_NAME),
         institution_name=header.institution_name,
         department_name=header.department_name,
     )

@@ -10,6 +10,7 @@ CT images give usage only; a Philips CT "Dose Info" capture is read by
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from pydicom.dataset import Dataset
@@ -32,6 +33,8 @@ from medcoop.dicom.values import (
 __all__ = ["extract_header"]
 
 _PROJECTION = frozenset({"DX", "CR", "PX", "IO", "RG", "RF", "XA", "DF", "DS"})
+#: Below 0.1 MBq no diagnostic administration exists: such a value was written in MBq.
+_MIN_PLAUSIBLE_BQ = 1e5
 _NOT_IMAGES = frozenset({"PR", "KO", "REG", "SEG", "RWV", "DOC", "AU", "ECG", "PLAN", "RTPLAN"})
 
 
@@ -87,21 +90,95 @@ def _entrance_dose_mgy(ds: Dataset) -> float | None:
     return None if dgy is None else dgy * 100.0
 
 
+#: Header material terms (PS3.3 C.8.7.10, C.8.11.5) as the RDSR's code meanings (CID 10006).
+_MATERIALS = {
+    "ALUMINUM": "Aluminum or Aluminum compound",
+    "ALUMINIUM": "Aluminum or Aluminum compound",
+    "COPPER": "Copper or Copper compound",
+    "MOLYBDENUM": "Molybdenum or Molybdenum compound",
+    "RHODIUM": "Rhodium or Rhodium compound",
+    "SILVER": "Silver or Silver compound",
+    "TUNGSTEN": "Tungsten or Tungsten compound",
+    "LEAD": "Lead or Lead compound",
+    "TIN": "Tin or Tin compound",
+    "NIOBIUM": "Niobium or Niobium compound",
+    "EUROPIUM": "Europium or Europium compound",
+    "TANTALUM": "Tantalum or Tantalum compound",
+}
+
+
+def _material_meaning(term: str | None) -> str | None:
+    if term is None:
+        return None
+    return _MATERIALS.get(term.strip().upper(), term.strip())
+
+
+def _materials(value: object) -> list[str]:
+    """Return filter materials; some devices separate values with commas, not backslashes."""
+    raw = [value] if isinstance(value, str | bytes) else list(value or ())  # type: ignore[call-overload]
+    terms: list[str] = []
+    for item in raw:
+        text = text_or_none(item)
+        if text:
+            terms.extend(t for t in (p.strip() for p in text.replace("\\", ",").split(",")) if t)
+    return [m for m in (_material_meaning(t) for t in terms) if m]
+
+
+_FILTER_TYPE = re.compile(r"^(CU|AL|MO|RH|AG|NB|SN)[ _]?([0-9]+(?:[.,][0-9]+)?)[ _]?MM$")
+_ELEMENTS = {"CU": "COPPER", "AL": "ALUMINUM", "MO": "MOLYBDENUM", "RH": "RHODIUM",
+             "AG": "SILVER", "NB": "NIOBIUM", "SN": "TIN"}  # fmt: skip
+
+
+def _filter_from_type(filter_type: str | None) -> tuple[list[str], float | None]:
+    """Read Siemens-style Filter Type (``CU_0.2_MM``) when Filter Material is absent."""
+    match = _FILTER_TYPE.match((filter_type or "").upper())
+    if match is None:
+        return [], None
+    material = _material_meaning(_ELEMENTS[match.group(1)])
+    return ([material] if material else []), float(match.group(2).replace(",", "."))
+
+
+def _filter_thickness_mm(ds: Dataset) -> float | None:
+    # some devices swap minimum and maximum: the thinner is the minimum
+    values = [v for v in (_num(ds, 0x00187052), _num(ds, 0x00187054)) if v is not None]
+    return min(values) if values else None
+
+
 def _laterality(ds: Dataset) -> str | None:
     value = _text(ds, 0x00200062) or _text(ds, 0x00200060)
     return value if value in ("L", "R", "B") else None
 
 
-def _projection_event(ds: Dataset, sop_uid: str, modality: str, notes: list[str]) -> DoseEvent:
+def _exposure_uid(ds: Dataset, sop_uid: str, study_uid: str, acquired: datetime | None) -> str:
+    """Return the exposure's event UID: the header's, else one derived from when it happened.
+
+    A "for presentation" and a "for processing" image of one exposure share the study and
+    the acquisition time, so keying on them counts the exposure once (as OpenREM does).
+    """
+    uid = _text(ds, 0x00083010)  # Irradiation Event UID
+    if uid:
+        return uid
+    if acquired is not None:
+        return f"{study_uid}.{acquired.strftime('%Y%m%d%H%M%S%f')}"
+    return f"{sop_uid}.1"
+
+
+def _projection_event(
+    ds: Dataset, sop_uid: str, study_uid: str, modality: str, notes: list[str]
+) -> DoseEvent:
+    acquired = acquisition_time(ds)
     mammography = modality == "MG"
     dap_dgycm2 = _num(ds, 0x0018115E)  # Image and Fluoroscopy Area Dose Product, dGy·cm²
     organ_dose_dgy = _num(ds, 0x00400316)  # Organ Dose (AGD for MG), dGy
-    materials = get_value(ds, 0x00187050)
+    materials = _materials(get_value(ds, 0x00187050))
+    thickness = _filter_thickness_mm(ds) if len(materials) == 1 else None
+    if not materials:
+        materials, thickness = _filter_from_type(_text(ds, 0x00181160))
     fields: dict[str, object] = {
-        "event_uid": f"{sop_uid}.1",
+        "event_uid": _exposure_uid(ds, sop_uid, study_uid, acquired),
         "kind": records.EventKind.MAMMOGRAPHY if mammography else records.EventKind.PROJECTION,
         "source": records.SourceKind.IMAGE_HEADER,
-        "started_at": acquisition_time(ds),
+        "started_at": acquired,
         "protocol": _text(ds, 0x00181400) or _text(ds, 0x00181030) or _text(ds, 0x0008103E),
         "target_region": _text(ds, 0x00180015),
         "dap_gycm2": None if dap_dgycm2 is None else dap_dgycm2 * 0.1,
@@ -111,12 +188,8 @@ def _projection_event(ds: Dataset, sop_uid: str, modality: str, notes: list[str]
         "exposure_time_s": _exposure_time_s(ds),
         "exposure_index": _num(ds, 0x00181411),
         "deviation_index": _num(ds, 0x00181413),
-        "filter_material": (
-            " + ".join(str(m) for m in materials)
-            if isinstance(materials, list | tuple)
-            else text_or_none(materials)
-        ),
-        "filter_thickness_mm": _num(ds, 0x00187052),
+        "filter_material": " + ".join(materials) or None,
+        "filter_thickness_mm": thickness,
         "primary_angle_deg": _num(ds, 0x00181510),
         "secondary_angle_deg": _num(ds, 0x00181511),
         "view": _first_meaning(ds, 0x00540220) or _text(ds, 0x00185101),
@@ -127,7 +200,7 @@ def _projection_event(ds: Dataset, sop_uid: str, modality: str, notes: list[str]
             agd_mgy=None if organ_dose_dgy is None else organ_dose_dgy * 100.0,
             compressed_thickness_mm=_num(ds, 0x001811A0),
             compression_force_n=_num(ds, 0x001811A2),
-            anode_target=_text(ds, 0x00181191),
+            anode_target=_material_meaning(_text(ds, 0x00181191)),
         )
     return make_event(fields, notes)
 
@@ -145,11 +218,16 @@ def _radiopharmaceutical_events(
         nuclide_seq = get_value(item, 0x00540300)
         nuclide_code = code_key(nuclide_seq[0]) if nuclide_seq else None
         nuclide = nuclide_code[1] if nuclide_code else None
-        agent = _text(item, 0x00180031) or _first_meaning(item, 0x00540304)
+        # the coded agent is the one vocabulary across vendors; free text only without it
+        agent = _first_meaning(item, 0x00540304) or _text(item, 0x00180031)
         positron = positron or is_positron_emitter(
             nuclide_code[0] if nuclide_code else None, nuclide or agent
         )
-        total_bq = _num(item, 0x00181074)
+        total_bq = _num(item, 0x00181074)  # Radionuclide Total Dose, Bq
+        if total_bq is not None and 0 < total_bq < _MIN_PLAUSIBLE_BQ:
+            # some NM cameras write MBq here: 320 "Bq" of sestamibi is 320 MBq
+            notes.append("Radionuclide Total Dose read as MBq (implausibly small in Bq)")
+            total_bq *= 1e6
         # every image of one administration carries it: key it to the study and the start
         stamp = started.strftime("%Y%m%d%H%M%S") if started else "0"
         fields: dict[str, object] = {
@@ -211,7 +289,7 @@ def extract_header(
     events: tuple[DoseEvent, ...] = ()
     totals = records.DoseTotals()
     if modality in _PROJECTION or modality == "MG":
-        events = (_projection_event(ds, sop_uid, modality, notes),)
+        events = (_projection_event(ds, sop_uid, study_uid, modality, notes),)
         totals = _totals(events, notes)
     elif modality in ("PT", "NM"):
         events, positron = _radiopharmaceutical_events(ds, study_uid, notes)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 
 from medcoop import records
 from medcoop.dicom.model import DeviceIdentity, PatientIdentity
@@ -189,7 +190,7 @@ def read_device(ds: Dataset) -> DeviceIdentity:
 def _add(values: set[str], raw: object) -> None:
     if raw is None:
         return
-    if isinstance(raw, list | tuple):
+    if isinstance(raw, list | tuple | MultiValue):
         for part in raw:
             _add(values, part)
         return

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from medcoop.dicom.model import DoseEvent
+from medcoop.records import EventKind, SourceKind
 
 __all__ = ["merge_study_events"]
 
@@ -34,6 +35,13 @@ def merge_study_events(
         events; overlapping events take the incoming version (a later report of the same
         event is the more complete one); a re-send is a no-op. Event UIDs stay unique.
     """
+    merged = _merge_by_uid(existing, incoming)
+    return _reports_take_precedence(merged)
+
+
+def _merge_by_uid(
+    existing: Sequence[DoseEvent], incoming: Sequence[DoseEvent]
+) -> tuple[DoseEvent, ...]:
     incoming_by_uid: dict[str, DoseEvent] = {}
     for event in incoming:
         incoming_by_uid.setdefault(event.event_uid, event)
@@ -48,6 +56,28 @@ def merge_study_events(
     for uid, event in incoming_by_uid.items():
         merged.setdefault(uid, event)
     return tuple(merged.values())
+
+
+_REPORTS = frozenset({SourceKind.RDSR, SourceKind.RRDSR})
+_FAMILY = {
+    EventKind.CT_ACQUISITION: "ct",
+    EventKind.PROJECTION: "xray",
+    EventKind.FLUOROSCOPY: "xray",
+    EventKind.MAMMOGRAPHY: "xray",
+    EventKind.RADIOPHARMACEUTICAL: "rp",
+}
+
+
+def _reports_take_precedence(events: tuple[DoseEvent, ...]) -> tuple[DoseEvent, ...]:
+    """Drop header/vendor-summary events of a kind a dose report of the study covers.
+
+    An RDSR and the images' headers describe the same exposures (and an RRDSR and the PET
+    images the same administration), so counting both would double the dose.
+    """
+    reported = {_FAMILY[e.kind] for e in events if e.source in _REPORTS}
+    if not reported:
+        return events
+    return tuple(e for e in events if e.source in _REPORTS or _FAMILY[e.kind] not in reported)
 
 
 def _unique(events: Sequence[DoseEvent]) -> list[DoseEvent]:

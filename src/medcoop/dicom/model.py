@@ -71,6 +71,8 @@ class DeviceIdentity:
     station_name: str | None = None
     software_versions: str | None = None
     device_observer_uid: str | None = None
+    #: The SR's Device Observer Name (often the station name, not always).
+    device_observer_name: str | None = None
     institution_name: str | None = None
     department_name: str | None = None
 

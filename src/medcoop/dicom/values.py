@@ -10,6 +10,7 @@ from datetime import date, datetime
 from typing import Any
 
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 
 __all__ = [
     "first_float",
@@ -39,7 +40,7 @@ def text_or_none(value: Any) -> str | None:
     if isinstance(value, bytes):
         value = value.decode("latin-1", "replace")
     elif not isinstance(value, str):
-        if isinstance(value, list | tuple):  # MultiValue: keep the first
+        if isinstance(value, list | tuple | MultiValue):  # keep the first
             if not value:
                 return None
             value = value[0]
@@ -52,7 +53,7 @@ def first_float(value: Any) -> float | None:
     """Return the first number in a DS/IS/FD value (which may be multi-valued), or ``None``."""
     if value is None:
         return None
-    if isinstance(value, list | tuple):
+    if isinstance(value, list | tuple | MultiValue):
         if not value:
             return None
         value = value[0]
