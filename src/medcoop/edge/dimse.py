@@ -82,7 +82,10 @@ class QuickAckSocket(AssociationSocket):
 class _QuickAckRequestHandler(RequestHandler):
     def _create_association(self) -> Any:
         assoc = super()._create_association()
-        assoc.dul.socket = None  # swap pynetdicom's plain socket wrapper for ours
+        # Swap pynetdicom's plain socket wrapper for ours before the reactor starts; each
+        # wrapper queues a "connection open" event (Evt5), so drop the first one's.
+        assoc.dul.event_queue.get_nowait()
+        assoc.dul.socket = None
         assoc.set_socket(QuickAckSocket(assoc, client_socket=self.request))
         return assoc
 
@@ -137,6 +140,7 @@ class DicomReceiver:
             request_handler=_QuickAckRequestHandler,
         )
         self._server.daemon_threads = True
+        self.ae._servers.append(self._server)  # pynetdicom's shutdown() removes it from there
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="medcoop-dimse", daemon=True
         )
@@ -148,13 +152,12 @@ class DicomReceiver:
         """Stop accepting associations and wait for those in flight to finish."""
         if self._server is None:
             return
-        self._server.shutdown()
+        self._server.shutdown()  # stops serve_forever and closes the listening socket
         deadline = time.monotonic() + drain_timeout_s
         while self._server.active_associations and time.monotonic() < deadline:
             time.sleep(0.05)
         for assoc in self._server.active_associations:
             assoc.abort()
-        self._server.server_close()
         self._server = None
 
     # --- handlers ----------------------------------------------------------------------
