@@ -109,7 +109,7 @@ def test_peer_benchmark_is_k_anonymous_and_never_lets_a_tenant_see_another(
     # CT chest: one peer site only → suppressed, nothing about it shows
     chest = client.get(
         "/api/v1/analytics/benchmark",
-        params={**params, "exam_type": "ct_chest_abdomen"},
+        params={**params, "exam_type": "ct_chest"},
         headers=auth(a.tokens[PHYSICIST]),
     ).json()
     assert chest["peers"] is None and chest["percentile_rank"] is None
@@ -156,6 +156,18 @@ def test_utilization_of_a_site(client: TestClient, pool: list[Tenant]) -> None:
         headers=auth(a.tokens[PHYSICIST]),
     )
     assert bad.status_code == 400
+    zoned = client.get(
+        "/api/v1/analytics/utilization",
+        params={
+            "site_id": str(a.site_id),
+            "first_day": "2026-03-02",
+            "last_day": "2026-03-02",
+            "opens": "08:00:00+02:00",
+            "closes": "18:00:00+02:00",
+        },
+        headers=auth(a.tokens[PHYSICIST]),
+    )
+    assert zoned.status_code == 200 and zoned.json()[0]["available_min"] == 600
 
 
 def test_cli_views_print_the_hub_answers(client: TestClient, pool: list[Tenant]) -> None:
@@ -174,3 +186,47 @@ def test_cli_views_print_the_hub_answers(client: TestClient, pool: list[Tenant])
     text = console.export_text()
     assert rows and "above DRL" in text and "peer site medians" in text
     assert "device-A-ct1" in text and "Above 80% of peer sites' medians." in text
+
+
+def test_study_query_filters_sorts_pages_and_exports_csv(
+    client: TestClient, pool: list[Tenant]
+) -> None:
+    a = pool[0]
+    headers = auth(a.tokens[PHYSICIST])
+    page = client.get(
+        "/api/v1/analytics/studies",
+        params={"exam_type": "ct_head", "sort": "-total_dlp_mgycm", "limit": 5},
+        headers=headers,
+    )
+    assert page.status_code == 200, page.text
+    body = page.json()
+    assert body["total"] == 12 and len(body["items"]) == 5
+    assert [r["total_dlp_mgycm"] for r in body["items"]] == [950, 940, 930, 920, 910]
+    assert {r["site_id"] for r in body["items"]} == {str(a.site_id)}  # never another tenant's
+    chest = client.get(
+        "/api/v1/analytics/studies",
+        params={"body_region": "chest", "format": "csv"},
+        headers=headers,
+    )
+    assert chest.headers["content-type"].startswith("text/csv")
+    lines = chest.text.strip().splitlines()
+    assert lines[0].startswith("study_uid,site_id") and len(lines) == 13
+    bad = client.get("/api/v1/analytics/studies", params={"sort": "patient_name"}, headers=headers)
+    assert bad.status_code == 422
+
+
+def test_patient_history_is_cumulative_and_tenant_scoped(
+    client: TestClient, pool: list[Tenant]
+) -> None:
+    a, b = pool[0], pool[1]
+    pseudonym = _head_study("A", 3, 100).patient.pseudonym
+    answer = client.get(
+        f"/api/v1/analytics/patients/{pseudonym}/history", headers=auth(a.tokens[PHYSICIST])
+    )
+    assert answer.status_code == 200, answer.text
+    (point,) = answer.json()
+    assert point["dlp_mgycm"] == 870 and point["cumulative_dlp_mgycm"] == 870
+    other = client.get(
+        f"/api/v1/analytics/patients/{pseudonym}/history", headers=auth(b.tokens[PHYSICIST])
+    )
+    assert other.status_code == 404

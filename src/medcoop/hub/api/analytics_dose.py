@@ -26,7 +26,12 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
 Reader = Annotated[Principal, Depends(require(Permission.READ_STUDIES))]
-_ERRORS = {401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut}}
+_ERRORS = {
+    400: {"model": ErrorOut},
+    401: {"model": ErrorOut},
+    403: {"model": ErrorOut},
+    404: {"model": ErrorOut},
+}
 Metric = Literal["ctdivol", "dlp", "dap"]
 GroupBy = Literal["site_id", "device_key", "protocol"]
 
@@ -216,7 +221,10 @@ def utilization(
         site_id,
         first_day=first_day,
         last_day=last_day,
-        opening_hours=OpeningHours.weekdays(opens, closes),
+        # opening hours are local wall-clock times: an offset in the query adds nothing
+        opening_hours=OpeningHours.weekdays(
+            opens.replace(tzinfo=None), closes.replace(tzinfo=None)
+        ),
     )
     return [
         DeviceUtilizationOut(

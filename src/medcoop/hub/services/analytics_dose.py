@@ -32,6 +32,7 @@ from medcoop.analytics.drl import (
     observations_from_record,
 )
 from medcoop.analytics.exam_types import EXAM_TYPES, classify_record
+from medcoop.analytics.query import HistoryPoint, StudyQuery, dose_history, sort_rows, study_row
 from medcoop.analytics.sketches import DoseSketch
 from medcoop.analytics.utilization import (
     DeviceUtilization,
@@ -51,7 +52,15 @@ from medcoop.records import (
     UsageFacts,
 )
 
-__all__ = ["drl_comparisons", "load_records", "peer_benchmark", "require_site", "utilization"]
+__all__ = [
+    "drl_comparisons",
+    "load_records",
+    "patient_history",
+    "peer_benchmark",
+    "query_studies",
+    "require_site",
+    "utilization",
+]
 
 _TOTALS = tuple(DoseTotals.model_fields)
 _USAGE = tuple(UsageFacts.model_fields)
@@ -228,3 +237,29 @@ def utilization(
         intervals, opening_hours=opening_hours, first_day=first_day, last_day=last_day
     )
     return dict(result)
+
+
+def query_studies(
+    session: Session, query: StudyQuery, *, sort: str, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    """Return one page of the caller's studies as flat rows (with SSDE), and the total."""
+    site_ids = [uuid.UUID(query.site_id)] if query.site_id else None
+    loaded = load_records(
+        session,
+        site_ids=site_ids,
+        modality=query.modality,
+        from_at=query.from_at,
+        to_at=query.to_at,
+    )
+    rows = [row for site, r in loaded if query.matches(row := study_row(r, site_id=str(site)))]
+    ordered = sort_rows(rows, sort)
+    return ordered[offset : offset + limit], len(ordered)
+
+
+def patient_history(session: Session, pseudonym: str) -> list[HistoryPoint]:
+    """Return a patient's cumulative dose history in the caller's organisation."""
+    patients = list(session.scalars(select(Patient).where(Patient.pseudonym == pseudonym)))
+    if not patients:
+        raise NotFoundError("patient", pseudonym[:12])
+    site_ids = sorted({p.site_id for p in patients})
+    return dose_history([r for _, r in load_records(session, site_ids=site_ids)], pseudonym)
