@@ -44,6 +44,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "medcoop.hub.api.users",
     "medcoop.hub.api.studies",
     "medcoop.hub.api.analytics_dose",
+    "medcoop.hub.api.analytics_studies",
     # analytics routers go here, e.g. "medcoop.hub.api.analytics_dose",
 )
 
