@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 from pydicom import dcmwrite
 
+from medcoop.sim.encode import UnsupportedElementError, encode_part10
+
 if TYPE_CHECKING:
     from multiprocessing.sharedctypes import Synchronized
 
@@ -36,14 +38,18 @@ def write_study(root: Path, study: SimStudy) -> list[Path]:
     """Write ``study``'s composite objects under ``root``; return the file paths.
 
     Each file has the 128-byte preamble, ``DICM`` and File Meta Information, and is encoded
-    Explicit VR Little Endian. Names carry no identifiers (``NN-<modality>.dcm``).
+    Explicit VR Little Endian (by :func:`~medcoop.sim.encode.encode_part10`, byte-identical
+    to pydicom's ``dcmwrite``). Names carry no identifiers (``NN-<modality>.dcm``).
     """
     folder = study_dir(root, study.truth.index)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for number, ds in enumerate(study.datasets, start=1):
         path = folder / f"{number:02d}-{ds.Modality}.dcm"
-        dcmwrite(path, ds, enforce_file_format=True)
+        try:
+            path.write_bytes(encode_part10(ds))
+        except UnsupportedElementError:  # e.g. a dataset changed by the caller
+            dcmwrite(path, ds, enforce_file_format=True)
         paths.append(path)
     return paths
 
