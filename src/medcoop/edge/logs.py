@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import warnings
 from datetime import UTC, datetime
 
 __all__ = ["JsonLineFormatter", "configure_logging"]
@@ -43,5 +44,8 @@ def configure_logging(level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
-    # pynetdicom logs dataset contents at debug level: keep it at warnings.
+    # pynetdicom logs dataset contents at debug level, and pydicom's warnings about
+    # invalid values quote the values (a malformed name is still a name): keep both quiet.
     logging.getLogger("pynetdicom").setLevel(logging.WARNING)
+    logging.getLogger("pydicom").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module=r"pydicom(\..*)?")
