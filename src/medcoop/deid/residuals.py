@@ -198,9 +198,29 @@ def _raw_forms(value: str, *, is_name: bool) -> set[str]:
     return forms
 
 
+#: Placeholders sites type when there is no name: they identify no one, and scanning for
+#: them would withhold every object that mentions "unknown".
+PLACEHOLDERS = frozenset(
+    {
+        DUMMY_TEXT,
+        "ANON",
+        "ANONYMIZED",
+        "ANONYMISED",
+        "UNKNOWN",
+        "NONE",
+        "NULL",
+        "N/A",
+        "PATIENT",
+        "UNNAMED",
+        "REMOVED",
+        "PHANTOM",
+    }
+)
+
+
 def _scannable(value: str) -> bool:
     core = value.strip()
-    if len(core) < MIN_VALUE_CHARS or core.upper() == DUMMY_TEXT:
+    if len(core) < MIN_VALUE_CHARS or core.upper() in PLACEHOLDERS:
         return False
     # Short pure numbers (series 1, study 42) are counters, not identifiers.
     return not (core.isdigit() and len(core) < 4)
@@ -283,18 +303,30 @@ class _Scanner:
         return self.kinds.get(" ".join(match.split()).upper(), "identifier")
 
 
-def _build_scanner(values: Iterable[str], encodings: Iterable[str]) -> _Scanner:
-    return _cached_scanner(frozenset(values), tuple(encodings))
+def _build_scanner(
+    values: Iterable[str], encodings: Iterable[str], retained: Iterable[str] = ()
+) -> _Scanner:
+    return _cached_scanner(frozenset(values), tuple(encodings), frozenset(retained))
 
 
 @lru_cache(maxsize=512)
-def _cached_scanner(values: frozenset[str], encodings: tuple[str, ...]) -> _Scanner:
+def _cached_scanner(
+    values: frozenset[str], encodings: tuple[str, ...], retained: frozenset[str]
+) -> _Scanner:
     # One object's values are scanned for several times (clean_text, then the gate).
     kinds = expand_values(values)
+    if retained:
+        # A form found inside a value the profile keeps (a device named like a patient)
+        # cannot be told apart from the kept value: it is not looked for.
+        kept = [" ".join(r.split()).upper() for r in retained]
+        kinds = {k: v for k, v in kinds.items() if not any(k in r for r in kept)}
     if not kinds:
         return _Scanner(None, None, kinds)
     ordered = sorted(kinds, key=len, reverse=True)
-    text = re.compile("|".join(_flexible(n) for n in ordered), re.IGNORECASE)
+    # Digit boundaries: an ID inside a longer number (a remapped UID, a DLP) is chance.
+    text = re.compile(
+        "(?<![0-9])(?:" + "|".join(_flexible(n) for n in ordered) + ")(?![0-9])", re.IGNORECASE
+    )
     codecs = list(dict.fromkeys([*_BINARY_CODECS, *encodings]))
     encoded: set[bytes] = set()
     for needle in ordered:
@@ -310,7 +342,10 @@ def _cached_scanner(values: frozenset[str], encodings: tuple[str, ...]) -> _Scan
                     continue
     binary = (
         re.compile(
-            b"|".join(re.escape(e) for e in sorted(encoded, key=len, reverse=True)), re.IGNORECASE
+            b"(?<![0-9])(?:"
+            + b"|".join(re.escape(e) for e in sorted(encoded, key=len, reverse=True))
+            + b")(?![0-9])",
+            re.IGNORECASE,
         )
         if encoded
         else None
@@ -323,7 +358,14 @@ def _flexible(needle: str) -> str:
     return r"\s+".join(re.escape(word) for word in needle.split())
 
 
-def verify_no_residuals(identifying: set[str], payload: bytes | Dataset, /) -> list[ResidualHit]:
+def verify_no_residuals(
+    identifying: set[str],
+    payload: bytes | Dataset,
+    /,
+    *,
+    dates_retained: bool = False,
+    retained: frozenset[str] = frozenset(),
+) -> list[ResidualHit]:
     """Scan a de-identified output for any identifying value of its input.
 
     Parameters
@@ -340,22 +382,28 @@ def verify_no_residuals(identifying: set[str], payload: bytes | Dataset, /) -> l
         One hit per element (or byte offset) holding a value; empty when the output is clean.
         Pixel data and numeric arrays are not scanned (burned-in text is handled by the
         burned-in annotation rules, not here).
+    dates_retained : bool, optional
+        The profile keeps exam dates (full or shifted): a date element (DA/DT) equal to
+        the birth date (a newborn's exam) is then not a hit; text elsewhere still is.
+    retained : frozenset[str], optional
+        Values the profile keeps on purpose (device identity): forms of identifying
+        values contained in one of them are not looked for.
     """
     if isinstance(payload, Dataset):
-        scanner = _build_scanner(identifying, _dataset_encodings(payload))
-        return _scan_dataset(scanner, payload)
+        scanner = _build_scanner(identifying, _dataset_encodings(payload), retained)
+        return _scan_dataset(scanner, payload, dates_retained)
     data = bytes(payload)
     try:
         ds = dcmread(BytesIO(data), force=True)
         if not ds:
             raise InvalidDicomError("no elements")
     except Exception:  # unparseable bytes: fall back to scanning every byte
-        scanner = _build_scanner(identifying, ())
+        scanner = _build_scanner(identifying, (), retained)
         return _scan_raw(scanner, data, "<bytes @{}>")
-    scanner = _build_scanner(identifying, _dataset_encodings(ds))
+    scanner = _build_scanner(identifying, _dataset_encodings(ds), retained)
     has_preamble = data[128:132] == b"DICM"
     hits = _scan_raw(scanner, data[:128], "<preamble>") if has_preamble else []
-    hits += _scan_dataset(scanner, ds)
+    hits += _scan_dataset(scanner, ds, dates_retained)
     if hits:
         return hits
     # Belt and braces: bytes the parser skipped or misread are scanned raw, pixels aside.
@@ -382,14 +430,14 @@ def _scan_raw(scanner: _Scanner, data: bytes, label: str) -> list[ResidualHit]:
     return hits
 
 
-def _scan_dataset(scanner: _Scanner, ds: Dataset) -> list[ResidualHit]:
+def _scan_dataset(scanner: _Scanner, ds: Dataset, dates_retained: bool) -> list[ResidualHit]:
     if scanner.text is None:
         return []
     hits: list[ResidualHit] = []
     meta = getattr(ds, "file_meta", None)
     if meta is not None:
-        _scan_items(scanner, meta, (), hits)
-    _scan_items(scanner, ds, (), hits)
+        _scan_items(scanner, meta, (), hits, dates_retained)
+    _scan_items(scanner, ds, (), hits, dates_retained)
     return hits
 
 
@@ -398,14 +446,17 @@ def _scan_items(
     ds: Dataset,
     parents: tuple[tuple[int, int], ...],
     hits: list[ResidualHit],
+    dates_retained: bool,
 ) -> None:
     for elem in ds:
         tag = int(BaseTag(elem.tag))
         if elem.VR == "SQ":
             for index, item in enumerate(elem.value or Sequence()):
-                _scan_items(scanner, item, (*parents, (tag, index)), hits)
+                _scan_items(scanner, item, (*parents, (tag, index)), hits, dates_retained)
             continue
         kind = _scan_element(scanner, elem, tag)
+        if kind == "date" and dates_retained and elem.VR in ("DA", "DT"):
+            continue
         if kind is not None:
             hits.append(ResidualHit(tag_path(parents, tag), kind))
 
@@ -444,7 +495,9 @@ _GENERIC_PATTERNS = re.compile(
 )
 
 
-def clean_text(text: str, identifying: set[str], /) -> str | None:
+def clean_text(
+    text: str, identifying: set[str], /, *, retained: frozenset[str] = frozenset()
+) -> str | None:
     """Return ``text`` with identifying content removed, or ``None`` when nothing is left.
 
     Removed: every form of every identifying value (as :func:`verify_no_residuals` looks
@@ -458,13 +511,15 @@ def clean_text(text: str, identifying: set[str], /) -> str | None:
         Free text such as a protocol name, a study description or a comment.
     identifying : set[str]
         The identifying values of the object the text came from.
+    retained : frozenset[str], optional
+        Values kept on purpose, as for :func:`verify_no_residuals`.
 
     Returns
     -------
     str or None
         The cleaned text, or ``None`` when no letter or digit remains.
     """
-    scanner = _build_scanner(identifying, ())
+    scanner = _build_scanner(identifying, (), retained)
     cleaned = scanner.text.sub(" ", text) if scanner.text is not None else text
     cleaned = _GENERIC_PATTERNS.sub(" ", cleaned)
     cleaned = " ".join(cleaned.split()).strip(" ,;:-/^")
