@@ -124,3 +124,34 @@ def test_rejects_bad_arguments() -> None:
         Fleet(sites=("A", "A"))
     with pytest.raises(ValueError, match="n must be"):
         list(Fleet().studies(-1))
+
+
+def test_devices_start_studies_only_in_their_opening_hours() -> None:
+    studies = list(Fleet(seed=13, start=date(2026, 1, 9)).studies(1500))  # a Friday
+    assert {s.truth.true_started_at.weekday() for s in studies} >= {4, 5, 6, 0}
+    for study in studies:
+        device, started = study.device, study.truth.true_started_at
+        open_hour, close_hour = device.opening_hours
+        assert open_hour <= started.hour < close_hour, (device.key, started)
+        assert device.weekends or started.weekday() < 5, (device.key, started)
+
+
+def test_weekdays_are_busier_than_weekends() -> None:
+    studies = list(Fleet(seed=13, start=date(2026, 1, 8)).studies(3000))  # a Thursday
+    per_day = Counter(s.truth.true_started_at.date() for s in studies)
+    complete_days = sorted(per_day)[:-1]  # the last day may be cut short by n
+    weekday = [per_day[d] for d in complete_days if d.weekday() < 5]
+    weekend = [per_day[d] for d in complete_days if d.weekday() >= 5]
+    assert weekday and weekend
+    assert min(weekday) > 2 * max(weekend)
+
+
+def test_patients_come_back_and_sizes_are_plausible(studies: list[SimStudy]) -> None:
+    visits = Counter(s.truth.patient.patient_id for s in studies)
+    assert any(count > 1 for count in visits.values())
+    for study in studies:
+        patient = study.truth.patient
+        assert 0 <= study.truth.age_years <= 100
+        assert 0.45 <= patient.height_m <= 2.2
+        assert 3 <= patient.weight_kg <= 250
+        assert patient.patient_id.startswith(("SE", "CL"))
