@@ -70,3 +70,7 @@ from medcoop.hub.views_cli import benchmark_command, dose_command, usage_command
 app.command("dose")(dose_command)
 app.command("usage")(usage_command)
 app.command("benchmark")(benchmark_command)
+
+from medcoop.deid.cli import deid_command  # noqa: E402
+
+app.command("deid")(deid_command)
