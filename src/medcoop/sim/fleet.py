@@ -29,14 +29,15 @@ from medcoop.sim.people import (
     name_parts,
     staff_pool,
 )
-from medcoop.sim.plan import PlannedEvent, StudyTruth, after, new_uid, plan_events, totals_of
+from medcoop.sim.plan import PlannedEvent, StudyTruth, after, new_uid, totals_of
+from medcoop.sim.planners import plan_events
 from medcoop.sim.render import render_composites, render_mpps
 from medcoop.sim.vendors import DeviceSpec, site_devices
 
 __all__ = ["Fleet", "SimStudy", "Site"]
 
 _DEFAULT_UTC_OFFSETS_MIN = (0, 60, -300, 330, 600)
-_PROTOCOLS: dict[str, tuple[object, ...]] = {
+_PROTOCOLS: dict[str, tuple[P.ExamProtocol, ...]] = {
     "ct": P.CT_PROTOCOLS,
     "dx": P.DX_PROTOCOLS,
     "cr": P.DX_PROTOCOLS,
@@ -72,9 +73,9 @@ class SimStudy:
 
     truth: StudyTruth
     device: DeviceSpec
-    protocol: object
-    _objects: list[Dataset] | None = field(default=None, repr=False)
-    _mpps: tuple[Dataset, Dataset] | None = field(default=None, repr=False)
+    protocol: P.ExamProtocol
+    _objects: list[Dataset] | None = field(default=None, init=False, repr=False)
+    _mpps: tuple[Dataset, Dataset] | None = field(default=None, init=False, repr=False)
 
     @property
     def site(self) -> str:
@@ -256,7 +257,7 @@ class _Run:
         site: Site,
         site_index: int,
         device: DeviceSpec,
-        protocol: object,
+        protocol: P.ExamProtocol,
         true_start: datetime,
     ) -> StudyTruth:
         rng = self.rng
@@ -268,17 +269,17 @@ class _Run:
         )
         events, image_uids = self._assign_images(device, events)
         duration_s = (events[-1].started_at - started_at).total_seconds() + rng.uniform(60, 420)
-        if device.kind in {"nm", "pt"}:
-            duration_s += getattr(protocol, "duration_min", 30.0) * 60
+        if isinstance(protocol, P.NmProtocol):  # the scan follows the uptake time
+            duration_s += protocol.duration_min * 60
         writes_size = device.vendor.writes_patient_size and device.kind != "cr"
-        name = getattr(protocol, "name", "Study")
+        name = protocol.name
         return StudyTruth(
             index=index,
             site=site.name,
             device_key_hint=device.key,
             modality=device.modality,
             protocol=name,
-            procedure_code=getattr(protocol, "code", "UNKNOWN"),
+            procedure_code=protocol.code,
             study_description=f"{device.modality} {name}"
             if not name.startswith(device.modality)
             else name,
@@ -331,8 +332,8 @@ class _Run:
         return tuple(assigned), image_uids
 
 
-def _choose(rng: random.Random, options: tuple[object, ...]) -> object:
-    weights = [getattr(option, "weight", 1.0) for option in options]
+def _choose(rng: random.Random, options: tuple[P.ExamProtocol, ...]) -> P.ExamProtocol:
+    weights = [option.weight for option in options]
     return rng.choices(options, weights=weights)[0]
 
 

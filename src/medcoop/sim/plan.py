@@ -3,7 +3,8 @@
 A plan holds every number and UID the DICOM objects will carry, in the record's units
 (``ctdivol_mgy``, ``dap_gycm2``...), already rounded to what the objects will say, so the
 truth totals equal the sum of the planted events exactly. Rendering a plan into datasets
-(:mod:`medcoop.sim.ct`, :mod:`medcoop.sim.projection`...) draws no random numbers.
+(:mod:`medcoop.sim.render`) draws no random numbers; :mod:`medcoop.sim.planners` draws
+the events.
 """
 
 from __future__ import annotations
@@ -14,11 +15,9 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 
 from medcoop.records import DoseCheckNotice, DoseTotals, EventKind
-from medcoop.sim import protocols as P
 from medcoop.sim.people import PlantedPatient, Staff, name_parts
-from medcoop.sim.vendors import DeviceSpec
 
-__all__ = ["PlannedEvent", "StudyTruth", "plan_events", "totals_of"]
+__all__ = ["PlannedEvent", "StudyTruth", "after", "lognormal", "new_uid", "totals_of"]
 
 
 def new_uid(rng: random.Random) -> str:
@@ -229,31 +228,6 @@ def totals_of(events: tuple[PlannedEvent, ...]) -> DoseTotals:
 def lognormal(rng: random.Random, median: float, sigma: float) -> float:
     """Draw from a log-normal distribution with the given median and log-space sigma."""
     return median * math.exp(rng.gauss(0.0, sigma))
-
-
-def plan_events(
-    rng: random.Random,
-    device: DeviceSpec,
-    protocol: object,
-    *,
-    start: datetime,
-    weight_kg: float,
-    age_years: int,
-) -> tuple[PlannedEvent, ...]:
-    """Draw the events of one study on ``device`` following ``protocol`` from ``start``."""
-    from medcoop.sim import planners
-
-    if isinstance(protocol, P.CtProtocol):
-        return planners.ct_events(rng, device, protocol, start, weight_kg, age_years)
-    if isinstance(protocol, P.DxProtocol):
-        return planners.dx_events(rng, device, protocol, start, weight_kg)
-    if isinstance(protocol, P.RfProtocol):
-        return planners.rf_events(rng, device, protocol, start, weight_kg)
-    if isinstance(protocol, P.MgProtocol):
-        return planners.mg_events(rng, device, protocol, start)
-    if isinstance(protocol, P.NmProtocol):
-        return planners.nm_events(rng, protocol, start, weight_kg)
-    raise TypeError(f"no planner for {type(protocol).__name__}")
 
 
 def after(start: datetime, seconds: float) -> datetime:

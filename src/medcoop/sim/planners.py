@@ -17,7 +17,7 @@ from medcoop.sim import protocols as P
 from medcoop.sim.plan import PlannedEvent, after, lognormal, new_uid
 from medcoop.sim.vendors import DeviceSpec
 
-__all__ = ["ct_events", "dx_events", "mg_events", "nm_events", "rf_events"]
+__all__ = ["ct_events", "dx_events", "mg_events", "nm_events", "plan_events", "rf_events"]
 
 #: CT Dose Check (NEMA XR-25) values configured on every simulated scanner.
 CTDIVOL_NOTIFICATION_HEAD_MGY = 80.0
@@ -400,3 +400,38 @@ def nm_events(
             effective_dose_msv=round(activity * protocol.effective_dose_msv_per_mbq, 3),
         ),
     )
+
+
+def plan_events(
+    rng: random.Random,
+    device: DeviceSpec,
+    protocol: P.ExamProtocol,
+    *,
+    start: datetime,
+    weight_kg: float,
+    age_years: int,
+) -> tuple[PlannedEvent, ...]:
+    """Draw the events of one study on ``device`` following ``protocol`` from ``start``.
+
+    Parameters
+    ----------
+    rng : random.Random
+        The fleet's random stream.
+    device : DeviceSpec
+        The device performing the study (collimation, dual source, biplane, vendor).
+    protocol : ExamProtocol
+        The protocol drawn for the study; its type picks the modality's planner.
+    start : datetime
+        Study start on the device's clock (naive local).
+    weight_kg, age_years : float, int
+        The patient's size and age, which automatic exposure control follows.
+    """
+    if isinstance(protocol, P.CtProtocol):
+        return ct_events(rng, device, protocol, start, weight_kg, age_years)
+    if isinstance(protocol, P.DxProtocol):
+        return dx_events(rng, device, protocol, start, weight_kg)
+    if isinstance(protocol, P.RfProtocol):
+        return rf_events(rng, device, protocol, start, weight_kg)
+    if isinstance(protocol, P.MgProtocol):
+        return mg_events(rng, device, protocol, start)
+    return nm_events(rng, protocol, start, weight_kg)

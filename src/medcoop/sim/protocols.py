@@ -23,6 +23,7 @@ __all__ = [
     "CtProtocol",
     "DxProjection",
     "DxProtocol",
+    "ExamProtocol",
     "MgProtocol",
     "NmProtocol",
     "RfProtocol",
@@ -42,21 +43,20 @@ class CtProtocol:
     acquisitions: tuple[int, int]  # min, max number of diagnostic acquisitions
     weight: float  # relative frequency
     sequenced: bool = False
-    duration_min: float = 12.0
 
 
 # fmt: off
 CT_PROTOCOLS: tuple[CtProtocol, ...] = (
-    CtProtocol("CT Head", "CTHEAD", codes.HEAD, True, 50.0, 170.0, (1, 1), 0.28, duration_min=8),
+    CtProtocol("CT Head", "CTHEAD", codes.HEAD, True, 50.0, 170.0, (1, 1), 0.28),
     CtProtocol("CT Chest", "CTCHEST", codes.CHEST, False, 8.0, 340.0, (1, 1), 0.16),
     CtProtocol("CT Abdomen Pelvis", "CTAP", codes.ABDOMEN_AND_PELVIS, False, 11.0, 450.0,
                (1, 2), 0.18),
     CtProtocol("CT Chest Abdomen Pelvis", "CTCAP", codes.CHEST_ABDOMEN_PELVIS, False, 10.0,
-               660.0, (1, 2), 0.16, duration_min=15),
+               660.0, (1, 2), 0.16),
     CtProtocol("CT Pulmonary Angiogram", "CTPA", codes.CHEST, False, 9.0, 300.0, (1, 1), 0.08),
     CtProtocol("CT KUB", "CTKUB", codes.ABDOMEN_AND_PELVIS, False, 5.0, 420.0, (1, 1), 0.06),
     CtProtocol("CT Coronary Angiogram", "CTCA", codes.HEART, False, 20.0, 130.0, (1, 1), 0.04,
-               sequenced=True, duration_min=25),
+               sequenced=True),
     CtProtocol("CT Abdomen", "CTABDO", codes.ABDOMEN, False, 11.0, 300.0, (1, 3), 0.04),
 )
 # fmt: on
@@ -120,20 +120,19 @@ class RfProtocol:
     acquisition_dap_median_gycm2: float  # per acquisition run
     weight: float
     biplane_capable: bool = False
-    duration_min: float = 30.0
 
 
 # fmt: off
 RF_PROTOCOLS: tuple[RfProtocol, ...] = (
     RfProtocol("Barium Swallow", "FBASW", codes.ESOPHAGUS, 4.0, 120.0, (3, 8), (2, 6), 0.8,
-               0.35, duration_min=20),
+               0.35),
     RfProtocol("Barium Enema", "FBAEN", codes.COLON, 8.0, 180.0, (4, 10), (4, 10), 1.5, 0.15),
     RfProtocol("Femoral Angiogram", "AFEM", codes.LOWER_LIMB_ARTERY, 15.0, 300.0, (5, 15),
-               (4, 12), 3.0, 0.25, duration_min=45),
+               (4, 12), 3.0, 0.25),
     RfProtocol("Coronary Angiogram", "ACOR", codes.CORONARY_ARTERY, 12.0, 300.0, (6, 14),
-               (6, 12), 1.2, 0.15, biplane_capable=True, duration_min=40),
+               (6, 12), 1.2, 0.15, biplane_capable=True),
     RfProtocol("Cerebral Angiogram", "ACER", codes.CEREBRAL_ARTERY, 20.0, 600.0, (6, 16),
-               (6, 14), 3.5, 0.10, biplane_capable=True, duration_min=60),
+               (6, 14), 3.5, 0.10, biplane_capable=True),
 )
 # fmt: on
 
@@ -193,3 +192,7 @@ NM_PROTOCOLS: tuple[NmProtocol, ...] = (
                False, 0.0069, 0.4, duration_min=60),
 )
 # fmt: on
+
+
+#: Any protocol of the catalogues above.
+ExamProtocol = CtProtocol | DxProtocol | RfProtocol | MgProtocol | NmProtocol

@@ -15,13 +15,15 @@ from medcoop.sim.mpps import mpps_create, mpps_set
 from medcoop.sim.nm import radiopharmaceutical_rdsr
 from medcoop.sim.plan import StudyTruth
 from medcoop.sim.projection import projection_rdsr
-from medcoop.sim.protocols import NmProtocol
+from medcoop.sim.protocols import ExamProtocol, NmProtocol
 from medcoop.sim.vendors import DeviceSpec
 
 __all__ = ["render_composites", "render_mpps"]
 
 
-def render_composites(truth: StudyTruth, device: DeviceSpec, protocol: object) -> list[Dataset]:
+def render_composites(
+    truth: StudyTruth, device: DeviceSpec, protocol: ExamProtocol
+) -> list[Dataset]:
     """Return the study's composite objects: images first, then the dose report."""
     objects: list[Dataset] = []
     kind = device.kind
