@@ -12,7 +12,12 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import typer
+
+if TYPE_CHECKING:
+    from pydicom import Dataset
 
 __all__ = ["deid_command"]
 
@@ -79,10 +84,17 @@ def deid_command(
     console.print(summary)
 
 
-def _incomplete(ds: object) -> str | None:
-    # pydicom stops quietly at a truncation between elements: a composite object without
-    # its SOP identity is broken input, not something to pass on.
+def _incomplete(ds: Dataset) -> str | None:
+    # pydicom reads a truncated last value short without complaint: compare each raw
+    # value's length with the length its header announced.
+    tags = list(ds.keys())
+    for tag in tags:
+        raw = ds.get_item(tag)
+        value = getattr(raw, "value", None)
+        length = getattr(raw, "length", 0)
+        if isinstance(value, bytes) and length != 0xFFFFFFFF and len(value) < length:
+            return "truncated file"
     for keyword in ("SOPClassUID", "SOPInstanceUID"):
-        if not getattr(ds, keyword, None):
+        if not ds.get(keyword):
             return f"incomplete object (no {keyword})"
     return None
