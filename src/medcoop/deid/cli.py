@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import typer
