@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 import json
-import socket
-import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from email import message_from_bytes
-from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import ClassVar
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from medcoop.analytics.alerts import Alert, CtThresholdRule, evaluate_study, open_alert
 from medcoop.analytics.notify import (
@@ -23,34 +17,8 @@ from medcoop.analytics.notify import (
     sign_body,
 )
 
+from .conftest import _free_port, _Hook, _Sink
 from .factories import ct_event, record
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class _Sink:
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, list[str], bytes]] = []
-
-    async def handle_DATA(self, server, session, envelope) -> str:
-        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp_sink() -> Iterator[tuple[_Sink, int]]:
-    sink = _Sink()
-    port = _free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield sink, port
-    finally:
-        controller.stop()
 
 
 @pytest.fixture
@@ -93,33 +61,6 @@ def test_unreachable_smtp_server_is_a_clear_error(alert: Alert) -> None:
     with pytest.raises(NotificationError) as info:
         notifier.send(alert)
     assert info.value.channel == "smtp"
-
-
-class _Hook(BaseHTTPRequestHandler):
-    received: ClassVar[list[tuple[dict[str, str], bytes]]] = []
-    status = 204
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        type(self).received.append((dict(self.headers), body))
-        self.send_response(type(self).status)
-        self.end_headers()
-
-    def log_message(self, format: str, *args: object) -> None:  # keep test output quiet
-        pass
-
-
-@pytest.fixture
-def webhook() -> Iterator[tuple[type[_Hook], str]]:
-    handler = type("Hook", (_Hook,), {"received": [], "status": 204})
-    server = HTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield handler, f"http://127.0.0.1:{server.server_port}/hook"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_webhook_posts_signed_json(webhook: tuple[type[_Hook], str], alert: Alert) -> None:
