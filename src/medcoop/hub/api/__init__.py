@@ -45,6 +45,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "medcoop.hub.api.studies",
     "medcoop.hub.api.analytics_dose",
     "medcoop.hub.api.analytics_studies",
+    "medcoop.hub.api.analytics_alerts",
     # analytics routers go here, e.g. "medcoop.hub.api.analytics_dose",
 )
 
