@@ -148,3 +148,16 @@ def test_files_extract_like_the_in_memory_datasets(tmp_path: Path) -> None:
         from_file, from_memory = _extract(dcmread(path)), _extract(ds)
         assert from_file.totals == from_memory.totals
         assert from_file.events == from_memory.events
+
+
+def test_mpps_dose_facts_equal_the_truth(fleet_studies: list[SimStudy]) -> None:
+    reporting = [s for s in fleet_studies if "TotalNumberOfExposures" in s.mpps_set]
+    assert {s.device.kind for s in reporting} >= {"ct", "dx", "rf"}
+    for study in reporting:
+        facts = dicom.extract_mpps(study.mpps_set)
+        truth = study.truth
+        assert facts.number_of_exposures == truth.event_count
+        if truth.total_dap_gycm2 is not None:
+            assert _same(truth.total_dap_gycm2, facts.totals.total_dap_gycm2)
+        ctdivols = [e.ctdivol_mgy for e in truth.events if e.ctdivol_mgy is not None]
+        assert list(facts.ctdivol_mgy) == pytest.approx(ctdivols)

@@ -100,6 +100,19 @@ def test_cli_generates_files(tmp_path: Path) -> None:
     }
 
 
+def test_cli_adversarial_plants_hard_identifiers(tmp_path: Path) -> None:
+    args = ["sim", "generate", str(tmp_path), "-n", "3", "--seed", "5", "--adversarial"]
+    result = CliRunner().invoke(app, [*args, "--workers", "2", "--site", "Lakeside"])
+    assert result.exit_code == 0, result.output
+    files = sorted(tmp_path.rglob("*.dcm"))
+    assert files
+    for path in files:
+        ds = dcmread(path)
+        assert ds.InstitutionName == "Lakeside"
+        assert "OtherPatientIDsSequence" in ds
+        assert any(element.tag.is_private for element in ds)
+
+
 def test_cli_rejects_a_file_as_output_folder(tmp_path: Path) -> None:
     target = tmp_path / "a-file"
     target.write_text("not a folder")
