@@ -152,3 +152,19 @@ def test_a_failed_notification_is_recorded_and_the_alert_kept(
     assert len(opened) == 2
     assert all(a["notified_at"] is None and "smtp" in a["notify_error"] for a in opened)
     assert len(client.get("/api/v1/analytics/alerts", headers=headers).json()) == 2
+
+
+def test_cli_alert_view_lists_open_alerts(app: FastAPI, client: TestClient) -> None:
+    from rich.console import Console
+
+    from medcoop.hub import views_cli
+
+    tenant = make_tenant(app, "Viewed")
+    _ingest(client, tenant, _studies())
+    client.headers["Authorization"] = f"Bearer {tenant.tokens[PHYSICIST]}"
+    assert client.put("/api/v1/analytics/alert-settings", json={"rules": RULES}).status_code == 200
+    assert len(client.post("/api/v1/analytics/alerts/evaluate").json()) == 2
+    console = Console(record=True, width=200)
+    rows = views_cli.show_alerts(client, console)
+    text = console.export_text()
+    assert len(rows) == 2 and "ctdi-80" in text and "fluoro-12w" in text

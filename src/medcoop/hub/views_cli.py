@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = [
     "benchmark_command",
     "dose_command",
+    "show_alerts",
     "show_benchmark",
     "show_dose",
     "show_usage",
@@ -84,6 +85,29 @@ def show_dose(
             f"{row['ratio_to_drl']:.2f}",
             "[bold red]above DRL[/]" if row["exceeds"] else "ok",
             row["source_id"],
+        )
+    console.print(table)
+    return rows
+
+
+def show_alerts(
+    client: httpx.Client, console: Console, *, state: str | None = "open"
+) -> list[dict[str, Any]]:
+    """Print the organisation's alerts (open ones by default); return them."""
+    from rich.table import Table
+
+    rows = _get(client, "/api/v1/analytics/alerts", {"state": state} if state else {})
+    table = Table(title=f"Alerts ({state or 'all'})")
+    for column in ("opened", "kind", "rule", "message", "state", "notified"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row["opened_at"][:16],
+            row["kind"],
+            row["rule_id"],
+            row["message"],
+            row["state"],
+            "yes" if row["notified_at"] else (row["notify_error"] or "–"),
         )
     console.print(table)
     return rows
@@ -194,11 +218,13 @@ def dose_command(
     hub: str = HubOption,
     token: str = TokenOption,
 ) -> None:
-    """Show a site's doses against national DRLs (per exam type, like with like)."""
+    """Show open alerts and a site's doses against national DRLs (like with like)."""
     from rich.console import Console
 
+    console = Console()
     with _client(hub, token) as client:
-        show_dose(client, Console(), site, source_id=source_id, group_by=group_by)
+        show_alerts(client, console)
+        show_dose(client, console, site, source_id=source_id, group_by=group_by)
 
 
 def usage_command(
