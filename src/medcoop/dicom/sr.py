@@ -203,6 +203,10 @@ def read_tree(ds: Dataset) -> Node:
         When the tree is deeper than :data:`MAX_DEPTH` or larger than :data:`MAX_ITEMS`.
     """
     root = _read_item(ds)
+    from medcoop.dicom.rawsr import read_content_raw  # the fast path, beside pydicom's
+
+    if read_content_raw(ds, root) is not None:
+        return root
     budget = MAX_ITEMS
     # iterative, so that a hostile tree cannot exhaust Python's stack
     stack: list[tuple[Dataset, Node, int]] = [(ds, root, 0)]

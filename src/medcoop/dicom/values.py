@@ -23,10 +23,72 @@ __all__ = [
 ]
 
 
-def get_value(ds: Dataset, tag: int) -> Any:
-    """Return the value of ``tag`` in ``ds``, or ``None`` when absent or unreadable."""
-    if tag not in ds._dict:  # cheaper than ds.get(), which builds a KeyError when absent
+#: Python codecs for single-byte and UTF-8 Specific Character Sets (no ISO 2022 extensions).
+ENCODINGS = {
+    "": "latin-1",
+    "ISO_IR 6": "latin-1",
+    "ISO_IR 100": "latin-1",
+    "ISO_IR 101": "iso8859_2",
+    "ISO_IR 109": "iso8859_3",
+    "ISO_IR 110": "iso8859_4",
+    "ISO_IR 144": "iso8859_5",
+    "ISO_IR 127": "iso8859_6",
+    "ISO_IR 126": "iso8859_7",
+    "ISO_IR 138": "iso8859_8",
+    "ISO_IR 148": "iso8859_9",
+    "ISO_IR 166": "tis_620",
+    "ISO_IR 192": "utf-8",
+    "GB18030": "gb18030",
+    "GBK": "gbk",
+}
+_ASCII_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "UI"})
+_CHARSET_VRS = frozenset({"LO", "PN", "SH"})
+_SINGLE_VALUED_TEXT = frozenset({"LT", "ST", "UT", "UC"})
+_CHARSET_TAG = 0x00080005
+
+
+def dataset_encoding(ds: Dataset) -> str | None:
+    """Return the Python codec of ``ds``'s Specific Character Set, ``None`` for ISO 2022."""
+    elem = ds._dict.get(_CHARSET_TAG)
+    if elem is None:
+        return "latin-1"
+    value = elem.value
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    if isinstance(value, str):
+        parts = [p.strip() for p in value.split("\\") if p.strip()]
+    else:
+        parts = [str(p).strip() for p in value if p and str(p).strip()]
+    if len(parts) > 1:
         return None
+    return ENCODINGS.get(parts[0] if parts else "")
+
+
+def get_value(ds: Dataset, tag: int) -> Any:
+    """Return the value of ``tag`` in ``ds``, or ``None`` when absent or unreadable.
+
+    Text elements still encoded are decoded here directly (pydicom's generic conversion
+    costs ~20 µs an element, most of an extraction's time); multi-valued text comes back
+    as a list of strings, person names as ``str``. Anything else goes through pydicom.
+    """
+    elem = ds._dict.get(tag)
+    if elem is None:
+        return None
+    vr = getattr(elem, "VR", None)
+    raw = getattr(elem, "value", None)
+    if isinstance(raw, bytes) and vr is not None:
+        encoding = None
+        if vr in _ASCII_VRS:
+            encoding = "latin-1"
+        elif vr in _CHARSET_VRS or vr in _SINGLE_VALUED_TEXT:
+            encoding = dataset_encoding(ds)
+        if encoding is not None:
+            text = raw.decode(encoding, "replace").rstrip(" \x00")
+            if vr in _SINGLE_VALUED_TEXT:
+                return text
+            if "\\" in text:
+                return [part.strip() for part in text.split("\\")]
+            return text.strip()
     try:
         return ds[tag].value
     except Exception:  # a corrupt element must not cost its neighbours
