@@ -1,4 +1,4 @@
-"""Analytics tables: each organisation's alert rules and notification settings, and alerts.
+"""Analytics tables: alert rules and settings, alerts, and the shared protocol library.
 
 Both are tenant-owned (``org_id`` leads the key), so every query is scoped by tenant in
 the data layer. Alerts keep their whole lifecycle (open → acknowledged → closed, who,
@@ -8,15 +8,16 @@ key, so evaluating the same study twice opens one alert.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, Index, String
+from sqlalchemy import JSON, Float, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from medcoop.hub.db.base import Base, TenantOwned, utcnow
+from medcoop.hub.db.base import Base, TenantOwned, new_id, utcnow
 
-__all__ = ["AlertRow", "AlertSettings"]
+__all__ = ["AlertRow", "AlertSettings", "PublishedProtocolRow"]
 
 
 class AlertSettings(TenantOwned, Base):
@@ -53,3 +54,24 @@ class AlertRow(TenantOwned, Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     notified_at: Mapped[datetime | None] = mapped_column()
     notify_error: Mapped[str | None] = mapped_column(String(400))
+
+
+class PublishedProtocolRow(TenantOwned, Base):
+    """A protocol an organisation chose to share with the community library.
+
+    Owned by the publishing organisation (``org_id`` leads the key); the library is read
+    across tenants by a system session, which never returns ``org_id``.
+    """
+
+    __tablename__ = "analytics_protocols"
+    __table_args__ = (Index("ix_analytics_protocols_modality", "modality"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(128))
+    modality: Mapped[str] = mapped_column(String(16))
+    body_region: Mapped[str | None] = mapped_column(String(128))
+    n_studies: Mapped[int] = mapped_column(Integer)
+    publisher: Mapped[str] = mapped_column(String(128))
+    #: The whole ``PublishedProtocol`` as JSON (what adopters download).
+    document: Mapped[dict[str, Any]] = mapped_column()
+    published_at: Mapped[datetime] = mapped_column(default=utcnow)
