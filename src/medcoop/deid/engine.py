@@ -67,7 +67,7 @@ _CLEANABLE_VRS = _FREE_TEXT_VRS | _SHORT_TEXT_VRS | {"CS", "AE", "UR"}
 _META_REMOVED = (0x00020016, 0x00020017, 0x00020018, 0x00020100, 0x00020102)
 
 # Walk modes: how elements the table does not list are treated inside a sequence.
-NORMAL, STRICT, CLEAN = 0, 1, 2
+NORMAL, STRICT, CLEAN, META = 0, 1, 2, 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +170,8 @@ class Deidentifier:
             retained,
         )
         _walk(ds, ctx, NORMAL)
+        if getattr(ds, "file_meta", None) is not None:
+            _walk(ds.file_meta, ctx, META)
         self._mark(ds, pseudonym, pixels_cleaned)
         payload = _encode(ds)
         dates_retained = (
@@ -247,8 +249,8 @@ def _walk(ds: Dataset, ctx: _Context, mode: int) -> None:
         t = int(tag)
         if (t >> 16) & 1:
             private.append(t)
-        elif t & 0xFFFF == 0:
-            del ds[tag]  # group lengths: recomputed or omitted on write
+        elif t & 0xFFFF == 0 or (t >> 16 == 0x0002 and mode != META):
+            del ds[tag]  # group lengths, and file meta elements misplaced in the dataset
         else:
             action = ctx.table.action_for(t)
             if action is None:
