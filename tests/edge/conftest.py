@@ -127,7 +127,7 @@ class LiveHub:
             self._sock.close()
             self._server = None
 
-    def enrollment_code(self, site: str = "St Elsewhere") -> str:
+    def enrollment_code(self, site: str = "Edge Test Site") -> str:
         from medcoop.hub.db.tenancy import ALL_TENANTS, scope_session
         from medcoop.hub.services import accounts
 
@@ -137,7 +137,7 @@ class LiveHub:
             session.commit()
         return provisioned.enrollment_code
 
-    def site_token(self, site: str = "St Elsewhere") -> str:
+    def site_token(self, site: str = "Edge Test Site") -> str:
         import httpx
 
         code = self.enrollment_code(site)
