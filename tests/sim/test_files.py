@@ -102,6 +102,7 @@ def test_cli_generates_files(tmp_path: Path) -> None:
 
 def test_cli_adversarial_plants_hard_identifiers(tmp_path: Path) -> None:
     args = ["sim", "generate", str(tmp_path), "-n", "3", "--seed", "5", "--adversarial"]
+    args += ["--split-reports", "0.5"]
     result = CliRunner().invoke(app, [*args, "--workers", "2", "--site", "Lakeside"])
     assert result.exit_code == 0, result.output
     files = sorted(tmp_path.rglob("*.dcm"))

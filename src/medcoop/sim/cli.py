@@ -20,6 +20,13 @@ def generate(
     adversarial: bool = typer.Option(
         False, "--adversarial", help="Also plant identifiers in hard places (privacy tests)."
     ),
+    split_reports: float = typer.Option(
+        0.0,
+        "--split-reports",
+        min=0.0,
+        max=1.0,
+        help="Fraction of CT/RF studies whose dose report is sent in two parts.",
+    ),
     workers: int = typer.Option(1, "--workers", "-j", min=1, help="Processes to write with."),
     sites: list[str] = typer.Option(
         ["St Elsewhere", "County General"], "--site", help="Site name (repeat for several)."
@@ -34,7 +41,9 @@ def generate(
 
     if out_dir.exists() and not out_dir.is_dir():
         raise typer.BadParameter(f"{out_dir} exists and is not a folder", param_hint="OUT_DIR")
-    fleet = Fleet(seed=seed, sites=tuple(sites), adversarial=adversarial)
+    fleet = Fleet(
+        seed=seed, sites=tuple(sites), adversarial=adversarial, split_reports=split_reports
+    )
     console = Console(stderr=True)
     with Progress(
         "[progress.description]{task.description}",

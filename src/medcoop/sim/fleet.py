@@ -125,6 +125,11 @@ class Fleet:
         Also plant identifiers in hard places (see :mod:`medcoop.sim.adversarial`).
     utc_offsets_min : sequence of int, optional
         Minutes east of UTC per site (defaults cycle through 0, +60, -300, +330, +600).
+    split_reports : float
+        Fraction (0 to 1) of CT and fluoroscopy studies with two or more events whose dose
+        report is sent in two parts, half cumulative (the second report repeats the first
+        one's events) and half continued (the second holds only the rest), as some scanners
+        do. 0 (the default) leaves the random stream, and so every study, unchanged.
     """
 
     def __init__(
@@ -135,14 +140,18 @@ class Fleet:
         *,
         adversarial: bool = False,
         utc_offsets_min: Sequence[int] | None = None,
+        split_reports: float = 0.0,
     ) -> None:
         if not sites:
             raise ValueError("a fleet needs at least one site")
         if len(set(sites)) != len(sites):
             raise ValueError(f"site names must be distinct: {list(sites)}")
+        if not 0.0 <= split_reports <= 1.0:
+            raise ValueError(f"split_reports must be within [0, 1], got {split_reports}")
         self.seed = seed
         self.start = start
         self.adversarial = adversarial
+        self.split_reports = split_reports
         offsets = list(utc_offsets_min or _DEFAULT_UTC_OFFSETS_MIN)
         setup = random.Random(f"medcoop-sim-sites:{seed}")
         self.sites: tuple[Site, ...] = tuple(
@@ -237,11 +246,22 @@ class _Run:
         protocol = _choose(self.rng, _PROTOCOLS[device.kind])
         truth = self._plan(index, site, slot.site_index, device, protocol, slot.true_start)
         truth.specific_character_set = character_set(truth, device)
+        self._maybe_split_report(truth, device)
         true_end = truth.ended_at - timedelta(seconds=device.clock_offset_s)
         gap_min = _GAP_MEDIAN_MIN[device.kind] * _demand(true_end) * self.rng.lognormvariate(0, 0.5)
         following = _next_open(device, true_end + timedelta(minutes=gap_min))
         heapq.heappush(self.heap, _Slot(following, slot.order, slot.site_index, device))
         return SimStudy(truth=truth, device=device, protocol=protocol)
+
+    def _maybe_split_report(self, truth: StudyTruth, device: DeviceSpec) -> None:
+        """Send some studies' dose reports in two parts (draws nothing when disabled)."""
+        rate = self.fleet.split_reports
+        eligible = device.kind in {"ct", "rf"} and truth.rdsr_sop_instance_uid is not None
+        if not rate or not eligible or len(truth.events) < 2 or self.rng.random() >= rate:
+            return
+        truth.split_report = "cumulative" if self.rng.random() < 0.5 else "continued"
+        truth.split_event_count = self.rng.randint(1, len(truth.events) - 1)
+        truth.first_report_sop_instance_uid = new_uid(self.rng)
 
     def _patient(self, site_index: int, site: Site, day: date) -> PlantedPatient:
         pool = self.patients[site_index]

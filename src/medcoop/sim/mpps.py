@@ -134,9 +134,10 @@ def _performed_series(truth: StudyTruth, device: DeviceSpec) -> list[Dataset]:
         report_class = (
             SopClass.RADIOPHARMACEUTICAL_RDSR if device.kind in {"nm", "pt"} else SopClass.XRAY_RDSR
         )
-        report = new(
-            ReferencedSOPClassUID=report_class, ReferencedSOPInstanceUID=truth.rdsr_sop_instance_uid
-        )
+        reports = [
+            new(ReferencedSOPClassUID=report_class, ReferencedSOPInstanceUID=uid)
+            for uid in truth.report_sop_instance_uids
+        ]
         series.append(
             new(
                 PerformingPhysicianName=staff.performing_physician,
@@ -146,7 +147,7 @@ def _performed_series(truth: StudyTruth, device: DeviceSpec) -> list[Dataset]:
                 SeriesDescription="Dose Report",
                 RetrieveAETitle="",
                 ReferencedImageSequence=[],
-                ReferencedNonImageCompositeSOPInstanceSequence=[report],
+                ReferencedNonImageCompositeSOPInstanceSequence=reports,
             )
         )
     return series

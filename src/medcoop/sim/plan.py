@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 
 from medcoop.records import DoseCheckNotice, DoseTotals, EventKind
@@ -143,6 +143,11 @@ class StudyTruth:
     image_series_instance_uid: str | None = None
     image_sop_instance_uids: tuple[str, ...] = ()
     frame_of_reference_uid: str | None = None
+    #: Split dose reports: "cumulative" (a first report of the first ``split_event_count``
+    #: events, then a final one of all) or "continued" (then one of the rest); None: one report.
+    split_report: str | None = None
+    split_event_count: int = 0
+    first_report_sop_instance_uid: str | None = None
     adversarial: bool = False
     #: What the device writes in (0008,0005) for this study's names and addresses.
     specific_character_set: str = "ISO_IR 100"
@@ -183,6 +188,30 @@ class StudyTruth:
     def total_administered_activity_mbq(self) -> float | None:
         """Expected administered activity (MBq)."""
         return self.totals.total_administered_activity_mbq
+
+    @property
+    def report_sop_instance_uids(self) -> tuple[str, ...]:
+        """The SOP Instance UIDs of the study's dose reports, in sending order."""
+        first = (self.first_report_sop_instance_uid,) if self.split_report else ()
+        final = (self.rdsr_sop_instance_uid,) if self.rdsr_sop_instance_uid else ()
+        return tuple(dict.fromkeys(uid for uid in (*first, *final) if uid))
+
+    def report_parts(self) -> list[StudyTruth]:
+        """The truth as each dose report states it (one part unless the report is split)."""
+        if not self.split_report or not self.first_report_sop_instance_uid:
+            return [self]
+        count = self.split_event_count
+        head, tail = self.events[:count], self.events[count:]
+        first = replace(
+            self,
+            events=head,
+            totals=totals_of(head),
+            rdsr_sop_instance_uid=self.first_report_sop_instance_uid,
+            ended_at=tail[0].started_at,
+        )
+        if self.split_report == "cumulative":
+            return [first, self]
+        return [first, replace(self, events=tail, totals=totals_of(tail))]
 
     def identifying_values(self) -> set[str]:
         """Every identifying string planted in this study's objects."""

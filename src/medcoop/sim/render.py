@@ -24,7 +24,7 @@ __all__ = ["render_composites", "render_mpps"]
 def render_composites(
     truth: StudyTruth, device: DeviceSpec, protocol: ExamProtocol
 ) -> list[Dataset]:
-    """Return the study's composite objects: images first, then the dose report."""
+    """Return the study's composite objects: images first, then the dose report(s)."""
     objects: list[Dataset] = []
     kind = device.kind
     if truth.image_sop_instance_uids:
@@ -37,12 +37,13 @@ def render_composites(
         elif kind == "pt" and isinstance(protocol, NmProtocol):
             objects += pt_images(truth, device, protocol)
     if truth.rdsr_sop_instance_uid:
-        if kind == "ct":
-            objects.append(ct_rdsr(truth, device))
-        elif kind in {"nm", "pt"} and isinstance(protocol, NmProtocol):
-            objects.append(radiopharmaceutical_rdsr(truth, device, protocol))
-        else:
-            objects.append(projection_rdsr(truth, device))
+        for part in truth.report_parts():
+            if kind == "ct":
+                objects.append(ct_rdsr(part, device))
+            elif kind in {"nm", "pt"} and isinstance(protocol, NmProtocol):
+                objects.append(radiopharmaceutical_rdsr(part, device, protocol))
+            else:
+                objects.append(projection_rdsr(part, device))
     if truth.adversarial:
         for ds in objects:
             adversarial.plant_in_dataset(ds, truth)

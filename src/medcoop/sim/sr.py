@@ -71,7 +71,7 @@ def sr_document(
         series_instance_uid=truth.rdsr_series_instance_uid,
         modality="SR",
         series_number=999,
-        instance_number=1,
+        instance_number=truth.report_sop_instance_uids.index(truth.rdsr_sop_instance_uid) + 1,
         content_at=truth.ended_at,
         series_description="Dose Report",
     )
