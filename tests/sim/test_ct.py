@@ -81,6 +81,9 @@ def test_dual_source_acquisitions_report_both_tubes(fleet_studies: list[SimStudy
             assert [child(s, "DCM:113832").TextValue for s in sources] == list(
                 "AB"[: event.number_of_sources]
             )
+            if event.rotation_time_s is not None:
+                for source in sources:
+                    assert num_child(source, "DCM:113834") == (event.rotation_time_s, "s")
             seen += event.number_of_sources == 2
     assert seen > 0
 

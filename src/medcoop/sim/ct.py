@@ -99,7 +99,7 @@ def _parameters(sr: SrWriter, event: PlannedEvent) -> list[Dataset]:
                         rel, C.MAXIMUM_TUBE_CURRENT, round((event.tube_current_ma or 0) * 1.3), "mA"
                     ),
                     sr.num(rel, C.TUBE_CURRENT, event.tube_current_ma or 0.0, "mA"),
-                    sr.num(rel, C.EXPOSURE_TIME_PER_ROTATION, 0.5, "s"),
+                    sr.num(rel, C.EXPOSURE_TIME_PER_ROTATION, event.rotation_time_s or 1.0, "s"),
                 ],
             )
         )

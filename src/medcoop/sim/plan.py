@@ -82,6 +82,7 @@ class PlannedEvent:
     effective_dose_msv: float | None = None
     # rendering details (not record fields)
     duration_s: float | None = None
+    rotation_time_s: float | None = None
     target_exposure_index: float | None = None
     region_index: int = 0  # index into the protocol's region/projection table
     image_sop_uid: str | None = None  # the image that carries this event, if any
@@ -98,7 +99,9 @@ class PlannedEvent:
         return out
 
 
-_RENDER_ONLY = frozenset({"duration_s", "target_exposure_index", "region_index", "image_sop_uid"})
+_RENDER_ONLY = frozenset(
+    {"duration_s", "rotation_time_s", "target_exposure_index", "region_index", "image_sop_uid"}
+)
 
 
 @dataclass(slots=True)

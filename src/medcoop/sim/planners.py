@@ -136,6 +136,7 @@ def _ct_acquisition(
         scanning_length_mm=length_mm,
         number_of_sources=sources,
         exposure_time_s=exposure_s,
+        rotation_time_s=rotation_s,
         kvp=kvp,
         tube_current_ma=round(
             ctdivol * (6.0 if protocol.head_phantom else 14.0) * rng.uniform(0.8, 1.2)
