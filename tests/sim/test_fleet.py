@@ -121,7 +121,9 @@ def test_rejects_bad_arguments() -> None:
     with pytest.raises(ValueError, match="at least one site"):
         Fleet(sites=())
     with pytest.raises(ValueError, match="distinct"):
-        Fleet(sites=("A", "A"))
+        Fleet(sites=("Alder", "Alder"))
+    with pytest.raises(ValueError, match="3 characters"):
+        Fleet(sites=("Alder", "Y"))
     with pytest.raises(ValueError, match="n must be"):
         list(Fleet().studies(-1))
 

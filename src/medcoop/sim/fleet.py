@@ -146,6 +146,9 @@ class Fleet:
             raise ValueError("a fleet needs at least one site")
         if len(set(sites)) != len(sites):
             raise ValueError(f"site names must be distinct: {list(sites)}")
+        if any(len(name.strip()) < 3 for name in sites):
+            # names are planted identifiers; residual scans need them long enough to search
+            raise ValueError(f"site names must have at least 3 characters: {list(sites)}")
         if not 0.0 <= split_reports <= 1.0:
             raise ValueError(f"split_reports must be within [0, 1], got {split_reports}")
         self.seed = seed
@@ -191,9 +194,11 @@ class Fleet:
         return write_fleet(self, Path(out_dir), n, workers=workers)
 
     def identifying_values(self) -> set[str]:
-        """Every identifier planted so far: sites, staff, and every generated study's patient.
+        """Every identifier the fleet may have planted so far.
 
-        Values of studies not yet generated are not included; generate first, then ask.
+        The sites' names and addresses and their staff pools (any of whom may appear in a
+        study), plus every identifier of every study generated so far by this object;
+        studies not yet generated are not covered, so generate first, then ask.
         """
         return set(self._identifying)
 
