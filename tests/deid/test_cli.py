@@ -1,0 +1,57 @@
+"""``medcoop deid``: copies, withheld objects, bad input, summary without identifiers."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+from pydicom import dcmread
+from typer.testing import CliRunner
+
+from medcoop.cli import app
+from medcoop.deid.adversarial import adversarial_corpus, find_leaks, write_corpus
+
+
+def test_deid_command_writes_copies_skips_bad_input_and_reports(tmp_path: Path) -> None:
+    source = tmp_path / "in"
+    paths = write_corpus(source, patients=2)
+    (source / "notes.txt").write_text("not dicom")
+    good = paths[0].read_bytes()
+    (source / "truncated.dcm").write_bytes(good[: len(good) - 40])
+    out = tmp_path / "out"
+    key_file = tmp_path / "keys" / "site.key"
+    result = CliRunner().invoke(
+        app, ["deid", str(source), str(out), "--key-file", str(key_file), "--profile", "basic"]
+    )
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    written = sorted(out.iterdir())
+    assert len(written) == 4  # CT + RDSR per patient; SC and burned-in DX withheld
+    assert all(p.name.startswith("2.25.") for p in written)
+    tokens = frozenset().union(*(c.patient.tokens for c in adversarial_corpus(patients=2)))
+    for path in written:
+        ds = dcmread(path)
+        assert ds.PatientIdentityRemoved == "YES"
+        payload = path.read_bytes().replace(ds.get("PixelData", b"") or b"\x00\xff\x00", b"")
+        assert find_leaks(payload, tokens) == set()
+    assert "withheld" in result.output and "unreadable" in result.output
+    assert result.output.count("skipped") == 2
+    assert find_leaks(result.output.encode(), tokens) == set()
+
+
+def test_deid_command_rejects_an_unknown_profile(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    result = CliRunner().invoke(
+        app,
+        [
+            "deid",
+            str(tmp_path / "in"),
+            str(tmp_path / "out"),
+            "--key-file",
+            str(tmp_path / "k"),
+            "--profile",
+            "nonesuch",
+        ],
+    )
+    assert result.exit_code == 2
+    assert "unknown de-identification profile" in result.output
