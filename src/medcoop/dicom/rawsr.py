@@ -234,6 +234,12 @@ class _Builder:
         return node
 
 
+def _default_repertoire_first(ds: Dataset) -> bool:
+    value = ds[0x00080005].value
+    first = (value if isinstance(value, str) else (list(value) or [""])[0]) or ""
+    return first.strip() in ("", "ISO 2022 IR 6", "ISO_IR 6")
+
+
 def read_content_raw(ds: Dataset, root: Node) -> Node | None:
     """Fill ``root.children`` from the encoded ContentSequence; ``None`` if not possible.
 
@@ -249,7 +255,11 @@ def read_content_raw(ds: Dataset, root: Node) -> Node | None:
         return None
     encoding = dataset_encoding(ds)
     if encoding is None:
-        return None
+        # ISO 2022 code extensions: without an escape byte the text never leaves the
+        # first (default) repertoire, which latin-1 decodes exactly
+        if b"\x1b" in value or not _default_repertoire_first(ds):
+            return None
+        encoding = "latin-1"
     parser = _Parser(value, bool(raw.is_implicit_VR), bool(raw.is_little_endian))
     try:
         items, _ = parser.sequence(0, len(value), 0)
