@@ -1,0 +1,110 @@
+"""The community protocol library: summarise own protocols, publish (opt-in), browse, adopt.
+
+Summaries come from the organisation's own studies (tenant-scoped session). Publishing
+stores a :class:`~medcoop.analytics.protocols.PublishedProtocol` for one protocol the
+caller chose, refused under ``min_studies``. Browsing reads every organisation's
+published protocols with a system session and never returns who published them beyond
+the label the publisher chose.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from medcoop.analytics.protocols import (
+    ComparisonRow,
+    ProtocolSummary,
+    PublishedProtocol,
+    PublishError,
+    compare,
+    publish,
+    summarise_protocols,
+)
+from medcoop.hub.db.analytics_models import PublishedProtocolRow
+from medcoop.hub.db.tenancy import ALL_TENANTS, scope_session
+from medcoop.hub.errors import HubError, NotFoundError
+from medcoop.hub.services.analytics_dose import load_records, require_site
+
+__all__ = ["compare_with_own", "get_published", "library", "own_protocols", "publish_protocol"]
+
+
+def own_protocols(session: Session, site_id: uuid.UUID | None = None) -> dict[str, ProtocolSummary]:
+    """Return summaries of the organisation's protocols (optionally of one site)."""
+    site_ids = None
+    if site_id is not None:
+        require_site(session, site_id)
+        site_ids = [site_id]
+    return summarise_protocols(r for _, r in load_records(session, site_ids=site_ids))
+
+
+def publish_protocol(
+    session: Session,
+    org_id: uuid.UUID,
+    *,
+    name: str,
+    description: str,
+    publisher: str,
+    now: datetime,
+    site_id: uuid.UUID | None = None,
+) -> PublishedProtocolRow:
+    """Publish one of the organisation's protocols (the caller commits).
+
+    Raises
+    ------
+    NotFoundError
+        The organisation has no studies with this protocol.
+    HubError
+        Publishing was refused (too few studies, no description): 400 with the reason.
+    """
+    summary = own_protocols(session, site_id).get(name)
+    if summary is None:
+        raise NotFoundError("protocol", name)
+    try:
+        document = publish(summary, description=description, published_at=now, publisher=publisher)
+    except PublishError as exc:
+        raise HubError(str(exc)) from exc
+    row = PublishedProtocolRow(
+        org_id=org_id,
+        name=summary.name,
+        modality=summary.modality,
+        body_region=summary.body_region,
+        n_studies=summary.n_studies,
+        publisher=publisher,
+        document=document.model_dump(mode="json"),
+        published_at=now,
+    )
+    session.add(row)
+    return row
+
+
+def library(pool: Session, modality: str | None = None) -> list[PublishedProtocolRow]:
+    """Return every organisation's published protocols, newest first (system session)."""
+    scope_session(pool, ALL_TENANTS)
+    query = select(PublishedProtocolRow)
+    if modality is not None:
+        query = query.where(PublishedProtocolRow.modality == modality)
+    return list(pool.scalars(query.order_by(PublishedProtocolRow.published_at.desc())))
+
+
+def get_published(pool: Session, protocol_id: uuid.UUID) -> PublishedProtocol:
+    """Return one published protocol from the library."""
+    scope_session(pool, ALL_TENANTS)
+    row = pool.scalar(select(PublishedProtocolRow).where(PublishedProtocolRow.id == protocol_id))
+    if row is None:
+        raise NotFoundError("protocol", protocol_id)
+    return PublishedProtocol.model_validate(row.document)
+
+
+def compare_with_own(
+    session: Session, pool: Session, protocol_id: uuid.UUID, own_name: str
+) -> tuple[PublishedProtocol, ProtocolSummary, list[ComparisonRow]]:
+    """Compare a published protocol with one of the organisation's own, side by side."""
+    published = get_published(pool, protocol_id)
+    own = own_protocols(session).get(own_name)
+    if own is None:
+        raise NotFoundError("protocol", own_name)
+    return published, own, compare(own, published.summary)
