@@ -923,7 +923,12 @@ def test_every_corpus_file_extracts_or_skips_with_reason(corpus_dir: Path) -> No
         result = _extract(corpus_dir, path.name)
         if isinstance(result, Skipped):
             assert result.reason
-            assert path.name in {"ESR_non-dose.dcm", "RF-ESR-Siemens-Varic.dcm"}, result.reason
+            assert path.name == "ESR_non-dose.dcm", result.reason
+        elif path.name == "RF-ESR-Siemens-Varic.dcm":
+            # a proprietary summary: totals only (0.2359 Gy·cm², 34.427 s of fluoroscopy)
+            assert result.totals.total_dap_gycm2 == pytest.approx(0.2359)
+            assert result.totals.total_fluoro_time_s == pytest.approx(34.427)
+            assert result.modality == "RF" and result.events == ()
         else:
             assert result.events or result.modality == "CT", path.name
 

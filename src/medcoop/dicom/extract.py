@@ -16,7 +16,7 @@ from pydicom.dataset import Dataset
 
 from medcoop import records
 from medcoop.dicom import codes as c
-from medcoop.dicom import headers, identity, nm, projection
+from medcoop.dicom import headers, identity, nm, projection, vendor
 from medcoop.dicom.ct import read_ct
 from medcoop.dicom.model import DeviceIdentity, DoseEvent, Extraction, Skipped
 from medcoop.dicom.sr import Node, TreeError, read_tree
@@ -136,6 +136,8 @@ def _extract_sr(
     except TreeError as exc:
         return Skipped(f"unreadable content tree: {exc}", sop_uid)
     kind = _report_kind(root)
+    if kind is None and root.key == vendor.SIEMENS_RADIATION_SUMMARY:
+        return _siemens_summary(ds, root, sop_uid, sop_class, study_uid, header_modality)
     if kind is None:
         return Skipped(
             f"a structured report that is not a dose report (document title {root.key})", sop_uid
@@ -193,3 +195,38 @@ def _times(
     times = {e.started_at for e in events if e.started_at is not None}
     times.update(t for t in (started, ended) if t is not None)
     return tuple(sorted(times))
+
+
+def _siemens_summary(
+    ds: Dataset,
+    root: Node,
+    sop_uid: str,
+    sop_class: str,
+    study_uid: str,
+    header_modality: str | None,
+) -> Extraction:
+    notes: list[str] = []
+    summary = vendor.read_siemens_radiation_summary(root, notes)
+    study = identity.read_study(ds)
+    return Extraction(
+        sop_instance_uid=sop_uid,
+        sop_class_uid=sop_class,
+        study_instance_uid=study_uid,
+        series_instance_uid=text_or_none(get_value(ds, _SERIES_UID)),
+        modality="RF",  # a fluoroscopy C-arm's summary: fluoro time and DAP
+        source=records.SourceKind.VENDOR_SUMMARY,
+        patient=identity.read_patient(ds, study.study_at),
+        device=_observer_device(root, identity.read_device(ds)),
+        study_at=study.study_at,
+        utc_offset_min=study.utc_offset_min,
+        study_description=study.study_description,
+        accession_number=study.accession_number,
+        procedure_code=study.procedure_code,
+        totals=summary.totals,
+        acquisition_times=_times((), summary.started_at, summary.ended_at),
+        header_modality=header_modality,
+        irradiation_started_at=summary.started_at,
+        irradiation_ended_at=summary.ended_at,
+        notes=tuple(notes),
+        _identifying=identity.identifying_values(ds, _tree_identifiers(root)),
+    )

@@ -2,20 +2,40 @@
 
 Philips CT "Dose Info" secondary captures (Brilliance and others) carry, besides the
 burned-in page, an Exposure Dose Sequence (0040,030E) with one item per scan series and
-the DLP in ELSCINT1 private element (00E1,xx21). Other summaries give a Skipped reason.
+the DLP in ELSCINT1 private element (00E1,xx21). Siemens mobile C-arms (Arcadis, Cios) send
+a proprietary Enhanced SR radiation summary (99SMS_RADSUM) with study totals only. Other
+summaries give a Skipped reason.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from pydicom.dataset import Dataset
 
 from medcoop import records
 from medcoop.dicom.model import DoseEvent, make_event, make_totals
+from medcoop.dicom.sr import Node
+from medcoop.dicom.units import Quantity
 from medcoop.dicom.values import first_float, get_value, text_or_none
 
-__all__ = ["VendorSummary", "is_philips_dose_info", "read_philips_dose_info"]
+__all__ = [
+    "SIEMENS_RADIATION_SUMMARY",
+    "VendorSummary",
+    "is_philips_dose_info",
+    "read_philips_dose_info",
+    "read_siemens_radiation_summary",
+]
+
+#: Document title of the Siemens (Arcadis/Cios) proprietary radiation summary Enhanced SR.
+SIEMENS_RADIATION_SUMMARY = "99SMS_RADSUM:C-10"
+_RADSUM_EXPOSURES = "99SMS_RADSUM:C-200"
+_RADSUM_FLUORO_TIME = "99SMS_RADSUM:C-202"
+_RADSUM_DAP = "99SMS_RADSUM:C-204"
+_RADSUM_START = "99SMS_RADSUM:C-206"
+_RADSUM_END = "99SMS_RADSUM:C-208"
+_RADSUM_AIR_KERMA = "99SMS_RADSUM:C-210"
 
 _EXPOSURE_DOSE_SEQ = 0x0040030E
 _ELSCINT = "ELSCINT1"
@@ -34,6 +54,40 @@ class VendorSummary:
 
     events: tuple[DoseEvent, ...]
     totals: records.DoseTotals
+
+
+@dataclass(frozen=True, slots=True)
+class RadiationSummary:
+    """Study totals from a Siemens radiation summary (it lists no events)."""
+
+    totals: records.DoseTotals
+    started_at: datetime | None
+    ended_at: datetime | None
+
+
+def read_siemens_radiation_summary(root: Node, notes: list[str]) -> RadiationSummary:
+    """Read the totals of a Siemens mobile C-arm radiation summary (title 99SMS_RADSUM C-10).
+
+    Parameters
+    ----------
+    root : Node
+        The document root.
+    notes : list of str
+        Receives a note for each value read but not kept.
+    """
+    exposures = root.count(_RADSUM_EXPOSURES)
+    totals = make_totals(
+        {
+            "total_dap_gycm2": root.number(_RADSUM_DAP, Quantity.DAP_GYCM2),
+            "total_fluoro_time_s": root.number(_RADSUM_FLUORO_TIME, Quantity.TIME_S),
+            "total_rp_dose_mgy": root.number(_RADSUM_AIR_KERMA, Quantity.DOSE_MGY),
+            "number_of_events": int(exposures)
+            if exposures is not None and exposures >= 0
+            else None,
+        },
+        notes,
+    )
+    return RadiationSummary(totals, root.datetime(_RADSUM_START), root.datetime(_RADSUM_END))
 
 
 def is_philips_dose_info(ds: Dataset) -> bool:
