@@ -125,7 +125,7 @@ def export(protocol_id: uuid.UUID, _principal: Reader, pool: PoolSession) -> Res
     return Response(export_json(published), media_type="application/json")
 
 
-@router.get("/{protocol_id}/sheet", response_class=HTMLResponse, responses=_ERRORS)
+@router.get("/{protocol_id}/sheet", responses={**_ERRORS, 200: {"content": {"text/html": {}}}})
 def sheet(protocol_id: uuid.UUID, _principal: Reader, pool: PoolSession) -> HTMLResponse:
     """A printable HTML sheet of a published protocol."""
     return HTMLResponse(render_sheet_html(analytics_protocols.get_published(pool, protocol_id)))
