@@ -27,7 +27,7 @@ from pynetdicom.transport import AssociationSocket, RequestHandler, ThreadedAsso
 from medcoop.edge.config import DicomSettings
 from medcoop.edge.pipeline import Pipeline
 
-__all__ = ["DicomReceiver", "QuickAckSocket", "tune_socket"]
+__all__ = ["DicomReceiver", "QuickAckRequestHandler", "QuickAckSocket", "tune_socket"]
 
 log = logging.getLogger("medcoop.edge.dimse")
 
@@ -79,7 +79,9 @@ class QuickAckSocket(AssociationSocket):
         return stream
 
 
-class _QuickAckRequestHandler(RequestHandler):
+class QuickAckRequestHandler(RequestHandler):
+    """pynetdicom's request handler, giving each association a :class:`QuickAckSocket`."""
+
     def _create_association(self) -> Any:
         assoc = super()._create_association()
         # Swap pynetdicom's plain socket wrapper for ours before the reactor starts; each
@@ -137,7 +139,7 @@ class DicomReceiver:
             self.settings.ae_title,
             self.ae.supported_contexts,
             evt_handlers=handlers,
-            request_handler=_QuickAckRequestHandler,
+            request_handler=QuickAckRequestHandler,
         )
         self._server.daemon_threads = True
         self.ae._servers.append(self._server)  # pynetdicom's shutdown() removes it from there
