@@ -124,6 +124,14 @@ def test_structured_content_is_cleaned_not_dropped() -> None:
     event = next(i for i in rdsr.ContentSequence if i.ValueType == "CONTAINER")
     texts = [i.TextValue for i in event.ContentSequence if i.ValueType == "TEXT"]
     assert texts == ["Chest", "ok"]
+    # Code values (six digits, like an ID) are codes, not free text: kept as they are.
+    assert event.ConceptNameCodeSequence[0].CodeValue == "113819"
+    assert [i.ConceptNameCodeSequence[0].CodeValue for i in event.ContentSequence] == [
+        "113769",
+        "111526",
+        "125203",
+        "121106",
+    ]
     assert str(rdsr.VerifyingObserverSequence[0].VerifyingObserverName) == "ANONYMOUS"
     assert "AuthorObserverSequence" not in rdsr
 

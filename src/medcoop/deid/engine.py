@@ -28,7 +28,13 @@ from medcoop.deid.pixels import apply_pixel_rule, burned_in_reason, find_rule
 from medcoop.deid.private import keep_safe_private
 from medcoop.deid.profile import Profile, load_profile
 from medcoop.deid.pseudonym import SiteKey
-from medcoop.deid.residuals import DUMMY_TEXT, clean_text, identifying_values, verify_no_residuals
+from medcoop.deid.residuals import (
+    DUMMY_TEXT,
+    clean_text,
+    identifying_values,
+    peek,
+    verify_encoded,
+)
 from medcoop.deid.table import ActionTable, compile_actions, table_edition
 
 __all__ = ["DUMMY_VALUES", "Deidentified", "Deidentifier", "Withheld"]
@@ -64,6 +70,11 @@ DUMMY_VALUES: dict[str, object] = {
 _FREE_TEXT_VRS = frozenset({"ST", "LT", "UT", "UC"})
 _SHORT_TEXT_VRS = frozenset({"LO", "SH"})
 _CLEANABLE_VRS = _FREE_TEXT_VRS | _SHORT_TEXT_VRS | {"CS", "AE", "UR"}
+#: Code identifiers (Code Value, Coding Scheme Designator and Version, Long and URN Code
+#: Value, Context Identifier, Mapping Resource): coded, not free text, never cleaned.
+_CODE_TAGS = frozenset(
+    {0x00080100, 0x00080102, 0x00080103, 0x00080119, 0x00080120, 0x0008010F, 0x00080105}
+)
 _META_REMOVED = (0x00020016, 0x00020017, 0x00020018, 0x00020100, 0x00020102)
 
 # Walk modes: how elements the table does not list are treated inside a sequence.
@@ -177,7 +188,7 @@ class Deidentifier:
         dates_retained = (
             self.profile.retain_long_full_dates or self.profile.retain_long_modified_dates
         )
-        hits = verify_no_residuals(values, ds, dates_retained=dates_retained, retained=retained)
+        hits = verify_encoded(values, ds, payload, dates_retained=dates_retained, retained=retained)
         if hits:
             where = ", ".join(f"{hit.kind} at {hit.path}" for hit in hits[:5])
             more = f" and {len(hits) - 5} more" if len(hits) > 5 else ""
@@ -286,7 +297,7 @@ def _unlisted(ds: Dataset, tag: int, ctx: _Context, mode: int) -> None:
         _set(ds, tag, vr, DUMMY_TEXT)
     elif vr in _FREE_TEXT_VRS:
         _dummy(ds, tag, vr) if mode == STRICT else _clean(ds, tag, ctx)
-    elif vr in _SHORT_TEXT_VRS and mode != NORMAL:
+    elif vr in _SHORT_TEXT_VRS and mode != NORMAL and tag not in _CODE_TAGS:
         _clean(ds, tag, ctx)
     elif vr == "UI":
         if not ctx.profile.retain_uids and not _is_well_known(ds, tag):
@@ -362,8 +373,7 @@ def _dummy(ds: Dataset, tag: int, vr: str) -> None:
 
 
 def _clean(ds: Dataset, tag: int, ctx: _Context) -> None:
-    elem = ds[tag]
-    value = elem.value
+    value = peek(ds, tag)
     if isinstance(value, bytes | bytearray):
         del ds[tag]  # undecodable text of unknown VR cannot be cleaned
         return
@@ -371,17 +381,19 @@ def _clean(ds: Dataset, tag: int, ctx: _Context) -> None:
     cleaned = [
         c for c in (clean_text(t, ctx.values, retained=ctx.retained) for t in texts if t) if c
     ]
+    if cleaned == texts:
+        return  # unchanged: left raw, so it is written back byte for byte
     if not cleaned:
         del ds[tag]
     else:
-        elem.value = cleaned if len(cleaned) > 1 else cleaned[0]
+        _set(ds, tag, _vr(ds, tag), cleaned if len(cleaned) > 1 else cleaned[0])
 
 
 def _is_well_known(ds: Dataset, tag: int) -> bool:
     keyword = keyword_for_tag(tag)
     if any(part in keyword for part in ("Class", "TransferSyntax", "CodingScheme", "Context")):
         return True
-    value = ds[tag].value
+    value = peek(ds, tag)
     values = value if isinstance(value, MultiValue) else [value]
     return all(str(v) in UID_dictionary for v in values if v)
 

@@ -21,16 +21,17 @@ component or ID would match nearly every object.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from io import BytesIO
 from typing import Literal
 
 from pydicom import Dataset, dcmread
 from pydicom.charset import convert_encodings
-from pydicom.dataelem import DataElement
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
@@ -44,7 +45,9 @@ __all__ = [
     "clean_text",
     "expand_values",
     "identifying_values",
+    "peek",
     "tag_path",
+    "verify_encoded",
     "verify_no_residuals",
 ]
 
@@ -99,11 +102,13 @@ INSTITUTION_KEYWORDS: frozenset[str] = frozenset(
     {"InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName"}
 )
 
+_IDENTIFYING_TAGS = frozenset(tag_for_keyword(k) for k in IDENTIFYING_KEYWORDS) - {None}
+_INSTITUTION_TAGS = frozenset(tag_for_keyword(k) for k in INSTITUTION_KEYWORDS) - {None}
+
 _TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST"})
 _TEXT_VRS |= frozenset({"TM", "UC", "UI", "UR", "UT"})
 _BINARY_VRS = frozenset({"OB", "OW", "UN", "OB or OW", "US or OW"})
 _PIXEL_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
-_BINARY_CODECS = ("utf_8", "latin_1", "utf_16_le", "utf_16_be")
 _CJK_CODECS = ("shift_jis", "euc_jp", "iso2022_jp", "gb18030", "euc_kr", "big5")
 
 NeedleKind = Literal["name", "date", "identifier"]
@@ -158,24 +163,46 @@ def identifying_values(ds: Dataset, *, include_institution: bool = True) -> set[
         Raw values (``DOE^JOHN``, ``19700101``...) and every person-name component; values
         shorter than :data:`MIN_VALUE_CHARS` are left out.
     """
-    wanted = (
-        IDENTIFYING_KEYWORDS | INSTITUTION_KEYWORDS if include_institution else IDENTIFYING_KEYWORDS
-    )
+    wanted = _INSTITUTION_TAGS | _IDENTIFYING_TAGS if include_institution else _IDENTIFYING_TAGS
     found: set[str] = set()
-    for elem in _walk_elements(ds):
-        if elem.VR == "PN" or elem.keyword in wanted:
-            for value in _as_strings(elem.value):
-                found.update(_raw_forms(value, is_name=elem.VR == "PN"))
+    _collect(ds, wanted, found)
     return {v for v in found if _scannable(v)}
 
 
-def _walk_elements(ds: Dataset) -> Iterator[DataElement]:
-    for elem in ds:
-        if elem.VR == "SQ":
-            for item in elem.value or ():
-                yield from _walk_elements(item)
-        else:
-            yield elem
+def _collect(ds: Dataset, wanted: frozenset[int], found: set[str]) -> None:
+    # Raw elements are converted only when collected: converting all of them would cost
+    # more than the rest of de-identification.
+    for tag in list(ds.keys()):
+        vr = _raw_vr(ds, tag)
+        if vr == "SQ":
+            for item in ds[tag].value or ():
+                _collect(item, wanted, found)
+        elif vr == "PN" or tag in wanted:
+            for value in _as_strings(peek(ds, tag)):
+                found.update(_raw_forms(value, is_name=vr == "PN"))
+
+
+def peek(ds: Dataset, tag: int) -> object:
+    """Return the value of ``ds[tag]`` without converting the stored raw element.
+
+    pydicom writes a raw element back byte for byte but a converted one through its
+    (slow) per-VR writers, so elements that stay unchanged are best left raw.
+    """
+    elem = ds.get_item(tag)
+    if isinstance(elem, RawDataElement):
+        charset = ds.original_character_set or ds._character_set
+        return convert_raw_data_element(elem, encoding=charset, ds=ds).value
+    return elem.value
+
+
+def _raw_vr(ds: Dataset, tag: int) -> str:
+    vr = ds.get_item(tag).VR
+    if vr:
+        return str(vr)
+    try:
+        return str(dictionary_VR(tag))
+    except KeyError:
+        return "UN"
 
 
 def _as_strings(value: object) -> list[str]:
@@ -293,14 +320,66 @@ def _date_forms(value: str) -> set[str]:
 # --- scanning ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
 class _Scanner:
-    text: re.Pattern[str] | None
-    binary: re.Pattern[bytes] | None
-    kinds: dict[str, NeedleKind]
+    """The forms of one object's identifying values, with cheap and precise matchers.
+
+    ``maybe_in_text``/``maybe_in_bytes`` are substring tests over lower-cased words: a
+    superset of what the regular expressions match, so a miss there is final and the
+    expressions (costly to compile for each patient) are built only on a hit.
+    """
+
+    def __init__(self, kinds: dict[str, NeedleKind], codecs: list[str]) -> None:
+        self.kinds = kinds
+        self.ordered = sorted(kinds, key=len, reverse=True)
+        self.codecs = codecs
+        words: set[str] = set()
+        for needle in self.ordered:
+            long_words = [w for w in needle.split() if len(w) >= MIN_VALUE_CHARS]
+            words.update(long_words or [needle])
+        self.fast_text = tuple(sorted({w.lower() for w in words}))
+        fast: set[bytes] = set()
+        for word in words:
+            ascii_only = word.isascii()
+            variants = {word} if ascii_only else {word, word.lower(), word.title()}
+            word_codecs = codecs if ascii_only else codecs + list(_CJK_CODECS)
+            for variant in variants:
+                for codec in [*word_codecs, "utf_16_le", "utf_16_be"]:
+                    try:
+                        fast.add(variant.encode(codec).lower())
+                    except (UnicodeError, LookupError):
+                        continue
+        self.fast_bytes = tuple(sorted(fast))
+
+    def maybe_in_text(self, text: str) -> bool:
+        low = text.lower()
+        return any(word in low for word in self.fast_text)
+
+    def maybe_in_bytes(self, data: bytes) -> bool:
+        low = data.lower()
+        return any(word in low for word in self.fast_bytes)
+
+    @cached_property
+    def text(self) -> re.Pattern[str]:
+        # Digit boundaries: an ID inside a longer number (a remapped UID, a DLP) is chance.
+        body = "|".join(_flexible(n) for n in self.ordered)
+        return re.compile(f"(?<![0-9])(?:{body})(?![0-9])", re.IGNORECASE)
+
+    @cached_property
+    def binary(self) -> re.Pattern[bytes] | None:
+        return _bytes_pattern(self.ordered, self.codecs, MIN_BINARY_VALUE_CHARS)
 
     def kind_of_text(self, match: str) -> NeedleKind:
         return self.kinds.get(" ".join(match.split()).upper(), "identifier")
+
+    def kind_of_bytes(self, match: bytes) -> NeedleKind:
+        for codec in ("utf_8", "latin_1", "utf_16_le", "utf_16_be"):
+            try:
+                kind = self.kinds.get(" ".join(match.decode(codec).split()).upper())
+            except UnicodeDecodeError:
+                continue
+            if kind is not None:
+                return kind
+        return "identifier"
 
 
 def _build_scanner(
@@ -313,44 +392,40 @@ def _build_scanner(
 def _cached_scanner(
     values: frozenset[str], encodings: tuple[str, ...], retained: frozenset[str]
 ) -> _Scanner:
-    # One object's values are scanned for several times (clean_text, then the gate).
+    # One patient's values are scanned for many times (clean_text, the gate, each image).
     kinds = expand_values(values)
     if retained:
         # A form found inside a value the profile keeps (a device named like a patient)
         # cannot be told apart from the kept value: it is not looked for.
         kept = [" ".join(r.split()).upper() for r in retained]
         kinds = {k: v for k, v in kinds.items() if not any(k in r for r in kept)}
-    if not kinds:
-        return _Scanner(None, None, kinds)
-    ordered = sorted(kinds, key=len, reverse=True)
-    # Digit boundaries: an ID inside a longer number (a remapped UID, a DLP) is chance.
-    text = re.compile(
-        "(?<![0-9])(?:" + "|".join(_flexible(n) for n in ordered) + ")(?![0-9])", re.IGNORECASE
-    )
-    codecs = list(dict.fromkeys([*_BINARY_CODECS, *encodings]))
-    encoded: set[bytes] = set()
-    for needle in ordered:
-        if len(needle) < MIN_BINARY_VALUE_CHARS:
+    return _Scanner(kinds, list(dict.fromkeys(["utf_8", "latin_1", *encodings])))
+
+
+def _bytes_pattern(
+    needles: list[str], codecs: list[str], min_chars: int
+) -> re.Pattern[bytes] | None:
+    # Text codecs get flexible whitespace between words; UTF-16 forms are literal.
+    alternatives: set[bytes] = set()
+    for needle in needles:
+        if len(needle) < min_chars:
             continue
-        variants = {needle, needle.lower(), needle.title()}
-        needle_codecs = codecs + list(_CJK_CODECS) if not needle.isascii() else codecs
+        ascii_only = needle.isascii()
+        variants = {needle} if ascii_only else {needle, needle.lower(), needle.title()}
+        needle_codecs = codecs if ascii_only else codecs + list(_CJK_CODECS)
         for variant in variants:
             for codec in needle_codecs:
                 try:
-                    encoded.add(variant.encode(codec))
+                    words = [re.escape(w.encode(codec)) for w in variant.split()]
                 except (UnicodeError, LookupError):
                     continue
-    binary = (
-        re.compile(
-            b"(?<![0-9])(?:"
-            + b"|".join(re.escape(e) for e in sorted(encoded, key=len, reverse=True))
-            + b")(?![0-9])",
-            re.IGNORECASE,
-        )
-        if encoded
-        else None
-    )
-    return _Scanner(text, binary, kinds)
+                alternatives.add(rb"\s+".join(words))
+            for codec in ("utf_16_le", "utf_16_be"):
+                alternatives.add(re.escape(variant.encode(codec)))
+    if not alternatives:
+        return None
+    body = b"|".join(sorted(alternatives, key=len, reverse=True))
+    return re.compile(b"(?<![0-9])(?:" + body + b")(?![0-9])", re.IGNORECASE)
 
 
 def _flexible(needle: str) -> str:
@@ -399,18 +474,57 @@ def verify_no_residuals(
             raise InvalidDicomError("no elements")
     except Exception:  # unparseable bytes: fall back to scanning every byte
         scanner = _build_scanner(identifying, (), retained)
-        return _scan_raw(scanner, data, "<bytes @{}>")
-    scanner = _build_scanner(identifying, _dataset_encodings(ds), retained)
-    has_preamble = data[128:132] == b"DICM"
-    hits = _scan_raw(scanner, data[:128], "<preamble>") if has_preamble else []
-    hits += _scan_dataset(scanner, ds, dates_retained)
-    if hits:
-        return hits
-    # Belt and braces: bytes the parser skipped or misread are scanned raw, pixels aside.
-    pixels = ds.get("PixelData")
-    if isinstance(pixels, bytes) and len(pixels) > 64:
-        data = data.replace(pixels, b"")
-    return _scan_raw(scanner, data, "<bytes @{}>")
+        return _leftovers(scanner, data, dates_retained=False)
+    return verify_encoded(identifying, ds, data, dates_retained=dates_retained, retained=retained)
+
+
+def verify_encoded(
+    identifying: set[str],
+    ds: Dataset,
+    data: bytes,
+    *,
+    dates_retained: bool = False,
+    retained: frozenset[str] = frozenset(),
+) -> list[ResidualHit]:
+    """Scan an output whose dataset and encoded bytes are both at hand (the engine's gate).
+
+    One regular-expression pass over the encoded bytes (pixel data aside) decides almost
+    every object; only when it matches is the dataset walked to say where. Datasets in
+    stateful ISO 2022 character sets are always walked. Parameters are as for
+    :func:`verify_no_residuals`.
+    """
+    encodings = _dataset_encodings(ds)
+    scanner = _build_scanner(identifying, encodings, retained)
+    if not scanner.kinds:
+        return []
+    body = _without_pixels(ds, data)
+    stateless = not any(codec.startswith("iso2022") for codec in encodings)
+    if stateless and not scanner.maybe_in_bytes(body):
+        return []
+    hits = _scan_dataset(scanner, ds, dates_retained)
+    return hits or _leftovers(scanner, body, dates_retained=dates_retained)
+
+
+def _without_pixels(ds: Dataset, data: bytes) -> bytes:
+    if 0x7FE00010 not in ds:
+        return data
+    pixels = ds.get_item(0x7FE00010).value
+    if not isinstance(pixels, bytes) or len(pixels) <= 64:
+        return data
+    start = data.rfind(pixels)
+    return data if start < 0 else data[:start] + data[start + len(pixels) :]
+
+
+def _leftovers(scanner: _Scanner, data: bytes, *, dates_retained: bool) -> list[ResidualHit]:
+    # Bytes the walk could not attribute (misparsed, preamble, between elements).
+    if scanner.binary is None:
+        return []
+    hits = []
+    for match in scanner.binary.finditer(data):
+        kind = scanner.kind_of_bytes(match.group(0))
+        if not (dates_retained and kind == "date"):
+            hits.append(ResidualHit(f"<bytes @{match.start()}>", kind))
+    return hits
 
 
 def _dataset_encodings(ds: Dataset) -> list[str]:
@@ -421,17 +535,8 @@ def _dataset_encodings(ds: Dataset) -> list[str]:
         return []
 
 
-def _scan_raw(scanner: _Scanner, data: bytes, label: str) -> list[ResidualHit]:
-    if scanner.binary is None:
-        return []
-    hits = []
-    for match in scanner.binary.finditer(data):
-        hits.append(ResidualHit(label.format(match.start()), "identifier"))
-    return hits
-
-
 def _scan_dataset(scanner: _Scanner, ds: Dataset, dates_retained: bool) -> list[ResidualHit]:
-    if scanner.text is None:
+    if not scanner.kinds:
         return []
     hits: list[ResidualHit] = []
     meta = getattr(ds, "file_meta", None)
@@ -467,13 +572,14 @@ def _scan_element(scanner: _Scanner, elem: DataElement, tag: int) -> NeedleKind 
         return None
     if isinstance(value, bytes | bytearray):
         scannable = elem.VR in _BINARY_VRS or elem.VR in _TEXT_VRS
-        if scannable and scanner.binary is not None and scanner.binary.search(value):
-            return "identifier"
+        if scannable and scanner.binary is not None:
+            found = scanner.binary.search(value)
+            if found:
+                return scanner.kind_of_bytes(found.group(0))
         return None
     if elem.VR not in _TEXT_VRS:
         return None
     text = "\\".join(_as_strings(value)) if isinstance(value, MultiValue) else str(value)
-    assert scanner.text is not None
     match = scanner.text.search(text)
     return scanner.kind_of_text(match.group(0)) if match else None
 
@@ -520,7 +626,8 @@ def clean_text(
         The cleaned text, or ``None`` when no letter or digit remains.
     """
     scanner = _build_scanner(identifying, (), retained)
-    cleaned = scanner.text.sub(" ", text) if scanner.text is not None else text
+    hit = scanner.kinds and scanner.maybe_in_text(text)
+    cleaned = scanner.text.sub(" ", text) if hit else text
     cleaned = _GENERIC_PATTERNS.sub(" ", cleaned)
     cleaned = " ".join(cleaned.split()).strip(" ,;:-/^")
     if not any(ch.isalnum() for ch in cleaned):

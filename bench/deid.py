@@ -1,0 +1,160 @@
+"""Benchmark de-identification: speed (files/s per core) and leaks, medcoop beside its peers.
+
+Peers, run in the same process on the same files: dicognito 0.19 (``Anonymizer``),
+deid 0.4 (pydicom/deid ``replace_identifiers`` with its default recipe) and pydicom's own
+read + write (the floor: no de-identification at all).
+
+    python bench/deid.py                    # both parts, 50 patients (200 files)
+    python bench/deid.py --patients 100 --repeats 5
+    python bench/deid.py --part leaks
+
+Speed runs on the files every tool may release (CT, RDSR and a burned-in DX that a
+pixel rule cleans for medcoop); Secondary Captures are left out of the speed run because
+medcoop withholds them after a few attribute reads, which would flatter it. Each tool
+reads every file from disk and writes its output to disk; the best of ``--repeats`` runs
+counts. Leaks run on the whole adversarial corpus (``medcoop.deid.adversarial``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+from pydicom import dcmread
+
+from medcoop.deid import Deidentified, Deidentifier, PixelRule, SiteKey, load_profile
+from medcoop.deid.adversarial import adversarial_corpus, find_leaks, write_corpus
+
+# This file is bench/deid.py: drop its folder from the path so "import deid" finds the
+# pydicom/deid package, not this script.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+
+Tool = Callable[[list[Path], Path], None]
+RULE = PixelRule("ACME Medical", "Mobile DR 7", 8, 8, ((0, 0, 8, 2),))
+
+
+def run_medcoop(files: list[Path], out: Path) -> None:
+    deid = Deidentifier(
+        SiteKey(b"\x07" * 32), load_profile("dose-monitoring", {"pixel_rules": [RULE]})
+    )
+    for path in files:
+        result = deid.deidentify(dcmread(path), in_place=True)
+        if isinstance(result, Deidentified):
+            (out / path.name).write_bytes(result.payload)
+
+
+def run_dicognito(files: list[Path], out: Path) -> None:
+    from dicognito.anonymizer import Anonymizer
+
+    anonymizer = Anonymizer()
+    for path in files:
+        ds = dcmread(path)
+        anonymizer.anonymize(ds)
+        ds.save_as(out / path.name)
+
+
+def run_deid(files: list[Path], out: Path) -> None:
+    from deid.dicom import replace_identifiers
+
+    replace_identifiers(
+        dicom_files=[str(p) for p in files], save=True, output_folder=str(out), overwrite=True
+    )
+
+
+def run_floor(files: list[Path], out: Path) -> None:
+    for path in files:
+        dcmread(path).save_as(out / path.name)
+
+
+TOOLS: dict[str, Tool] = {
+    "pydicom read+write (floor)": run_floor,
+    "medcoop": run_medcoop,
+    "dicognito 0.19": run_dicognito,
+    "deid 0.4 (default recipe)": run_deid,
+}
+
+
+def speed(files: list[Path], repeats: int, work: Path) -> dict[str, float]:
+    """Return files/s (one process, one core) per tool, best of ``repeats``."""
+    rates: dict[str, float] = {}
+    for name, tool in TOOLS.items():
+        best = float("inf")
+        for _ in range(repeats):
+            out = work / "speed-out"
+            shutil.rmtree(out, ignore_errors=True)
+            out.mkdir()
+            started = time.perf_counter()
+            tool(files, out)
+            best = min(best, time.perf_counter() - started)
+        rates[name] = len(files) / best
+    return rates
+
+
+def leaks(corpus_dir: Path, patients: int, work: Path) -> dict[str, tuple[int, int, int]]:
+    """Return per tool: (objects released, objects with a leak, leaked identifiers)."""
+    cases = {f"{c.name}.dcm": c for c in adversarial_corpus(patients=patients)}
+    files = sorted(corpus_dir.glob("*.dcm"))
+    results: dict[str, tuple[int, int, int]] = {}
+    for name, tool in TOOLS.items():
+        if name.startswith("pydicom"):
+            continue
+        out = work / f"leaks-{len(results)}"
+        out.mkdir()
+        tool(files, out)
+        released = leaky = leaked = 0
+        for path in sorted(out.glob("*.dcm")):
+            ds = dcmread(path)
+            pixels = ds.get("PixelData", b"") or b""
+            payload = path.read_bytes()
+            if len(pixels) > 16:
+                payload = payload.replace(pixels, b"")
+            found = find_leaks(payload, cases[path.name].patient.tokens)
+            released += 1
+            leaky += bool(found)
+            leaked += len(found)
+        results[name] = (released, leaky, leaked)
+    return results
+
+
+def main() -> None:
+    """Run the benchmark and print Markdown tables."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--patients", type=int, default=50)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--part", choices=["speed", "leaks", "both"], default="both")
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    logging.disable(logging.WARNING)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        corpus = work / "corpus"
+        paths = write_corpus(corpus, patients=args.patients)
+        if args.part in ("speed", "both"):
+            files = [p for p in paths if not p.name.endswith("-sc.dcm")]
+            rates = speed(files, args.repeats, work)
+            floor = rates["pydicom read+write (floor)"]
+            ours = rates["medcoop"]
+            print(f"\nSpeed: {len(files)} files, best of {args.repeats}, one process\n")
+            print("| tool | files/s per core | vs floor | medcoop ÷ tool |")
+            print("| --- | ---: | ---: | ---: |")
+            for name, rate in rates.items():
+                print(f"| {name} | {rate:,.0f} | {rate / floor:.2f} | {ours / rate:.2f} |")
+        if args.part in ("leaks", "both"):
+            total = len(paths)
+            print(f"\nLeaks: {total} adversarial objects, {args.patients} patients\n")
+            print("| tool | objects released | objects leaking | identifiers leaked |")
+            print("| --- | ---: | ---: | ---: |")
+            for name, (released, leaky, leaked) in leaks(corpus, args.patients, work).items():
+                print(f"| {name} | {released} | {leaky} | {leaked} |")
+
+
+if __name__ == "__main__":
+    main()
