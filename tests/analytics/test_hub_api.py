@@ -106,6 +106,14 @@ def test_peer_benchmark_is_k_anonymous_and_never_lets_a_tenant_see_another(
         headers=auth(a.tokens[PHYSICIST]),
     ).json()
     assert narrowed["narrowed_by"] == {} and narrowed["peers"] == body["peers"]
+    # every device is of class "CT": the complement is empty, so the filter is refused too
+    by_class = client.get(
+        "/api/v1/analytics/benchmark",
+        params={**params, "device_class": "CT"},
+        headers=auth(a.tokens[PHYSICIST]),
+    ).json()
+    assert by_class["narrowed_by"] == {} and by_class["peers"] == body["peers"]
+    assert any("device_class=CT not applied" in n for n in by_class["notes"])
     # CT chest: one peer site only → suppressed, nothing about it shows
     chest = client.get(
         "/api/v1/analytics/benchmark",
@@ -230,3 +238,37 @@ def test_patient_history_is_cumulative_and_tenant_scoped(
         f"/api/v1/analytics/patients/{pseudonym}/history", headers=auth(b.tokens[PHYSICIST])
     )
     assert other.status_code == 404
+
+
+def test_device_class_narrowing_applies_when_both_sides_are_safe(
+    app: FastAPI, client: TestClient
+) -> None:
+    from sqlalchemy import select
+
+    from medcoop.hub.db.models import Device
+    from medcoop.hub.db.tenancy import ALL_TENANTS, scope_session
+
+    tenants = [make_tenant(app, f"Class{i}") for i in range(11)]
+    for i, tenant in enumerate(tenants):
+        dlp = 400 if i % 2 else 800  # odd sites: class "CT-low", even: "CT-high"
+        _ingest(client, tenant, [_head_study(f"K{i}", n, dlp + n) for n in range(12)])
+    with app.state.session_factory() as session:
+        scope_session(session, ALL_TENANTS)
+        for device in session.scalars(select(Device)):
+            number = int(device.device_key.split("-")[1][1:])
+            device.device_class = "CT-low" if number % 2 else "CT-high"
+        session.commit()
+    asking = tenants[0]  # even: "CT-high"; peers 5 high + 5 low
+    params = {
+        "site_id": str(asking.site_id),
+        "exam_type": "ct_head",
+        "metric": "dlp",
+        "device_class": "CT-low",
+    }
+    body = client.get(
+        "/api/v1/analytics/benchmark", params=params, headers=auth(asking.tokens[PHYSICIST])
+    ).json()
+    assert body["narrowed_by"] == {"device_class": "CT-low"}
+    assert body["peers"]["n_sites"] == 5 and body["peers"]["n_studies"] == 60
+    assert body["peers"]["site_median_quartiles"][1] == pytest.approx(405.5, rel=0.011)
+    assert body["own_n_studies"] == 0  # the asking site has no CT-low studies

@@ -166,11 +166,13 @@ def benchmark(
     metric: Metric = "dlp",
     country: Annotated[str | None, Query(max_length=2)] = None,
     site_type: Annotated[str | None, Query(max_length=40)] = None,
+    device_class: Annotated[str | None, Query(max_length=40)] = None,
     study_from_at: datetime | None = None,
     study_to_at: datetime | None = None,
 ) -> PeerBenchmarkOut:
     """Compare a site with its peers (groups under 5 sites or 10 studies are suppressed)."""
-    filters = {k: v for k, v in (("country", country), ("site_type", site_type)) if v}
+    narrowing = (("country", country), ("site_type", site_type), ("device_class", device_class))
+    filters = {k: v for k, v in narrowing if v}
     result = analytics_dose.peer_benchmark(
         db,
         pool,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
@@ -24,7 +25,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from medcoop.analytics.alerts import study_metric
-from medcoop.analytics.benchmarks import PeerBenchmark, PrivacyPolicy, benchmark_site
+from medcoop.analytics.benchmarks import (
+    CellCounts,
+    PeerBenchmark,
+    PrivacyPolicy,
+    benchmark_site,
+)
 from medcoop.analytics.drl import (
     DrlComparison,
     compare_with_drls,
@@ -200,21 +206,65 @@ def peer_benchmark(
         str(s.id): {"country": s.country or "", "site_type": s.site_type or ""}
         for s in pool.scalars(select(Site))
     }
+    classes = {
+        (str(d.site_id), d.device_key): d.device_class or d.modality or ""
+        for d in pool.scalars(select(Device))
+    }
+    wanted_class = (filters or {}).get("device_class")
     per_site: dict[str, list[float]] = defaultdict(list)
+    per_site_class: dict[str, list[float]] = defaultdict(list)
+    per_site_rest: dict[str, list[float]] = defaultdict(list)
     for site, record in load_records(
         pool, modality=modality_filter(modality), from_at=from_at, to_at=to_at
     ):
         exam = classify_record(record)
         value = study_metric(record, metric) if exam and exam.key == exam_type else None
-        if value is not None:
-            per_site[str(site)].append(value)
+        if value is None:
+            continue
+        per_site[str(site)].append(value)
+        in_class = classes.get((str(site), record.device.device_key)) == wanted_class
+        (per_site_class if in_class else per_site_rest)[str(site)].append(value)
+    site_filters = {k: v for k, v in (filters or {}).items() if k != "device_class"}
+    notes: list[str] = []
+    if wanted_class is not None:
+        policy = policy or PrivacyPolicy()
+        peers_in = {s: v for s, v in per_site_class.items() if s != str(site_id)}
+        peers_out = {s: v for s, v in per_site_rest.items() if s != str(site_id)}
+        # like narrowing by site attributes: only when the class and the rest are both safe
+        if _safe(peers_in, policy) and _safe(peers_out, policy):
+            per_site = per_site_class
+        else:
+            notes.append(
+                f"device_class={wanted_class} not applied: too few peers would remain on one side"
+            )
+            wanted_class = None
+    result = benchmark_site(
+        str(site_id),
+        _sketches(per_site),
+        policy=policy,
+        attributes=attributes,
+        filters=site_filters,
+    )
+    narrowed = dict(result.narrowed_by)
+    if wanted_class is not None:
+        narrowed["device_class"] = wanted_class
+    return replace(result, notes=(*notes, *result.notes), narrowed_by=narrowed)
+
+
+def _safe(per_site: dict[str, list[float]], policy: PrivacyPolicy) -> bool:
+    counts = CellCounts(
+        n_studies=sum(len(v) for v in per_site.values()),
+        n_sites=sum(1 for v in per_site.values() if v),
+    )
+    return policy.allows(counts)
+
+
+def _sketches(per_site: dict[str, list[float]]) -> dict[str, DoseSketch]:
     sketches = {}
     for site, values in per_site.items():
         sketches[site] = DoseSketch()
         sketches[site].add_many(values)
-    return benchmark_site(
-        str(site_id), sketches, policy=policy, attributes=attributes, filters=filters or {}
-    )
+    return sketches
 
 
 def utilization(
