@@ -158,6 +158,8 @@ def test_utilization_of_a_site(client: TestClient, pool: list[Tenant]) -> None:
     assert device["exams"] == 12 and device["median_duration_min"] == 10
     assert device["median_change_min"] == 20 and device["available_min"] == 600
     assert device["occupancy"] == pytest.approx(120 / 600)
+    assert device["by_protocol"] == {"Routine head": {"exams": 12, "median_duration_min": 10.0}}
+    assert sum(device["heatmap"][0]) == 12 and device["heatmap"][0][8] == 2
     bad = client.get(
         "/api/v1/analytics/utilization",
         params={"site_id": str(a.site_id), "first_day": "2026-03-05", "last_day": "2026-03-02"},

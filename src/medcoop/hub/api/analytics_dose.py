@@ -79,6 +79,13 @@ class PeerBenchmarkOut(BaseModel):
     narrowed_by: dict[str, str]
 
 
+class ProtocolUsageOut(BaseModel):
+    """Exams and median duration of one protocol on one device."""
+
+    exams: int
+    median_duration_min: float
+
+
 class DeviceUtilizationOut(BaseModel):
     """One device's utilization over the period."""
 
@@ -94,6 +101,8 @@ class DeviceUtilizationOut(BaseModel):
     idle_min: float
     clamped_gaps: int
     heatmap: list[list[int]]
+    #: Protocol → exams and median exam duration (minutes).
+    by_protocol: dict[str, ProtocolUsageOut]
 
 
 def get_pool_session(request: Request, _principal: Reader) -> Iterator[Session]:
@@ -242,6 +251,10 @@ def utilization(
             idle_min=u.idle_min,
             clamped_gaps=u.clamped_gaps,
             heatmap=[list(row) for row in u.heatmap],
+            by_protocol={
+                name: ProtocolUsageOut(exams=p.exams, median_duration_min=p.median_duration_min)
+                for name, p in u.by_protocol.items()
+            },
         )
         for u in found.values()
     ]
