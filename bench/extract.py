@@ -102,7 +102,9 @@ def main() -> None:
         f = _rate(_floor, [data], args.min_time)
         o = _rate(_ours, [data], args.min_time)
         ratios.append(f / o)
-        print(f"| {path.name} | {len(data) // 1024} | {1e6 / f:,.0f} | {1e6 / o:,.0f} | {f / o:.2f}× |")
+        print(
+            f"| {path.name} | {len(data) // 1024} | {1e6 / f:,.0f} | {1e6 / o:,.0f} | {f / o:.2f}× |"
+        )
     print(f"\nmedian ratio {statistics.median(ratios):.2f}×, worst {max(ratios):.2f}×")
 
 

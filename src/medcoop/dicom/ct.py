@@ -69,9 +69,9 @@ def _dose_checks(dose: Node) -> tuple[records.DoseCheckNotice, ...]:
                 )  # fmt: skip
         if not notices:
             # no alert value configured, yet the forward estimate is reported: keep it
-            estimate = alert.number(c.ACCUMULATED_DLP_FORWARD_ESTIMATE, Quantity.DLP_MGYCM)
-            if estimate is not None:
-                notices.append(_notice("alert", None, None, estimate, reason))
+            forward_dlp = alert.number(c.ACCUMULATED_DLP_FORWARD_ESTIMATE, Quantity.DLP_MGYCM)
+            if forward_dlp is not None:
+                notices.append(_notice("alert", None, None, forward_dlp, reason))
     notification = dose.find(c.DOSE_CHECK_NOTIFICATION_DETAILS)
     if notification is not None:
         for metric, configured, value, estimate, quantity in (

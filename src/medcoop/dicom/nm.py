@@ -58,7 +58,10 @@ def is_positron_emitter(code: str | None, name: str | None) -> bool:
     """Return whether a radionuclide (code key or name as written) emits positrons."""
     if code in POSITRON_EMITTERS:
         return True
-    return bool(name) and any(s.lower() in name.lower() for s in _POSITRON_SPELLINGS)
+    if not name:
+        return False
+    lowered = name.lower()
+    return any(s.lower() in lowered for s in _POSITRON_SPELLINGS)
 
 
 def _radionuclide(admin: Node) -> tuple[str | None, str | None]:

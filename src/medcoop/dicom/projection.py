@@ -169,8 +169,8 @@ def _totals(root: Node, events: tuple[DoseEvent, ...], notes: list[str]) -> reco
     if fields["total_fluoro_time_s"] is None and fluoro:
         fields["total_fluoro_time_s"] = _sum([e.fluoro_time_s for e in fluoro])
     if not agd:
-        for side, name in (("L", "total_agd_left_mgy"), ("R", "total_agd_right_mgy")):
-            fields[name] = _sum([e.agd_mgy for e in events if e.laterality == side])
+        for lat, name in (("L", "total_agd_left_mgy"), ("R", "total_agd_right_mgy")):
+            fields[name] = _sum([e.agd_mgy for e in events if e.laterality == lat])
     return make_totals(fields, notes)
 
 

@@ -249,7 +249,7 @@ def read_content_raw(ds: Dataset, root: Node) -> Node | None:
         When the tree is deeper than :data:`~.sr.MAX_DEPTH` or larger than
         :data:`~.sr.MAX_ITEMS`.
     """
-    raw = ds._dict.get(_CONTENT)
+    raw = ds._dict.get(_CONTENT)  # type: ignore[call-overload]  # int tags: no Tag() on the hot path
     value = getattr(raw, "value", None)
     if raw is None or not isinstance(value, bytes) or not hasattr(raw, "is_implicit_VR"):
         return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 from pydicom.dataset import Dataset
 
@@ -132,7 +133,7 @@ class Node:
 
 def code_key(item: Dataset) -> tuple[str, str | None] | None:
     """Return ``("SCHEME:VALUE", meaning)`` of a code sequence item, SCT folded onto SRT."""
-    elements = item._dict
+    elements: dict[int, Any] = item._dict  # type: ignore[assignment]  # int keys: hot path
     value_elem = elements.get(_CODE_VALUE) or elements.get(_LONG_CODE_VALUE)
     if value_elem is None:
         value_elem = elements.get(_URN_CODE_VALUE)

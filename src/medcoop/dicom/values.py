@@ -49,7 +49,7 @@ _CHARSET_TAG = 0x00080005
 
 def dataset_encoding(ds: Dataset) -> str | None:
     """Return the Python codec of ``ds``'s Specific Character Set, ``None`` for ISO 2022."""
-    elem = ds._dict.get(_CHARSET_TAG)
+    elem = ds._dict.get(_CHARSET_TAG)  # type: ignore[call-overload]  # int tags: no Tag() on the hot path
     if elem is None:
         return "latin-1"
     value = elem.value
@@ -71,7 +71,7 @@ def get_value(ds: Dataset, tag: int) -> Any:
     costs ~20 µs an element, most of an extraction's time); multi-valued text comes back
     as a list of strings, person names as ``str``. Anything else goes through pydicom.
     """
-    elem = ds._dict.get(tag)
+    elem = ds._dict.get(tag)  # type: ignore[call-overload]  # int tags: no Tag() on the hot path
     if elem is None:
         return None
     vr = getattr(elem, "VR", None)
