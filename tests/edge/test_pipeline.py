@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from medcoop.edge.config import EdgeSettings
+from medcoop.edge.config import EdgeSettings, StorageSettings
 from medcoop.edge.node import open_pipeline
 from medcoop.edge.pipeline import Pipeline
 from medcoop.edge.store import EdgeStore
@@ -161,4 +161,24 @@ def test_state_survives_reopening(tmp_path: Path) -> None:
     assert len(records) == 1 and len(records[0].events) == study.truth.event_count
     assert json.loads(pipeline.outbox.pending(1)[0].body)["record_key"] == records[0].record_key
     assert isinstance(store, EdgeStore)
+    store.close()
+
+
+def test_retention_prunes_sent_state_and_retained_copies(tmp_path: Path) -> None:
+    settings = make_settings(
+        tmp_path,
+        storage=StorageSettings(
+            data_dir=tmp_path / "state", min_free_bytes=0, retain_received=True, retention_days=1
+        ),
+    )
+    store, pipeline = open_pipeline(settings)
+    study = fleet_studies(1)[0]
+    feed_study(pipeline, study)
+    retained = list(settings.received_dir.rglob("*.dcm"))
+    assert len(retained) == len(study.datasets)
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in retained)
+    assert pipeline.prune() == 0  # nothing is old yet
+    pipeline.emit_due(now=2e10)
+    assert pipeline.prune(now=2e10) == 1 + len(retained)
+    assert list(settings.received_dir.rglob("*.dcm")) == []
     store.close()

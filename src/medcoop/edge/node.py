@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,6 +27,7 @@ __all__ = ["EdgeNode", "open_pipeline"]
 log = logging.getLogger("medcoop.edge.node")
 
 _CLOSER_INTERVAL_S = 0.5
+_PRUNE_INTERVAL_S = 3600.0
 
 
 def open_pipeline(
@@ -115,11 +117,15 @@ class EdgeNode:
         return self.pipeline.emit_due()
 
     def _close_studies(self) -> None:
+        last_prune = 0.0
         while not self._stop.wait(_CLOSER_INTERVAL_S):
             try:
                 assert self.pipeline is not None
                 if self.pipeline.emit_due():
                     self._wake.set()
+                if time.monotonic() - last_prune > _PRUNE_INTERVAL_S:
+                    self.pipeline.prune()
+                    last_prune = time.monotonic()
             except Exception:  # the closer must outlive a bad study; it is logged and retried
                 log.exception("study closer failed")
 

@@ -289,6 +289,28 @@ class Pipeline:
                 self._emit(conn, _load_state(conn, study_uid))
         return len(due)
 
+    def prune(self, *, now: float | None = None) -> int:
+        """Forget what retention no longer requires; return how many items were removed.
+
+        Retained copies of received objects older than ``retention_days`` are deleted, and so
+        is the state of studies already sent and untouched for as long (a later object for
+        such a study starts a new state and its record merges at the hub by event UID).
+        """
+        now = now_s() if now is None else now
+        cutoff = now - self.settings.storage.retention_days * 86400.0
+        removed = 0
+        with self.store.transaction() as conn:
+            removed += conn.execute(
+                "DELETE FROM studies WHERE dirty = 0 AND last_update_at < ?", (cutoff,)
+            ).rowcount
+        received = self.settings.received_dir
+        if received.is_dir():
+            for path in received.rglob("*.dcm"):
+                if path.stat().st_mtime < cutoff:
+                    path.unlink(missing_ok=True)
+                    removed += 1
+        return removed
+
     def _fail(
         self, data: bytes, reason: str, origin: str, quarantine_failures: bool = True
     ) -> Outcome:
