@@ -90,11 +90,15 @@ def enroll(
 @app.command()
 def serve(config: Path = CONFIG_OPTION) -> None:
     """Run the receivers and the uploader until SIGTERM or Ctrl-C."""
+    import pydicom
+
     from medcoop.edge.logs import configure_logging
     from medcoop.edge.node import EdgeNode
 
     settings = _settings(config)
     configure_logging()
+    # pydicom's validation warnings quote the invalid values, which may identify a patient.
+    pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
     node = EdgeNode(settings)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
