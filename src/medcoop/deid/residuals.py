@@ -358,11 +358,17 @@ class _Scanner:
         low = data.lower()
         return any(word in low for word in self.fast_bytes)
 
-    @cached_property
-    def text(self) -> re.Pattern[str]:
-        # Digit boundaries: an ID inside a longer number (a remapped UID, a DLP) is chance.
-        body = "|".join(_flexible(n) for n in self.ordered)
-        return re.compile(f"(?<![0-9])(?:{body})(?![0-9])", re.IGNORECASE)
+    def text_pattern(self, text: str) -> re.Pattern[str] | None:
+        """Return an expression for the forms whose every word occurs in ``text``, if any.
+
+        Compiling only the few candidate forms (cached by form set) costs far less than
+        one expression of every form for each new patient.
+        """
+        low = text.lower()
+        if not any(word in low for word in self.fast_text):
+            return None
+        candidates = tuple(n for n in self.ordered if all(w.lower() in low for w in n.split()))
+        return _text_pattern(candidates) if candidates else None
 
     @cached_property
     def binary(self) -> re.Pattern[bytes] | None:
@@ -380,6 +386,13 @@ class _Scanner:
             if kind is not None:
                 return kind
         return "identifier"
+
+
+@lru_cache(maxsize=4096)
+def _text_pattern(needles: tuple[str, ...]) -> re.Pattern[str]:
+    # Digit boundaries: an ID inside a longer number (a remapped UID, a DLP) is chance.
+    body = "|".join(_flexible(n) for n in needles)
+    return re.compile(f"(?<![0-9])(?:{body})(?![0-9])", re.IGNORECASE)
 
 
 def _build_scanner(
@@ -580,7 +593,8 @@ def _scan_element(scanner: _Scanner, elem: DataElement, tag: int) -> NeedleKind 
     if elem.VR not in _TEXT_VRS:
         return None
     text = "\\".join(_as_strings(value)) if isinstance(value, MultiValue) else str(value)
-    match = scanner.text.search(text)
+    pattern = scanner.text_pattern(text)
+    match = pattern.search(text) if pattern is not None else None
     return scanner.kind_of_text(match.group(0)) if match else None
 
 
@@ -626,8 +640,8 @@ def clean_text(
         The cleaned text, or ``None`` when no letter or digit remains.
     """
     scanner = _build_scanner(identifying, (), retained)
-    hit = scanner.kinds and scanner.maybe_in_text(text)
-    cleaned = scanner.text.sub(" ", text) if hit else text
+    pattern = scanner.text_pattern(text) if scanner.kinds else None
+    cleaned = pattern.sub(" ", text) if pattern is not None else text
     cleaned = _GENERIC_PATTERNS.sub(" ", cleaned)
     cleaned = " ".join(cleaned.split()).strip(" ,;:-/^")
     if not any(ch.isalnum() for ch in cleaned):
