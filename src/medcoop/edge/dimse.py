@@ -16,10 +16,11 @@ import logging
 import socket
 import threading
 import time
-from typing import Any
+from typing import Any, cast
 
 from pydicom.dataset import Dataset
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, evt
+from pynetdicom.dimse_primitives import N_CREATE, N_SET
 from pynetdicom.presentation import AllStoragePresentationContexts
 from pynetdicom.sop_class import ModalityPerformedProcedureStep, Verification  # type: ignore
 from pynetdicom.transport import AssociationSocket, RequestHandler, ThreadedAssociationServer
@@ -112,6 +113,7 @@ class DicomReceiver:
         self.ae.maximum_associations = 64
         self.ae.require_calling_aet = list(settings.allowed_calling_aets)
         for context in AllStoragePresentationContexts:
+            assert context.abstract_syntax is not None
             self.ae.add_supported_context(context.abstract_syntax, ALL_TRANSFER_SYNTAXES)
         self.ae.add_supported_context(Verification, ALL_TRANSFER_SYNTAXES)
         self.ae.add_supported_context(ModalityPerformedProcedureStep, ALL_TRANSFER_SYNTAXES)
@@ -127,7 +129,7 @@ class DicomReceiver:
 
     def start(self) -> int:
         """Start listening; return the port."""
-        handlers = [
+        handlers: list[Any] = [
             (evt.EVT_C_ECHO, _on_echo),
             (evt.EVT_C_STORE, self._on_store),
             (evt.EVT_N_CREATE, self._on_n_create),
@@ -175,11 +177,13 @@ class DicomReceiver:
         return STATUS_SUCCESS
 
     def _on_n_create(self, event: evt.Event) -> tuple[int, Dataset | None]:
-        uid = str(event.request.AffectedSOPInstanceUID or "")
+        request = cast(N_CREATE, event.request)
+        uid = str(request.AffectedSOPInstanceUID or "")
         return self._mpps(event, uid)
 
     def _on_n_set(self, event: evt.Event) -> tuple[int, Dataset | None]:
-        uid = str(event.request.RequestedSOPInstanceUID or "")
+        request = cast(N_SET, event.request)
+        uid = str(request.RequestedSOPInstanceUID or "")
         return self._mpps(event, uid)
 
     def _mpps(self, event: evt.Event, uid: str) -> tuple[int, Dataset | None]:

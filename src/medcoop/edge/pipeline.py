@@ -88,6 +88,7 @@ class Pipeline:
         self.quarantine = Quarantine(store, settings.quarantine_dir)
         self._on_queued = on_queued or (lambda: None)
         self._space_checked_at = 0.0
+        self._low_space = False
         self._space_lock = threading.Lock()
 
     # --- entry points ------------------------------------------------------------------
@@ -156,8 +157,6 @@ class Pipeline:
             self._low_space = free < floor
         if self._low_space:
             raise StorageFullError(str(self.settings.storage.data_dir), free, floor)
-
-    _low_space = False
 
     # --- internals ---------------------------------------------------------------------
     def _process_dataset(
