@@ -93,6 +93,9 @@ def serve(
     port: int = typer.Option(8000, help="TCP port to listen on."),
     workers: int = typer.Option(1, min=1, help="Worker processes (share the database)."),
     log_level: str = typer.Option("info", help="uvicorn log level."),
+    worker_healthcheck_s: int = typer.Option(
+        30, min=1, help="Seconds a worker may take to answer the supervisor's health ping."
+    ),
 ) -> None:
     """Serve the hub's HTTP API (uvicorn), migrating the database once first."""
     import uvicorn
@@ -115,6 +118,8 @@ def serve(
         workers=workers,
         log_level=log_level,
         access_log=False,
+        # uvicorn's default (5 s) restarts busy workers on a loaded 2-core box mid-request.
+        timeout_worker_healthcheck=worker_healthcheck_s,
     )
 
 

@@ -12,9 +12,11 @@ from datetime import timedelta
 from enum import StrEnum
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from medcoop.hub.db.base import utcnow
+from medcoop.hub.db.engine import begin_write
 from medcoop.hub.db.models import Membership, Role, Token, TokenKind, User
 from medcoop.hub.db.tenancy import ALL_TENANTS, scope_session
 from medcoop.hub.errors import AuthenticationError, PermissionDeniedError
@@ -102,6 +104,18 @@ def _permissions_for(roles: frozenset[Role], scopes: tuple[str, ...]) -> frozens
     return granted
 
 
+def _record_use(session: Session, token_id: uuid.UUID) -> None:
+    # End the read transaction first: upgrading it to a writer fails at once on SQLite
+    # when another process wrote meanwhile. The timestamp is best effort, never an error.
+    session.rollback()
+    try:
+        begin_write(session)
+        session.execute(update(Token).where(Token.id == token_id).values(last_used_at=utcnow()))
+        session.commit()
+    except OperationalError:
+        session.rollback()
+
+
 def authenticate_token(
     session: Session, secret: str, *, kinds: frozenset[TokenKind] | None = None
 ) -> Principal:
@@ -140,8 +154,8 @@ def authenticate_token(
             raise AuthenticationError("user disabled")
         roles = roles_of(session, token.org_id, token.user_id)
     if token.last_used_at is None or now - token.last_used_at > _LAST_USED_RESOLUTION:
-        session.execute(update(Token).where(Token.id == token.id).values(last_used_at=now))
-        session.commit()
+        session.expunge(token)  # keep its loaded values through the rollback below
+        _record_use(session, token.id)
     scopes = tuple(token.scopes or ())
     if kind is TokenKind.SITE:
         permissions = _SITE_PERMISSIONS

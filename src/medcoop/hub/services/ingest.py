@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from medcoop.hub.db.base import new_id, utcnow
@@ -38,6 +40,18 @@ from medcoop.hub.services.merge import (
 from medcoop.records import SCHEMA_VERSION, IrradiationEvent, RecordBatch, StudyRecord
 
 __all__ = ["IngestResult", "ingest_batch", "parse_batch"]
+
+_CONFLICT_RETRIES = 3
+_LAST_SEEN_RESOLUTION = timedelta(seconds=60)
+#: PostgreSQL SQLSTATEs worth retrying: deadlock detected, serialization failure.
+_RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def _retryable(exc: DBAPIError) -> bool:
+    if isinstance(exc, IntegrityError):
+        return True
+    return getattr(exc.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
+
 
 _EVENT_COLUMNS = (
     "kind",
@@ -209,9 +223,14 @@ class _BatchWriter:
             ).all()
         )
         if found:
+            # Once a minute is precise enough, and spares concurrent batches a row lock.
             self.session.execute(
                 update(Device)
-                .where(Device.site_id == self.site_id, Device.device_key.in_(found))
+                .where(
+                    Device.site_id == self.site_id,
+                    Device.device_key.in_(sorted(found)),
+                    Device.last_seen_at < self.now - _LAST_SEEN_RESOLUTION,
+                )
                 .values(last_seen_at=self.now)
             )
         rows = []
@@ -274,7 +293,10 @@ class _BatchWriter:
     def load_stored(self, study_uids: set[str]) -> None:
         """Load the studies of this batch that the hub already holds, as drafts."""
         stored = self.session.scalars(
-            select(Study).where(Study.site_id == self.site_id, Study.study_uid.in_(study_uids))
+            select(Study)
+            .where(Study.site_id == self.site_id, Study.study_uid.in_(study_uids))
+            # PostgreSQL: hold the rows so two workers cannot merge into one study at once.
+            .with_for_update()
         ).all()
         if not stored:
             return
@@ -434,14 +456,24 @@ def ingest_batch(session: Session, site_id: uuid.UUID, batch: RecordBatch) -> In
     org_id = current_tenant(session)
     if not isinstance(org_id, uuid.UUID):
         raise RuntimeError("ingest needs a session scoped to one organisation")
-    try:
-        begin_write(session)
-        result = _ingest(session, org_id, site_id, batch)
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    return result
+    for attempt in range(_CONFLICT_RETRIES + 1):
+        try:
+            begin_write(session)
+            result = _ingest(session, org_id, site_id, batch)
+            session.commit()
+        except DBAPIError as exc:
+            # Another worker committed some of these rows (same record key, device or
+            # patient) after we looked, or PostgreSQL broke a deadlock between two
+            # batches: start again, and what the other committed is now known.
+            session.rollback()
+            if attempt == _CONFLICT_RETRIES or not _retryable(exc):
+                raise
+            continue
+        except BaseException:
+            session.rollback()
+            raise
+        return result
+    raise AssertionError("unreachable")
 
 
 def _ingest(
