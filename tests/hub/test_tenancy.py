@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import delete, func, insert, select, update
@@ -64,3 +66,15 @@ def test_unscoped_session_is_refused(app: FastAPI) -> None:
 def test_scope_must_be_an_org_id(app: FastAPI) -> None:
     with app.state.session_factory() as session, pytest.raises(TypeError):
         scope_session(session, "alpha")  # type: ignore[arg-type]
+
+
+def test_bulk_ingest_writer_refuses_other_tenants_rows(app: FastAPI) -> None:
+    from medcoop.hub.db.models import Patient
+    from medcoop.hub.services.ingest import _bulk_insert
+
+    alpha, beta = _two_tenants(app)
+    row = {"org_id": beta.org_id, "id": uuid.uuid4(), "site_id": beta.site_id, "pseudonym": "ab"}
+    with app.state.session_factory() as session:
+        scope_session(session, alpha.org_id)
+        with pytest.raises(TenantScopeError):
+            _bulk_insert(session, Patient.__table__, [row])

@@ -25,7 +25,14 @@ from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, with_loader
 
 from medcoop.hub.db.base import TenantOwned
 
-__all__ = ["ALL_TENANTS", "TenantScopeError", "TenantSession", "current_tenant", "scope_session"]
+__all__ = [
+    "ALL_TENANTS",
+    "TenantScopeError",
+    "TenantSession",
+    "check_rows_in_tenant",
+    "current_tenant",
+    "scope_session",
+]
 
 _TENANT_KEY: Final = "medcoop_tenant"
 
@@ -67,13 +74,31 @@ def _touches_tenant_tables(state: ORMExecuteState) -> bool:
     return any(issubclass(mapper.class_, TenantOwned) for mapper in state.all_mappers)
 
 
+def _is_tenant_table(statement: Any) -> bool:
+    # Core INSERTs on a model's Table (bulk ingest) carry no mapper: match the table.
+    table = getattr(statement, "table", None)
+    return table is not None and table.name in _tenant_table_names()
+
+
+def _tenant_table_names() -> frozenset[str]:
+    names = set()
+    pending = list(TenantOwned.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        table = getattr(cls, "__table__", None)
+        if table is not None:
+            names.add(table.name)
+    return frozenset(names)
+
+
 @event.listens_for(TenantSession, "do_orm_execute")
 def _scope_statement(state: ORMExecuteState) -> None:
     tenant = current_tenant(state.session)
     if tenant is ALL_TENANTS:
         return
     if state.is_insert:
-        if _touches_tenant_tables(state):
+        if _touches_tenant_tables(state) or _is_tenant_table(state.statement):
             _check_insert_rows(tenant, state.parameters)
         return
     if not (state.is_select or state.is_update or state.is_delete):
@@ -91,6 +116,16 @@ def _scope_statement(state: ORMExecuteState) -> None:
             propagate_to_loaders=True,
         )
     )
+
+
+def check_rows_in_tenant(session: Session, rows: Any) -> None:
+    """Raise :class:`TenantScopeError` unless every row's ``org_id`` is the session's tenant.
+
+    For writers that bypass the ORM for speed (bulk ingest): they call this first.
+    """
+    tenant = current_tenant(session)
+    if tenant is not ALL_TENANTS:
+        _check_insert_rows(tenant, rows)
 
 
 def _check_insert_rows(tenant: object, parameters: Any) -> None:

@@ -2,7 +2,8 @@
 
 One batch is one transaction: either every new record of the batch is stored (studies,
 usage facts, irradiation events, devices, patients by pseudonym, receipts) or none is.
-The fast path (new studies) uses ORM bulk INSERTs (``executemany``); studies updated by
+The fast path (new studies) hands each table's rows to the driver's ``executemany`` in
+one call (see :func:`_bulk_insert`); studies updated by
 a later record are merged in place by the rules of :mod:`medcoop.hub.services.merge`.
 """
 
@@ -14,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,7 +29,7 @@ from medcoop.hub.db.models import (
     Study,
     UsageFact,
 )
-from medcoop.hub.db.tenancy import current_tenant
+from medcoop.hub.db.tenancy import check_rows_in_tenant, current_tenant
 from medcoop.hub.errors import InvalidRecordError, PayloadTooLargeError
 from medcoop.hub.services.merge import (
     TOTAL_FIELDS,
@@ -154,6 +155,45 @@ def parse_batch(body: bytes, *, max_records: int) -> RecordBatch:
     return batch
 
 
+def _bulk_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """INSERT ``rows`` (dicts with identical keys) in one driver call (COPY on PostgreSQL).
+
+    SQLAlchemy's per-row parameter compilation costs more than the database's own work
+    at ingest rates; this converts values with the same dialect type processors
+    SQLAlchemy would use, then hands plain tuples to the driver.
+    """
+    if not rows:
+        return
+    check_rows_in_tenant(session, rows)
+    connection = session.connection()
+    dialect = connection.dialect
+    names = list(rows[0])
+    # _cached_bind_processor is the dialect-specific converter SQLAlchemy itself applies.
+    processors = [table.c[name].type._cached_bind_processor(dialect) for name in names]
+    params = [
+        tuple(
+            value if proc is None or value is None else proc(value)
+            for proc, value in zip(processors, (row[name] for name in names), strict=True)
+        )
+        for row in rows
+    ]
+    columns = ", ".join(names)
+    if dialect.name == "postgresql":
+        # COPY: one stream, no per-row statement; several times an executemany pipeline.
+        sql = f"COPY {table.name} ({columns}) FROM STDIN"
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            with cursor.copy(sql) as copy:
+                for row in params:
+                    copy.write_row(row)
+        except dialect.loaded_dbapi.Error as exc:
+            # Raw driver errors, wrapped as SQLAlchemy would (UniqueViolation -> IntegrityError).
+            raise DBAPIError.instance(sql, None, exc, dialect.loaded_dbapi.Error) from exc
+        return
+    marks = ", ".join(["?" if dialect.paramstyle == "qmark" else "%s"] * len(names))
+    connection.exec_driver_sql(f"INSERT INTO {table.name} ({columns}) VALUES ({marks})", params)
+
+
 def _event_row(org_id: uuid.UUID, study_id: uuid.UUID, event: IrradiationEvent) -> dict[str, Any]:
     row: dict[str, Any] = {name: getattr(event, name) for name in _EVENT_COLUMNS}
     row["kind"] = event.kind.value
@@ -258,7 +298,7 @@ class _BatchWriter:
                 }
             )
         if rows:
-            self.session.execute(insert(Device), rows)
+            _bulk_insert(self.session, Device.__table__, rows)
         return found
 
     def patient_ids(self, records: list[StudyRecord]) -> dict[str, uuid.UUID]:
@@ -287,7 +327,7 @@ class _BatchWriter:
                 }
             )
         if rows:
-            self.session.execute(insert(Patient), rows)
+            _bulk_insert(self.session, Patient.__table__, rows)
         return found
 
     def load_stored(self, study_uids: set[str]) -> None:
@@ -390,7 +430,7 @@ class _BatchWriter:
         """Write every draft: bulk INSERT for new studies, UPDATE in place for stored ones."""
         new = [d for d in self.drafts.values() if d.is_new]
         if new:
-            self.session.execute(insert(Study), [d.study for d in new])
+            _bulk_insert(self.session, Study.__table__, [d.study for d in new])
             usage_rows = [
                 {
                     "org_id": self.org_id,
@@ -400,13 +440,13 @@ class _BatchWriter:
                 }
                 for d in new
             ]
-            self.session.execute(insert(UsageFact), usage_rows)
+            _bulk_insert(self.session, UsageFact.__table__, usage_rows)
         stored = [d for d in self.drafts.values() if not d.is_new and d.events is not None]
         for draft in stored:
             self._write_stored(draft)
         event_rows = [row for d in self.drafts.values() for row in d.events.values()]
         if event_rows:
-            self.session.execute(insert(IrradiationEventRow), event_rows)
+            _bulk_insert(self.session, IrradiationEventRow.__table__, event_rows)
 
     def _write_stored(self, draft: _Draft) -> None:
         study_id = draft.study["id"]
@@ -427,8 +467,9 @@ class _BatchWriter:
             update(UsageFact).where(UsageFact.study_id == study_id).values(**usage)
         )
         if done.rowcount == 0:
-            self.session.execute(
-                insert(UsageFact),
+            _bulk_insert(
+                self.session,
+                UsageFact.__table__,
                 [
                     {
                         "org_id": self.org_id,
@@ -513,5 +554,5 @@ def _ingest(
             }
             for record in fresh
         ]
-        session.execute(insert(RecordReceipt), receipts)
+        _bulk_insert(session, RecordReceipt.__table__, receipts)
     return IngestResult(received=len(batch.records), new=new_keys, duplicate=duplicate)

@@ -104,12 +104,6 @@ def upgrade() -> None:
         sa.Column("pseudonym", sa.String(length=64), nullable=False),
         sa.Column("sex", sa.String(length=1), nullable=True),
         sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["org_id"],
-            ["organisations.id"],
-            name=op.f("fk_patients_org_id_organisations"),
-            ondelete="CASCADE",
-        ),
         sa.PrimaryKeyConstraint("org_id", "id", name=op.f("pk_patients")),
         sa.UniqueConstraint("org_id", "site_id", "pseudonym", name="uq_patients_site_pseudonym"),
     )
@@ -120,12 +114,6 @@ def upgrade() -> None:
         sa.Column("site_id", sa.Uuid(), nullable=False),
         sa.Column("study_id", sa.Uuid(), nullable=False),
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["org_id"],
-            ["organisations.id"],
-            name=op.f("fk_record_receipts_org_id_organisations"),
-            ondelete="CASCADE",
-        ),
         sa.PrimaryKeyConstraint("org_id", "record_key", name=op.f("pk_record_receipts")),
     )
     op.create_table(
@@ -163,17 +151,6 @@ def upgrade() -> None:
         sa.Column("display_name", sa.String(length=200), nullable=True),
         sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["org_id", "site_id"],
-            ["sites.org_id", "sites.id"],
-            name=op.f("fk_devices_org_id_sites"),
-        ),
-        sa.ForeignKeyConstraint(
-            ["org_id"],
-            ["organisations.id"],
-            name=op.f("fk_devices_org_id_organisations"),
-            ondelete="CASCADE",
-        ),
         sa.PrimaryKeyConstraint("org_id", "id", name=op.f("pk_devices")),
         sa.UniqueConstraint("org_id", "site_id", "device_key", name="uq_devices_site_key"),
     )
@@ -236,17 +213,6 @@ def upgrade() -> None:
         sa.Column("sources", sa.JSON(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["org_id", "site_id"],
-            ["sites.org_id", "sites.id"],
-            name=op.f("fk_studies_org_id_sites"),
-        ),
-        sa.ForeignKeyConstraint(
-            ["org_id"],
-            ["organisations.id"],
-            name=op.f("fk_studies_org_id_organisations"),
-            ondelete="CASCADE",
-        ),
         sa.PrimaryKeyConstraint("org_id", "id", name=op.f("pk_studies")),
         sa.UniqueConstraint("org_id", "site_id", "study_uid", name="uq_studies_site_uid"),
     )
@@ -282,18 +248,6 @@ def upgrade() -> None:
         sa.Column("effective_dose_msv", sa.Float(), nullable=True),
         sa.Column("dose_check_count", sa.Integer(), nullable=False),
         sa.Column("details", sa.JSON(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["org_id", "study_id"],
-            ["studies.org_id", "studies.id"],
-            name=op.f("fk_irradiation_events_org_id_studies"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["org_id"],
-            ["organisations.id"],
-            name=op.f("fk_irradiation_events_org_id_organisations"),
-            ondelete="CASCADE",
-        ),
         sa.PrimaryKeyConstraint(
             "org_id", "study_id", "event_uid", name=op.f("pk_irradiation_events")
         ),
@@ -317,18 +271,6 @@ def upgrade() -> None:
         sa.Column("performed_protocol", sa.String(length=128), nullable=True),
         sa.Column("series_count", sa.Integer(), nullable=False),
         sa.Column("image_count", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["org_id", "study_id"],
-            ["studies.org_id", "studies.id"],
-            name=op.f("fk_usage_facts_org_id_studies"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["org_id"],
-            ["organisations.id"],
-            name=op.f("fk_usage_facts_org_id_organisations"),
-            ondelete="CASCADE",
-        ),
         sa.PrimaryKeyConstraint("org_id", "study_id", name=op.f("pk_usage_facts")),
     )
     op.create_index(
