@@ -273,3 +273,31 @@ def test_tenants_are_independent(app: FastAPI, client: TestClient) -> None:
     assert _counts(app)["studies"] == 2
     listing = client.get("/api/v1/studies", headers=auth(alpha.tokens[Role.VIEWER])).json()
     assert listing["total"] == 1
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("totals", "number_of_events"), 2**40),
+        (("totals", "total_dlp_mgycm"), "Infinity"),
+        (("totals", "total_dlp_mgycm"), "1e999"),
+        (("study_description",), '"CT\\u0000CHEST"'),
+    ],
+)
+def test_values_the_database_cannot_hold_get_422(
+    app: FastAPI, client: TestClient, path: tuple[str, ...], value: object
+) -> None:
+    tenant = make_tenant(app, "Alpha")
+    rng = random.Random(10)
+    body = batch_json([record(rng), record(rng)]).decode()
+    payload = json.loads(body)
+    target = payload["records"][1]
+    for key in path[:-1]:
+        target = target[key]
+    marker = "__VALUE__"
+    target[path[-1]] = marker
+    raw = json.dumps(payload).replace(f'"{marker}"', str(value))
+    response = _post(client, raw, tenant.site_token)
+    assert response.status_code == 422, response.text
+    assert response.json()["record_index"] == 1
+    assert _counts(app)["studies"] == 0

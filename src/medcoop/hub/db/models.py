@@ -207,7 +207,7 @@ class Device(TenantOwned, Base):
     serial_number: Mapped[str | None] = mapped_column(String(128))
     station_name: Mapped[str | None] = mapped_column(String(128))
     software_versions: Mapped[str | None] = mapped_column(String(128))
-    modality: Mapped[str | None] = mapped_column(String(16))
+    modality: Mapped[str | None] = mapped_column(String(128))
     #: Peer-benchmark class (defaults to the modality; admins may refine it, e.g. "CT-DE").
     device_class: Mapped[str | None] = mapped_column(String(40))
     display_name: Mapped[str | None] = mapped_column(String(200))
@@ -249,7 +249,7 @@ class Study(TenantOwned, Base):
     patient_id: Mapped[uuid.UUID] = mapped_column()
     study_uid: Mapped[str] = mapped_column(String(64))
     record_key: Mapped[str] = mapped_column(String(64))
-    modality: Mapped[str] = mapped_column(String(16))
+    modality: Mapped[str] = mapped_column(String(128))
     modalities_in_study: Mapped[list[str]] = mapped_column(JSON, default=list)
     study_at: Mapped[datetime | None] = mapped_column()
     utc_offset_min: Mapped[int] = mapped_column(Integer, default=0)

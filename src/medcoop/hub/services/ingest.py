@@ -9,6 +9,8 @@ a later record are merged in place by the rules of :mod:`medcoop.hub.services.me
 
 from __future__ import annotations
 
+import math
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -43,6 +45,9 @@ from medcoop.records import SCHEMA_VERSION, IrradiationEvent, RecordBatch, Study
 __all__ = ["IngestResult", "ingest_batch", "parse_batch"]
 
 _CONFLICT_RETRIES = 3
+_MAX_INT32 = 2**31 - 1
+#: JSON that may parse to a non-finite float (Infinity, NaN, a 3-digit exponent) or NUL.
+_SUSPECT_VALUE = re.compile(rb"Infinity|NaN|[eE][+]?[0-9]{3}|\\u0000")
 _LAST_SEEN_RESOLUTION = timedelta(seconds=60)
 #: PostgreSQL SQLSTATEs worth retrying: deadlock detected, serialization failure.
 _RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
@@ -152,7 +157,49 @@ def parse_batch(body: bytes, *, max_records: int) -> RecordBatch:
         raise PayloadTooLargeError(
             f"batch holds {len(batch.records)} records; the limit is {max_records}"
         )
+    _check_storable(batch, body)
     return batch
+
+
+def _check_storable(batch: RecordBatch, body: bytes) -> None:
+    """Refuse values the schema admits but the database or JSON cannot hold.
+
+    Counts must fit a 32-bit INTEGER; floats must be finite (pydantic accepts
+    ``Infinity`` and ``1e999``, which JSON responses cannot carry); text must not hold NUL
+    (PostgreSQL refuses it). The walk only runs when the body could hold such a value, so
+    the common path costs nothing.
+    """
+    for index, record in enumerate(batch.records):
+        counts = {
+            ("totals", "number_of_events"): record.totals.number_of_events,
+            ("usage", "series_count"): record.usage.series_count,
+            ("usage", "image_count"): record.usage.image_count,
+        }
+        for loc, value in counts.items():
+            if value is not None and value > _MAX_INT32:
+                _refuse(index, loc, f"must be at most {_MAX_INT32}")
+    if not _SUSPECT_VALUE.search(body):
+        return
+    for index, record in enumerate(batch.records):
+        if not _all_storable(record.model_dump()):
+            _refuse(index, (), "numbers must be finite and text must not contain NUL")
+
+
+def _all_storable(value: object) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, str):
+        return "\x00" not in value  # PostgreSQL text cannot hold NUL
+    if isinstance(value, dict):
+        return all(_all_storable(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return all(_all_storable(v) for v in value)
+    return True
+
+
+def _refuse(index: int, loc: tuple[str, ...], message: str) -> None:
+    errors = [{"loc": ["records", index, *loc], "msg": message, "type": "value_error"}]
+    raise InvalidRecordError(errors, record_index=index)
 
 
 def _bulk_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
