@@ -74,3 +74,7 @@ app.command("benchmark")(benchmark_command)
 from medcoop.deid.cli import deid_command  # noqa: E402
 
 app.command("deid")(deid_command)
+
+from medcoop.demo.cli import demo_command  # noqa: E402
+
+app.command("demo")(demo_command)
