@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -121,6 +122,9 @@ def test_the_story_tells_where_to_go_next(demo: tuple[DemoOptions, DemoResult, s
         assert heading in output
     assert f"{result.hub_url}/docs" in output
     assert "medcoop dose --site" in output
+    # devices and sites by name, not by their keys alone
+    assert re.search(r"│ CT \S.* \([0-9a-f]{12}\)", output)
+    assert "DRL comparison, St Elsewhere" in output
 
 
 def test_demo_is_a_command() -> None:

@@ -44,6 +44,20 @@ def _get(client: httpx.Client, path: str, params: dict[str, Any]) -> Any:
     return response.json()
 
 
+def _labels(client: httpx.Client, path: str, params: dict[str, Any], key: str) -> dict[str, str]:
+    """Map ``key`` of each listed item to a readable label (first 500 items; best effort)."""
+    response = client.get(path, params={**params, "limit": 500})
+    if response.status_code != 200:
+        return {}
+    labels = {}
+    for item in response.json().get("items", []):
+        parts = (item.get("modality"), item.get("manufacturer"), item.get("model"))
+        label = item.get("display_name") or item.get("name") or " ".join(p for p in parts if p)
+        if label:
+            labels[str(item[key])] = label
+    return labels
+
+
 def show_dose(
     client: httpx.Client,
     console: Console,
@@ -59,7 +73,10 @@ def show_dose(
     if source_id:
         params["source_id"] = source_id
     rows = _get(client, "/api/v1/analytics/drl", params)
-    table = Table(title=f"DRL comparison, site {site_id}")
+    names = _labels(client, "/api/v1/sites", {}, "id")
+    devices = _labels(client, "/api/v1/devices", {"site_id": site_id}, "device_key")
+    names.update(devices)
+    table = Table(title=f"DRL comparison, {names.get(site_id, 'site ' + site_id)}")
     for column in (
         "group",
         "exam type",
@@ -75,7 +92,7 @@ def show_dose(
         table.add_column(column)
     for row in rows:
         table.add_row(
-            " / ".join(str(g) for g in row["group"]),
+            " / ".join(names.get(str(g), str(g)) for g in row["group"]),
             row["exam_type"],
             row["quantity"],
             row["scope"],
@@ -125,7 +142,9 @@ def show_usage(
         "last_day": last_day.isoformat(),
     }
     rows = _get(client, "/api/v1/analytics/utilization", params)
-    table = Table(title=f"Utilization {first_day} – {last_day}, site {site_id}")
+    devices = _labels(client, "/api/v1/devices", {"site_id": site_id}, "device_key")
+    site = _labels(client, "/api/v1/sites", {}, "id").get(site_id, f"site {site_id}")
+    table = Table(title=f"Utilization {first_day} – {last_day}, {site}")
     for column in (
         "device",
         "exams",
@@ -139,8 +158,9 @@ def show_usage(
         table.add_column(column)
     for row in rows:
         change = row["median_change_min"]
+        key = row["device_key"]
         table.add_row(
-            row["device_key"],
+            f"{devices[key]} ({key[:12]})" if key in devices else key,
             str(row["exams"]),
             f"{row['median_duration_min']:.1f}",
             "–" if change is None else f"{change:.1f}",
