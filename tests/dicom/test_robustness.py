@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from medcoop.dicom import Extraction, Skipped, extract_dataset
+from medcoop.dicom import Extraction, Skipped, extract_bytes, extract_dataset
 from medcoop.dicom.cli import read_and_extract
 
 from . import builders as b
@@ -28,26 +28,50 @@ _SAMPLES = [
 
 
 def _extract_bytes(data: bytes) -> Extraction | Skipped | None:
+    """Extract through pydicom's reader and, apart, the fast one: both must agree."""
+    fast = extract_bytes(data)
+    assert isinstance(fast, Extraction | Skipped)
     try:
         ds = pydicom.dcmread(io.BytesIO(data), force=True)
     except Exception:
         return None  # the reader refused: the CLI reports that as skipped
-    return extract_dataset(ds)
+    outcome = extract_dataset(ds)
+    assert fast == outcome
+    return outcome
+
+
+@pytest.fixture(scope="module")
+def fleet_report() -> bytes:
+    """A simulated CT report: the fast reader's caches know its layout after one read."""
+    from medcoop.sim import Fleet
+    from medcoop.sim.encode import encode_part10
+
+    for study in Fleet(seed=11).studies(20):
+        for ds in study.datasets:
+            if ds.SOPClassUID == b.XRAY_RDSR:
+                data = encode_part10(ds)
+                extract_bytes(data)
+                return data
+    raise AssertionError("no dose report in 20 studies")
+
+
+def _samples(corpus_dir: Path, name: str, fleet_report: bytes) -> bytes:
+    return fleet_report if name == "fleet" else (corpus_dir / name).read_bytes()
 
 
 @pytest.mark.corpus
-@pytest.mark.parametrize("name", _SAMPLES)
-def test_truncated_files_never_raise(corpus_dir: Path, name: str) -> None:
-    data = (corpus_dir / name).read_bytes()
+@pytest.mark.parametrize("name", [*_SAMPLES, "fleet"])
+def test_truncated_files_never_raise(corpus_dir: Path, name: str, fleet_report: bytes) -> None:
+    data = _samples(corpus_dir, name, fleet_report)
     outcomes = [_extract_bytes(data[:cut]) for cut in range(0, len(data), max(1, len(data) // 30))]
     assert all(o is None or isinstance(o, Extraction | Skipped) for o in outcomes)
     assert any(isinstance(o, Skipped) for o in outcomes)  # short prefixes hold nothing
 
 
 @pytest.mark.corpus
-@pytest.mark.parametrize("name", _SAMPLES)
-def test_mutated_bytes_never_raise(corpus_dir: Path, name: str) -> None:
-    data = bytearray((corpus_dir / name).read_bytes())
+@pytest.mark.parametrize("name", [*_SAMPLES, "fleet"])
+def test_mutated_bytes_never_raise(corpus_dir: Path, name: str, fleet_report: bytes) -> None:
+    data = bytearray(_samples(corpus_dir, name, fleet_report))
     rng = random.Random(name)
     for _ in range(20):
         mutated = bytearray(data)

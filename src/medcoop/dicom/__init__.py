@@ -1,13 +1,14 @@
-"""Dose and utilization extraction: pure functions over pydicom Datasets, no I/O.
+"""Dose and utilization extraction: pure functions over pydicom Datasets or bytes, no I/O.
 
-``extract_dataset`` reads RDSRs (TID 10001/10011/10021, whatever SR class carries them),
-image headers and vendor dose summaries; ``extract_mpps`` reads MPPS N-CREATE/N-SET
-datasets; ``merge_study_events`` applies the cumulative/continued RDSR rule.
+``extract_dataset`` (a pydicom Dataset) and ``extract_bytes`` (a file's bytes, read without
+``dcmread`` where possible) read RDSRs (TID 10001/10011/10021, whatever SR class carries
+them), image headers and vendor dose summaries; ``extract_mpps`` reads MPPS
+N-CREATE/N-SET datasets; ``merge_study_events`` applies the cumulative/continued RDSR rule.
 """
 
 from __future__ import annotations
 
-from medcoop.dicom.extract import extract_dataset
+from medcoop.dicom.extract import extract_bytes, extract_dataset
 from medcoop.dicom.merge import merge_study_events
 from medcoop.dicom.model import (
     CtSourceParameters,
@@ -28,6 +29,7 @@ __all__ = [
     "MppsFacts",
     "PatientIdentity",
     "Skipped",
+    "extract_bytes",
     "extract_dataset",
     "extract_mpps",
     "merge_study_events",

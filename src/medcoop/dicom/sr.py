@@ -60,10 +60,15 @@ class TreeError(ValueError):
     """The content tree cannot be read (too deep, too large)."""
 
 
+#: Up to this many children a lookup scans them; beyond, the first lookup indexes them
+#: (an irradiation event has ~25-50 children and is asked for ~35 concepts).
+_SCAN_MAX = 8
+
+
 class Node:
     """One content item: concept key, value and children."""
 
-    __slots__ = ("children", "code", "key", "meaning", "num", "text", "unit", "vt")
+    __slots__ = ("_index", "children", "code", "key", "meaning", "num", "text", "unit", "vt")
 
     def __init__(self, key: str, vt: str) -> None:
         self.key = key
@@ -74,16 +79,26 @@ class Node:
         self.unit: str | None = None
         self.code: str | None = None
         self.children: list[Node] = []
+        #: (the children list indexed, its length, first child by key)
+        self._index: tuple[list[Node], int, dict[str, Node]] | None = None
 
     def __repr__(self) -> str:
         return f"Node({self.key!r}, {self.vt}, {self.text!r}, {self.num}, {self.code})"
 
     def find(self, key: str) -> Node | None:
         """Return the first child whose concept is ``key``."""
-        for child in self.children:
-            if child.key == key:
-                return child
-        return None
+        children = self.children
+        if len(children) <= _SCAN_MAX:
+            for child in children:
+                if child.key == key:
+                    return child
+            return None
+        index = self._index
+        if index is None or index[0] is not children or index[1] != len(children):
+            # built in reverse, so the first child of each key is the one kept
+            first = {child.key: child for child in reversed(children)}
+            index = self._index = (children, len(children), first)
+        return index[2].get(key)
 
     def find_all(self, key: str) -> Iterator[Node]:
         """Yield every child whose concept is ``key``."""
@@ -203,11 +218,12 @@ def read_tree(ds: Dataset) -> Node:
     TreeError
         When the tree is deeper than :data:`MAX_DEPTH` or larger than :data:`MAX_ITEMS`.
     """
-    root = _read_item(ds)
-    from medcoop.dicom.rawsr import read_content_raw  # the fast path, beside pydicom's
+    from medcoop.dicom.rawsr import read_tree_raw  # the fast path, beside pydicom's
 
-    if read_content_raw(ds, root) is not None:
-        return root
+    fast = read_tree_raw(ds)
+    if fast is not None:
+        return fast
+    root = _read_item(ds)
     budget = MAX_ITEMS
     # iterative, so that a hostile tree cannot exhaust Python's stack
     stack: list[tuple[Dataset, Node, int]] = [(ds, root, 0)]

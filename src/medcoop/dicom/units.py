@@ -97,6 +97,9 @@ _TABLES: dict[Quantity, dict[str, float]] = {
     Quantity.CHARGE_MAS: _CHARGE,
 }
 
+#: By the quantity's value: an Enum member hashes through Python code, a str does not.
+_TABLES_BY_VALUE: dict[str, dict[str, float]] = {q.value: t for q, t in _TABLES.items()}
+
 _compact_cache: dict[str, str] = {}
 
 
@@ -141,7 +144,7 @@ def convert(value: float | None, unit: str | None, quantity: Quantity) -> float 
         return None
     if quantity is Quantity.COUNT:
         return value
-    table = _TABLES[quantity]
+    table = _TABLES_BY_VALUE[quantity._value_]
     if not unit:
         return None
     factor = table.get(unit)

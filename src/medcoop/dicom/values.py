@@ -9,8 +9,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+from pydicom.datadict import dictionary_VR
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
+from pydicom.tag import BaseTag
 
 __all__ = [
     "first_float",
@@ -47,14 +50,65 @@ _SINGLE_VALUED_TEXT = frozenset({"LT", "ST", "UT", "UC"})
 _CHARSET_TAG = 0x00080005
 
 
+#: One BaseTag object per tag, shared by the datasets :mod:`~medcoop.dicom.part10` reads:
+#: a dict lookup finds an identical key object without calling ``BaseTag.__eq__`` (Python
+#: code, ~0.3 µs; int keys against BaseTag keys pay it on every hit).
+_BASE_TAGS: dict[int, BaseTag] = {}
+
+
+def shared_tag(tag: int) -> BaseTag:
+    """Return the one :class:`BaseTag` object used for ``tag`` in datasets read here."""
+    found = _BASE_TAGS.get(tag)
+    if found is None:
+        found = BaseTag(tag)
+        if len(_BASE_TAGS) < 65536:  # bounded: junk tags must not grow it forever
+            _BASE_TAGS[tag] = found
+    return found
+
+
+_ENCODING_BY_RAW: dict[bytes, str | None] = {}
+_PARENT_BY_RAW: dict[tuple[bytes | None, str | None], str | list[str]] = {}
+
+
 def dataset_encoding(ds: Dataset) -> str | None:
     """Return the Python codec of ``ds``'s Specific Character Set, ``None`` for ISO 2022."""
-    elem = ds._dict.get(_CHARSET_TAG)  # type: ignore[call-overload]  # int tags: no Tag() on the hot path
+    elem = ds._dict.get(_BASE_TAGS.get(_CHARSET_TAG, _CHARSET_TAG))  # type: ignore[call-overload]
     if elem is None:
         return "latin-1"
     value = elem.value
     if isinstance(value, bytes):
-        value = value.decode("latin-1")
+        # read for every text element: the few values met are remembered
+        if value in _ENCODING_BY_RAW:
+            return _ENCODING_BY_RAW[value]
+        encoding = _encoding_of(value.decode("latin-1"))
+        if len(_ENCODING_BY_RAW) < 256:
+            _ENCODING_BY_RAW[value] = encoding
+        return encoding
+    return _encoding_of(value)
+
+
+def character_set(ds: Dataset) -> str | list[str]:
+    """Return ``ds._character_set`` (pydicom's codecs for its text) without converting.
+
+    pydicom converts (0008,0005) to answer, ~40 µs; the answer depends only on the
+    encoded value, so it is remembered by value.
+    """
+    elem = ds._dict.get(_BASE_TAGS.get(_CHARSET_TAG, _CHARSET_TAG))  # type: ignore[call-overload]
+    if elem is None:
+        return ds._parent_encoding
+    if not isinstance(elem, RawDataElement) or not isinstance(elem.value, bytes | None):
+        return ds._character_set
+    key = (elem.value, elem.VR)
+    found = _PARENT_BY_RAW.get(key)
+    if found is None:
+        probe = Dataset({elem.tag: elem})
+        found = probe._character_set
+        if len(_PARENT_BY_RAW) < 256:
+            _PARENT_BY_RAW[key] = found
+    return list(found) if isinstance(found, list) else found
+
+
+def _encoding_of(value: Any) -> str | None:
     if isinstance(value, str):
         parts = [p.strip() for p in value.split("\\") if p.strip()]
     else:
@@ -69,14 +123,19 @@ def get_value(ds: Dataset, tag: int) -> Any:
 
     Text elements still encoded are decoded here directly (pydicom's generic conversion
     costs ~20 µs an element, most of an extraction's time); multi-valued text comes back
-    as a list of strings, person names as ``str``. Anything else goes through pydicom.
+    as a list of strings, person names as ``str``; a still-encoded sequence comes back as
+    a list of Datasets read by :func:`medcoop.dicom.part10.read_sequence` (the items
+    pydicom would build, without converting the whole sequence). Anything else goes
+    through pydicom.
     """
-    elem = ds._dict.get(tag)  # type: ignore[call-overload]  # int tags: no Tag() on the hot path
+    elem = ds._dict.get(_BASE_TAGS.get(tag, tag))  # type: ignore[call-overload]
     if elem is None:
         return None
-    vr = getattr(elem, "VR", None)
     raw = getattr(elem, "value", None)
-    if isinstance(raw, bytes) and vr is not None:
+    if isinstance(raw, bytes) and isinstance(elem, RawDataElement):
+        vr = elem.VR
+        if vr is None:  # implicit VR: the dictionary's, as pydicom's conversion takes it
+            vr = _dictionary_vr(tag)
         encoding = None
         if vr in _ASCII_VRS:
             encoding = "latin-1"
@@ -89,10 +148,37 @@ def get_value(ds: Dataset, tag: int) -> Any:
             if "\\" in text:
                 return [part.strip() for part in text.split("\\")]
             return text.strip()
+        if vr == "SQ":
+            from medcoop.dicom.part10 import read_sequence  # part10 imports this module
+
+            try:
+                items = read_sequence(elem, character_set(ds))
+            except Exception:  # a corrupt charset: pydicom decides below
+                items = None
+            if items is not None:
+                return items
     try:
         return ds[tag].value
     except Exception:  # a corrupt element must not cost its neighbours
         return None
+
+
+_VR_BY_TAG: dict[int, str | None] = {}
+
+
+def _dictionary_vr(tag: int) -> str | None:
+    """Return the dictionary VR of a standard tag (``None`` for private or ambiguous)."""
+    if tag in _VR_BY_TAG:
+        return _VR_BY_TAG[tag]
+    try:
+        vr: str | None = dictionary_VR(tag)
+    except KeyError:
+        vr = None
+    if vr is not None and " " in vr:  # "US or SS": pydicom resolves it from the dataset
+        vr = None
+    if len(_VR_BY_TAG) < 4096:  # bounded: junk tags must not grow it forever
+        _VR_BY_TAG[tag] = vr
+    return vr
 
 
 def text_or_none(value: Any) -> str | None:
