@@ -5,10 +5,18 @@ from __future__ import annotations
 from io import BytesIO
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydicom import Dataset
 from pydicom.sequence import Sequence
 
 from medcoop.deid import clean_text, identifying_values, verify_no_residuals
+from medcoop.deid.residuals import (
+    _build_scanner,
+    _leftovers,
+    _remove_ascii_forms,
+    _text_pattern,
+)
 
 
 def _patient() -> Dataset:
@@ -98,6 +106,22 @@ def test_scan_finds_non_ascii_names_in_encoded_bytes() -> None:
     assert [h.path for h in hits] == ["(0041,1001)"]
 
 
+@pytest.mark.parametrize("codec", ["utf_8", "utf_16_le", "utf_16_be"])
+def test_the_byte_prefilter_finds_names_beyond_latin_1_in_utf_16(codec: str) -> None:
+    # The gate's substring pass drops NUL bytes: a UTF-16 name must still be found.
+    source = Dataset()
+    source.SpecificCharacterSet = "ISO_IR 192"
+    source.PatientName = "Łukaszewicz^Zoë"
+    out = Dataset()
+    out.SpecificCharacterSet = "ISO_IR 192"
+    out.add_new(0x00410010, "LO", "UNKNOWN VENDOR")
+    out.add_new(0x00411001, "OB", b"\x00" + "ŁUKASZEWICZ".encode(codec) + b"\x00\x00")
+    buffer = BytesIO()
+    out.save_as(buffer, implicit_vr=False, little_endian=True)
+    hits = verify_no_residuals(identifying_values(source), buffer.getvalue())
+    assert [h.path for h in hits] == ["(0041,1001)"]
+
+
 def test_scan_of_encoded_bytes_parses_and_walks() -> None:
     out = Dataset()
     out.PatientName = "ANONYMOUS"
@@ -144,3 +168,60 @@ def test_clean_text_returns_none_when_nothing_is_left() -> None:
 
 def test_clean_text_keeps_ordinary_descriptions() -> None:
     assert clean_text("DR CHEST PA 2 views", set()) == "DR CHEST PA 2 views"
+
+
+_VOCABULARY = ["a", "ab", "b", "ba", "k9", "1", "AB", "B1"]
+_FORMS = st.lists(st.sampled_from(_VOCABULARY), min_size=1, max_size=3).map(
+    lambda words: " ".join(words).upper()
+)
+_TEXTS = st.lists(
+    st.sampled_from([*_VOCABULARY, " ", "  ", "\t", "\n", "\x1c", ",", "0", "x"]), max_size=16
+).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=_TEXTS, needles=st.lists(_FORMS, min_size=1, max_size=4, unique=True))
+def test_ascii_removal_is_the_expression_substitution(text: str, needles: list[str]) -> None:
+    # clean_text removes forms from ASCII text without compiling an expression: the
+    # result must be exactly the expression's (flexible whitespace, digit boundaries,
+    # first form in order at a position, no overlaps).
+    forms = tuple(needles)
+    assert _remove_ascii_forms(text, forms) == _text_pattern(forms).sub(" ", text)
+
+
+_PHONE = "+44 20 2542 6991"
+_PIECES = st.sampled_from(
+    [
+        "2542",
+        "6991",
+        "+44 20 2542 6991",
+        "20",
+        "7",
+        " ",
+        "x",
+        "Łu",
+        "2.25.1",
+        "88123456",
+        "\x00",
+    ]
+)
+_BLOBS = st.lists(
+    st.tuples(_PIECES, st.sampled_from(["utf_8", "utf_16_le", "utf_16_be"])), max_size=8
+).map(lambda parts: b"".join(text.encode(codec) for text, codec in parts))
+
+
+@settings(max_examples=500, deadline=None)
+@given(data=_BLOBS)
+def test_the_byte_prefilter_is_a_superset_of_the_expressions(data: bytes) -> None:
+    # The gate skips the precise scan when the substring pass finds nothing: that pass
+    # must find something wherever the expressions do (digit boundaries, UTF-16, NULs).
+    scanner = _build_scanner({_PHONE, "88123456", "ŁUKASZ^ADA"}, ["utf_8"])
+    if _leftovers(scanner, data, dates_retained=False):
+        assert scanner.maybe_in_bytes(data)
+
+
+def test_a_number_inside_a_longer_number_does_not_wake_the_scan() -> None:
+    scanner = _build_scanner({_PHONE}, ["utf_8"])
+    assert not scanner.maybe_in_bytes(b"2.25.1125420001\x00")  # a remapped UID
+    assert scanner.maybe_in_bytes(b"call 2542 now")
+    assert scanner.maybe_in_bytes("925429".encode("utf_16_le"))  # no boundary in UTF-16

@@ -4,6 +4,7 @@ Pure code: no network, no database. The edge calls it before anything leaves::
 
     deid = Deidentifier(key=site_key, profile=load_profile("dose-monitoring"))
     outcome = deid.deidentify(ds)  # Deidentified(dataset, payload, ...) | Withheld(reason)
+    outcome = deid.deidentify_bytes(data)  # the same from a file's bytes (no dcmread)
     hits = verify_no_residuals(identifying_values(ds), outcome.payload)
 """
 

@@ -62,7 +62,7 @@ def deid_command(
                 outcomes["unreadable"] += 1
                 console.print(f"[yellow]skipped[/yellow] {label}: {problem}")
                 continue
-            result = deidentifier.deidentify(ds, in_place=True)
+            result = deidentifier.deidentify(ds)
             if isinstance(result, Deidentified):
                 uid = str(result.dataset.get("SOPInstanceUID", "")) or f"object-{number}"
                 target = output_dir / f"{uid}.dcm"

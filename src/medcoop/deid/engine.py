@@ -7,32 +7,54 @@ instance UIDs remapped, dates per the temporal option). Then it writes the
 de-identification attributes, encodes the result and scans it for residual identifiers
 of the input: any hit withholds the object. Errors are values here: the caller gets
 :class:`Deidentified` or :class:`Withheld`, never an exception for a bad object.
+
+The walk works on encoded elements (:mod:`medcoop.deid.elements`), not on pydicom's
+converted values: an element the profile keeps is never decoded, its bytes are written
+back as read, and the input dataset is never modified or copied.
 """
 
 from __future__ import annotations
 
-import copy
+import struct
+import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 from io import BytesIO
+from operator import attrgetter
 
-from pydicom import Dataset
-from pydicom.datadict import dictionary_VR, keyword_for_tag
-from pydicom.dataelem import DataElement
-from pydicom.multival import MultiValue
-from pydicom.sequence import Sequence
-from pydicom.uid import ExplicitVRLittleEndian, UID_dictionary
+from pydicom import Dataset, __version_info__, dcmread
+from pydicom.datadict import keyword_for_tag
+from pydicom.dataset import FileMetaDataset
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian, UID_dictionary
 
 from medcoop import __version__
-from medcoop.deid.pixels import apply_pixel_rule, burned_in_reason, find_rule
-from medcoop.deid.private import keep_safe_private
+from medcoop.deid.elements import (
+    DEFAULT_ENCODINGS,
+    Elem,
+    Encoded,
+    decode_texts,
+    emit_encoded,
+    encode_text,
+    encode_values,
+    from_dataset,
+    item_encodings,
+    parse,
+    parse_meta,
+    pydicom_str,
+    to_dataset,
+)
+from medcoop.deid.pixels import blank_rectangles, burned_in_reason_for, find_rule_for
+from medcoop.deid.private import safe_private_tags
 from medcoop.deid.profile import Profile, load_profile
 from medcoop.deid.pseudonym import SiteKey
 from medcoop.deid.residuals import (
     DUMMY_TEXT,
-    clean_text,
-    identifying_values,
-    peek,
+    TextScanner,
+    clean_with,
+    collect_values,
+    text_scanner,
     verify_encoded,
 )
 from medcoop.deid.table import ActionTable, compile_actions, table_edition
@@ -67,6 +89,18 @@ DUMMY_VALUES: dict[str, object] = {
     "UV": 0,
     "AT": 0,
 }
+_BINARY_SIZES = {"FL": 4, "FD": 8, "SL": 4, "SS": 2, "UL": 4, "US": 2, "SV": 8, "UV": 8, "AT": 4}
+
+
+def _dummy_bytes(vr: str, value: object) -> bytes:
+    if vr in _BINARY_SIZES:
+        return bytes(_BINARY_SIZES[vr])  # zero in every byte order
+    data = str(value).encode("ascii")
+    return data + b" " if len(data) % 2 else data
+
+
+#: D values as written; other VRs (OB, OW, UN...) get two zero bytes.
+_DUMMY_BYTES = {vr: _dummy_bytes(vr, value) for vr, value in DUMMY_VALUES.items()}
 _FREE_TEXT_VRS = frozenset({"ST", "LT", "UT", "UC"})
 _SHORT_TEXT_VRS = frozenset({"LO", "SH"})
 _CLEANABLE_VRS = _FREE_TEXT_VRS | _SHORT_TEXT_VRS | {"CS", "AE", "UR"}
@@ -75,20 +109,22 @@ _CLEANABLE_VRS = _FREE_TEXT_VRS | _SHORT_TEXT_VRS | {"CS", "AE", "UR"}
 _CODE_TAGS = frozenset(
     {0x00080100, 0x00080102, 0x00080103, 0x00080119, 0x00080120, 0x0008010F, 0x00080105}
 )
-_META_REMOVED = (0x00020016, 0x00020017, 0x00020018, 0x00020100, 0x00020102)
+_META_REMOVED = frozenset({0x00020016, 0x00020017, 0x00020018, 0x00020100, 0x00020102})
+_PIXEL_DATA = 0x7FE00010
+_TAG = attrgetter("tag")
 
 # Walk modes: how elements the table does not list are treated inside a sequence.
 NORMAL, STRICT, CLEAN, META = 0, 1, 2, 3
 
 
-@dataclass(frozen=True, slots=True)
 class Deidentified:
     """A de-identified object that passed the residual scan.
 
     Attributes
     ----------
     dataset : pydicom.Dataset
-        The de-identified dataset.
+        The de-identified dataset, built on first access (most callers only send the
+        payload); its elements are decoded by pydicom on access.
     payload : bytes
         The dataset encoded as a DICOM file (Part 10), ready to write or send.
     pseudonym : str
@@ -97,10 +133,28 @@ class Deidentified:
         CID 7050 code values applied (113100 first).
     """
 
-    dataset: Dataset
-    payload: bytes
-    pseudonym: str
-    methods: tuple[str, ...]
+    __slots__ = ("_dataset", "methods", "payload", "pseudonym")
+
+    def __init__(
+        self,
+        dataset: Dataset | Callable[[], Dataset],
+        payload: bytes,
+        pseudonym: str,
+        methods: tuple[str, ...],
+    ) -> None:
+        self._dataset = dataset
+        self.payload = payload
+        self.pseudonym = pseudonym
+        self.methods = methods
+
+    @property
+    def dataset(self) -> Dataset:
+        if not isinstance(self._dataset, Dataset):
+            self._dataset = self._dataset()
+        return self._dataset
+
+    def __repr__(self) -> str:  # no values: they are the patient's, even de-identified
+        return f"Deidentified(<{len(self.payload)} bytes>, methods={self.methods!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +171,17 @@ class _Context:
     key: SiteKey
     values: set[str]
     shift_days: int
-    retained: frozenset[str] = frozenset()
+    retained: frozenset[str]
+    scanner: TextScanner
+
+
+@dataclass(frozen=True, slots=True)
+class _Syntax:
+    uid: str
+    implicit: bool
+    little: bool
+    deflated: bool
+    compressed: bool
 
 
 class Deidentifier:
@@ -140,6 +204,17 @@ class Deidentifier:
             f"PS3.15 {table_edition()} Table E.1-1",
             f"profile {self.profile.name}"[:64],
         ]
+        # The marking attributes are the same for every object: encoded once.
+        self._method_codes = {
+            cleaned: _code_sequence(self.profile.method_codes(pixels_cleaned=cleaned))
+            for cleaned in (False, True)
+        }
+        if self.profile.retain_long_full_dates:
+            self._temporal = "UNMODIFIED"
+        elif self.profile.retain_long_modified_dates:
+            self._temporal = "MODIFIED"
+        else:
+            self._temporal = "REMOVED"
 
     def deidentify(self, ds: Dataset, *, in_place: bool = False) -> Deidentified | Withheld:
         """Return the de-identified object, or why it is withheld.
@@ -147,31 +222,77 @@ class Deidentifier:
         Parameters
         ----------
         ds : pydicom.Dataset
-            The original object (left untouched unless ``in_place``).
+            The original object, never modified unless ``in_place``.
         in_place : bool, optional
-            Modify ``ds`` itself (saves a copy when the caller no longer needs it).
+            Also make ``ds`` itself the de-identified dataset. The engine never copies
+            the input, so this saves nothing; it is kept for callers that rely on it.
         """
         try:
-            return self._deidentify(ds if in_place else copy.deepcopy(ds))
+            result = self._deidentify(ds)
+        except Exception as exc:  # a malformed object is withheld, never passed on
+            return Withheld(f"could not de-identify: {type(exc).__name__}")
+        if in_place and isinstance(result, Deidentified):
+            _replace_contents(ds, result.dataset)
+            return Deidentified(ds, result.payload, result.pseudonym, result.methods)
+        return result
+
+    def deidentify_bytes(self, data: bytes) -> Deidentified | Withheld:
+        """:meth:`deidentify` for a DICOM file's bytes (PS3.10), without pydicom's reader.
+
+        The file is parsed as the engine walks it, so a file read from disk never becomes
+        a pydicom dataset at all. Files this parser does not take (no ``DICM`` prefix, a
+        private transfer syntax, an encoding that does not match its transfer syntax)
+        go through ``dcmread`` and :meth:`deidentify`, as before.
+        """
+        try:
+            parsed = _parse_file(data)
+        except (ValueError, UnicodeError, zlib.error, struct.error):
+            parsed = None
+        if parsed is None:
+            try:
+                ds = dcmread(BytesIO(data), force=True)
+            except Exception as exc:  # unreadable: withheld, never passed on
+                return Withheld(f"could not de-identify: {type(exc).__name__}")
+            return self.deidentify(ds)
+        try:
+            return self._deidentify_elements(*parsed)
         except Exception as exc:  # a malformed object is withheld, never passed on
             return Withheld(f"could not de-identify: {type(exc).__name__}")
 
     def _deidentify(self, ds: Dataset) -> Deidentified | Withheld:
+        source_meta = getattr(ds, "file_meta", None)
+        syntax = _syntax(ds, source_meta)
+        body = from_dataset(
+            ds, implicit=syntax.implicit, little=syntax.little, compressed=syntax.compressed
+        )
+        meta = None
+        if source_meta is not None:
+            meta = from_dataset(source_meta, implicit=False, little=True)
+        return self._deidentify_elements(body, meta, syntax)
+
+    def _deidentify_elements(
+        self, body: list[Elem], source_meta: list[Elem] | None, syntax: _Syntax
+    ) -> Deidentified | Withheld:
+        encodings = item_encodings(body, DEFAULT_ENCODINGS)
+        top = {elem.tag: elem for elem in body}
         include_institution = not self.profile.retain_institution_identity
-        values = identifying_values(ds, include_institution=include_institution)
+        values = collect_values(body, encodings, include_institution=include_institution)
         # A patient field that repeats the device's own name is not a patient identifier.
-        retained = _device_values(ds, self.profile.retain_device_identity)
-        pseudonym = self._pseudonym(ds)
+        retained = _device_values(top, encodings, self.profile.retain_device_identity)
+        pseudonym = self._pseudonym(top, encodings)
+        codecs = _gate_encodings(body)  # (0008,0005) is kept as it is
         pixels_cleaned = False
-        reason = burned_in_reason(ds)
+        reason = burned_in_reason_for(
+            _text(top, 0x00080016, encodings),
+            any(tag in top for tag in (0x7FE00010, 0x7FE00008, 0x7FE00009)),
+            _text(top, 0x00280301, encodings),
+        )
         if reason is not None:
-            rule = find_rule(ds, self.profile.pixel_rules) if "PixelData" in ds else None
-            if rule is None:
-                return Withheld(reason)
-            failure = apply_pixel_rule(ds, rule)
+            failure = self._clean_pixels(top, syntax, encodings)
             if failure is not None:
-                return Withheld(failure)
+                return Withheld(reason if failure == "" else failure)
             pixels_cleaned = True
+            body = sorted(top.values(), key=_TAG)
         ctx = _Context(
             self.table,
             self.profile,
@@ -179,245 +300,380 @@ class Deidentifier:
             values,
             self.key.date_shift_days(pseudonym),
             retained,
+            # The gate reuses this scanner: same values, same character set.
+            text_scanner(values, retained, codecs),
         )
-        _walk(ds, ctx, NORMAL)
-        if getattr(ds, "file_meta", None) is not None:
-            _walk(ds.file_meta, ctx, META)
-        self._mark(ds, pseudonym, pixels_cleaned)
-        payload = _encode(ds)
+        body = _walk(body, ctx, NORMAL, encodings)
+        meta: list[Elem] = []
+        if source_meta is not None:
+            meta = _walk(source_meta, ctx, META, DEFAULT_ENCODINGS)
+        if syntax.compressed and _PIXEL_DATA in top and not top[_PIXEL_DATA].undefined:
+            raise ValueError("native pixel data under a compressed transfer syntax")
+        body = self._mark(body, pseudonym, pixels_cleaned, encodings)
+        meta = _file_meta(meta, body, syntax.uid)
+        encoded = encode_values(body, implicit=syntax.implicit, little=syntax.little)
+        encoded_meta = encode_values(meta, implicit=False, little=True)
+        payload, scanned = _encode(encoded_meta, encoded, syntax)
+
+        def output() -> Dataset:
+            out = to_dataset(encoded, implicit=syntax.implicit, little=syntax.little)
+            out.file_meta = to_dataset(  # type: ignore[assignment]
+                encoded_meta, implicit=False, little=True, cls=FileMetaDataset
+            )
+            out.preamble = bytes(128)
+            out.set_original_encoding(syntax.implicit, syntax.little, list(encodings))
+            return out
+
         dates_retained = (
             self.profile.retain_long_full_dates or self.profile.retain_long_modified_dates
         )
-        hits = verify_encoded(values, ds, payload, dates_retained=dates_retained, retained=retained)
+        hits = verify_encoded(
+            values,
+            output,
+            payload,
+            dates_retained=dates_retained,
+            retained=retained,
+            scanned=scanned,
+            encodings=codecs,
+        )
         if hits:
             where = ", ".join(f"{hit.kind} at {hit.path}" for hit in hits[:5])
             more = f" and {len(hits) - 5} more" if len(hits) > 5 else ""
             return Withheld(f"residual identifier: {where}{more}")
         codes = tuple(code for code, _ in self.profile.method_codes(pixels_cleaned=pixels_cleaned))
-        return Deidentified(ds, payload, pseudonym, codes)
+        return Deidentified(output, payload, pseudonym, codes)
 
-    def _pseudonym(self, ds: Dataset) -> str:
-        patient_id = str(ds.get("PatientID", "") or "").strip()
+    def _pseudonym(self, top: dict[int, Elem], encodings: tuple[str, ...]) -> str:
+        patient_id = _text(top, 0x00100020, encodings).strip()
         if patient_id:
-            return self.key.patient_pseudonym(
-                patient_id, str(ds.get("IssuerOfPatientID", "") or "")
-            )
+            return self.key.patient_pseudonym(patient_id, _text(top, 0x00100021, encodings))
         # No ID: name and birth date together are the best stable key there is.
-        fallback = f"{ds.get('PatientName', '')}\x1f{ds.get('PatientBirthDate', '')}"
-        return self.key.pseudonym("patient-without-id", fallback)
+        name, birth = _text(top, 0x00100010, encodings), _text(top, 0x00100030, encodings)
+        return self.key.pseudonym("patient-without-id", f"{name}\x1f{birth}")
 
-    def _mark(self, ds: Dataset, pseudonym: str, pixels_cleaned: bool) -> None:
-        ds.PatientID = pseudonym
-        ds.PatientName = f"ANON^{pseudonym[:16].upper()}"
-        ds.PatientIdentityRemoved = "YES"
-        ds.DeidentificationMethod = self._method_text
-        items = []
-        for code, meaning in self.profile.method_codes(pixels_cleaned=pixels_cleaned):
-            item = Dataset()
-            item.CodeValue = code
-            item.CodingSchemeDesignator = "DCM"
-            item.CodeMeaning = meaning
-            items.append(item)
-        ds.DeidentificationMethodCodeSequence = Sequence(items)
-        if self.profile.retain_long_full_dates:
-            ds.LongitudinalTemporalInformationModified = "UNMODIFIED"
-        elif self.profile.retain_long_modified_dates:
-            ds.LongitudinalTemporalInformationModified = "MODIFIED"
-        else:
-            ds.LongitudinalTemporalInformationModified = "REMOVED"
-        meta = getattr(ds, "file_meta", None)
-        if meta is not None:
-            for tag in _META_REMOVED:
-                if tag in meta:
-                    del meta[tag]
-            if "SOPInstanceUID" in ds:
-                meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    def _clean_pixels(
+        self, top: dict[int, Elem], syntax: _Syntax, encodings: tuple[str, ...]
+    ) -> str | None:
+        """Blank the pixel rule's rectangles; ``""`` when no rule applies, else why not."""
+        pixels = top.get(_PIXEL_DATA)
+        if pixels is None:
+            return ""
+        rule = find_rule_for(
+            self.profile.pixel_rules,
+            _text(top, 0x00080070, encodings),
+            _text(top, 0x00081090, encodings),
+            _number(top, 0x00280010, syntax.little),
+            _number(top, 0x00280011, syntax.little),
+        )
+        if rule is None:
+            return ""
+        if syntax.compressed or pixels.undefined:
+            return "burned-in annotation in compressed pixel data (not cleaned)"
+        cleaned = blank_rectangles(
+            pixels.value,
+            rule,
+            frames=_number(top, 0x00280008, syntax.little, default=1),
+            samples=_number(top, 0x00280002, syntax.little, default=1),
+            bits_allocated=_number(top, 0x00280100, syntax.little),
+            planar=_number(top, 0x00280006, syntax.little),
+            photometric=_text(top, 0x00280004, encodings),
+        )
+        if isinstance(cleaned, str):
+            return cleaned
+        top[_PIXEL_DATA] = Elem(pixels.tag, pixels.vr, pixels.code, cleaned)
+        top[0x00280301] = _new(0x00280301, "CS", ["NO"], encodings)
+        return None
+
+    def _mark(
+        self, body: list[Elem], pseudonym: str, pixels_cleaned: bool, encodings: tuple[str, ...]
+    ) -> list[Elem]:
+        marks = [
+            _new(0x00100020, "LO", [pseudonym], encodings),
+            _new(0x00100010, "PN", [f"ANON^{pseudonym[:16].upper()}"], encodings),
+            _new(0x00120062, "CS", ["YES"], encodings),
+            _new(0x00120063, "LO", self._method_text, encodings),
+            self._method_codes[pixels_cleaned],
+            _new(0x00280303, "CS", [self._temporal], encodings),
+        ]
+        replaced = {elem.tag for elem in marks}
+        return sorted([e for e in body if e.tag not in replaced] + marks, key=_TAG)
+
+
+def _new(tag: int, vr: str, values: list[str], encodings: Sequence[str]) -> Elem:
+    return Elem(tag, vr, vr.encode("ascii"), encode_text(values, vr, encodings))
+
+
+def _code_sequence(codes: list[tuple[str, str]]) -> Elem:
+    items = [
+        [
+            _new(0x00080100, "SH", [code], DEFAULT_ENCODINGS),
+            _new(0x00080102, "SH", ["DCM"], DEFAULT_ENCODINGS),
+            _new(0x00080104, "LO", [meaning], DEFAULT_ENCODINGS),
+        ]
+        for code, meaning in codes
+    ]
+    return Elem(0x00120064, "SQ", b"SQ", b"", items)
+
+
+def _syntax(ds: Dataset, meta: Dataset | None) -> _Syntax:
+    uid = UID(str(meta.get("TransferSyntaxUID", "") or "")) if meta is not None else UID("")
+    if uid and uid.is_transfer_syntax and not uid.is_private:
+        return _Syntax(
+            str(uid), uid.is_implicit_VR, uid.is_little_endian, uid.is_deflated, uid.is_compressed
+        )
+    if uid:  # a private transfer syntax: keep the encoding the dataset was read in
+        implicit, little = ds.original_encoding
+        return _Syntax(str(uid), bool(implicit), little is not False, False, False)
+    return _Syntax(ExplicitVRLittleEndian, False, True, False, False)
+
+
+def _parse_file(data: bytes) -> tuple[list[Elem], list[Elem], _Syntax] | None:
+    """Parse a PS3.10 file: body, file meta and transfer syntax (``None``: not taken here)."""
+    if data[128:132] != b"DICM":
+        return None
+    meta, start = parse_meta(data, 132)
+    found = next((e for e in meta if e.tag == 0x00020010), None)
+    if found is None:
+        return None
+    uid = UID(decode_texts(found.value, "UI", ())[0])
+    if not uid.is_transfer_syntax or uid.is_private:
+        return None
+    syntax = _Syntax(
+        str(uid), uid.is_implicit_VR, uid.is_little_endian, uid.is_deflated, uid.is_compressed
+    )
+    if syntax.deflated:
+        data = zlib.decompress(data[start:], -zlib.MAX_WBITS)
+        start = 0
+    if not _starts_as(data, start, syntax):
+        return None  # an encoding other than the one declared: pydicom's reader guesses
+    body, _ = parse(data, start, len(data), implicit=syntax.implicit, little=syntax.little)
+    return body, meta, syntax
+
+
+def _starts_as(data: bytes, start: int, syntax: _Syntax) -> bool:
+    # The first element's VR field is two capitals exactly when the VR is explicit.
+    if start + 6 > len(data):
+        return start == len(data)
+    code = data[start + 4 : start + 6]
+    explicit = b"AA" <= code <= b"ZZ" and code.isalpha()
+    return explicit != syntax.implicit
+
+
+def _text(top: dict[int, Elem], tag: int, encodings: Sequence[str]) -> str:
+    """``str(ds.get(keyword, ""))`` of a top-level text element, without converting it."""
+    elem = top.get(tag)
+    if elem is None or elem.items is not None:
+        return ""
+    values = decode_texts(elem.value, elem.vr, encodings)
+    return pydicom_str(values) if values else ""
+
+
+def _number(top: dict[int, Elem], tag: int, little: bool, default: int = 0) -> int:
+    elem = top.get(tag)
+    if elem is None or not elem.value:
+        return default
+    if elem.vr == "IS":
+        text = elem.value.decode("ascii").strip(" \x00")
+        return int(text) if text else default
+    return int(struct.unpack_from("<H" if little else ">H", elem.value)[0])
 
 
 #: Kept by every profile (the table does not list them).
-_ALWAYS_KEPT_DEVICE = ("Manufacturer", "ManufacturerModelName")
-#: Kept under Retain Device Identity.
-_DEVICE_IDENTITY = ("StationName", "DeviceSerialNumber", "SoftwareVersions")
+_ALWAYS_KEPT_DEVICE = (0x00080070, 0x00081090)  # Manufacturer, Manufacturer's Model Name
+#: Kept under Retain Device Identity: Station Name, Device Serial Number, Software Versions.
+_DEVICE_IDENTITY = (0x00081010, 0x00181000, 0x00181020)
 
 
-def _device_values(ds: Dataset, device_identity: bool) -> frozenset[str]:
+def _device_values(
+    top: dict[int, Elem], encodings: Sequence[str], device_identity: bool
+) -> frozenset[str]:
     found: set[str] = set()
-    keywords = _ALWAYS_KEPT_DEVICE + (_DEVICE_IDENTITY if device_identity else ())
-    for keyword in keywords:
-        value = ds.get(keyword)
-        if value:
-            items = value if isinstance(value, MultiValue) else [value]
-            found.update(str(v).strip() for v in items)
+    for tag in _ALWAYS_KEPT_DEVICE + (_DEVICE_IDENTITY if device_identity else ()):
+        elem = top.get(tag)
+        if elem is not None and elem.items is None:
+            values = decode_texts(elem.value, elem.vr, encodings)
+            if any(values):
+                found.update(v.strip() for v in values)
     return frozenset(found)
+
+
+def _gate_encodings(body: list[Elem]) -> list[str]:
+    for elem in body:
+        if elem.tag == 0x00080005:
+            terms = tuple(decode_texts(elem.value, "CS", DEFAULT_ENCODINGS))
+            if any(terms):
+                return list(item_encodings([elem], ()))
+    return []
 
 
 # --- the walk ---------------------------------------------------------------------------
 
 
-def _walk(ds: Dataset, ctx: _Context, mode: int) -> None:
-    private: list[int] = []
-    for tag in list(ds.keys()):
-        t = int(tag)
-        if (t >> 16) & 1:
-            private.append(t)
-        elif t & 0xFFFF == 0 or (t >> 16 == 0x0002 and mode != META):
-            del ds[tag]  # group lengths, and file meta elements misplaced in the dataset
+def _walk(elems: list[Elem], ctx: _Context, mode: int, parent: tuple[str, ...]) -> list[Elem]:
+    encodings = item_encodings(elems, parent)
+    action_for = ctx.table.action_for
+    out: list[Elem] = []
+    private: list[Elem] = []
+    for elem in elems:
+        tag = elem.tag
+        if (tag >> 16) & 1:
+            private.append(elem)
+        elif tag & 0xFFFF == 0 or tag >> 16 == 0 or (tag >> 16 == 0x0002 and mode != META):
+            continue  # group lengths; command and file meta elements misplaced in a dataset
         else:
-            action = ctx.table.action_for(t)
+            action = action_for(tag)
             if action is None:
-                _unlisted(ds, t, ctx, mode)
+                kept = _unlisted(elem, ctx, mode, encodings)
+            elif action == "K" and elem.items is None:
+                kept = elem  # the common case: kept as encoded
             else:
-                _apply(ds, t, action, ctx, mode)
-    if private:
-        doomed = private if ctx.table.private == "X" else keep_safe_private(ds, private)
-        for t in doomed:
-            del ds[t]
+                kept = _apply(elem, action, ctx, mode, encodings)
+            if kept is not None:
+                out.append(kept)
+    if private and ctx.table.private != "X":
+        keep = safe_private_tags([(e.tag, e.vr, e.value) for e in private if e.items is None])
+        kept_private = [e for e in private if e.tag in keep]
+        if kept_private:
+            out.extend(kept_private)
+            out.sort(key=_TAG)
+    return out
 
 
-def _vr(ds: Dataset, tag: int) -> str:
-    vr = ds.get_item(tag).VR
-    if vr:
-        return str(vr)
-    try:
-        return str(dictionary_VR(tag))
-    except KeyError:
-        return "UN"
+def _recurse(elem: Elem, ctx: _Context, mode: int, encodings: tuple[str, ...]) -> Elem:
+    assert elem.items is not None
+    elem.items = [_walk(item, ctx, mode, encodings) for item in elem.items]
+    return elem
 
 
-def _recurse(ds: Dataset, tag: int, ctx: _Context, mode: int) -> None:
-    for item in ds[tag].value or ():
-        _walk(item, ctx, mode)
-
-
-def _unlisted(ds: Dataset, tag: int, ctx: _Context, mode: int) -> None:
-    vr = _vr(ds, tag)
-    if vr == "SQ":
-        _recurse(ds, tag, ctx, mode)
-    elif vr == "PN":
-        _set(ds, tag, vr, DUMMY_TEXT)
-    elif vr in _FREE_TEXT_VRS:
-        _dummy(ds, tag, vr) if mode == STRICT else _clean(ds, tag, ctx)
-    elif vr in _SHORT_TEXT_VRS and mode != NORMAL and tag not in _CODE_TAGS:
-        _clean(ds, tag, ctx)
-    elif vr == "UI":
-        if not ctx.profile.retain_uids and not _is_well_known(ds, tag):
-            _remap(ds, tag, ctx)
+def _unlisted(elem: Elem, ctx: _Context, mode: int, encodings: tuple[str, ...]) -> Elem | None:
+    vr = elem.vr
+    if elem.items is not None:
+        return _recurse(elem, ctx, mode, encodings)
+    if vr == "PN":
+        return _set(elem, _DUMMY_BYTES["PN"])
+    if vr in _FREE_TEXT_VRS:
+        return _dummy(elem) if mode == STRICT else _clean(elem, ctx, encodings)
+    if vr in _SHORT_TEXT_VRS and mode != NORMAL and elem.tag not in _CODE_TAGS:
+        return _clean(elem, ctx, encodings)
+    if vr == "UI":
+        if not ctx.profile.retain_uids and not _is_well_known(elem):
+            return _remap(elem, ctx)
     elif vr in ("DA", "DT") and not ctx.profile.retain_long_full_dates:
         if ctx.profile.retain_long_modified_dates:
-            _shift(ds, tag, vr, ctx)
-        elif mode != NORMAL:
-            _dummy(ds, tag, vr)
+            return _shift(elem, ctx)
+        if mode != NORMAL:
+            return _dummy(elem)
+    return elem
 
 
-def _apply(ds: Dataset, tag: int, action: str, ctx: _Context, mode: int) -> None:
+def _apply(
+    elem: Elem, action: str, ctx: _Context, mode: int, encodings: tuple[str, ...]
+) -> Elem | None:
     if action == "X":
-        del ds[tag]
-        return
-    vr = _vr(ds, tag)
+        return None
+    is_sequence = elem.items is not None
+    vr = elem.vr
     if action == "K":
-        if vr == "SQ":
-            _recurse(ds, tag, ctx, mode)
-    elif action == "Z":
-        _set(ds, tag, vr, Sequence() if vr == "SQ" else None)
-    elif action == "D":
-        if vr == "SQ":
-            _recurse(ds, tag, ctx, STRICT)
-        elif vr == "UI":
-            _remap(ds, tag, ctx)
-        else:
-            _dummy(ds, tag, vr)
-    elif action == "U":
-        _remap(ds, tag, ctx)
-    elif action == "R":
-        if vr == "SQ":
-            _recurse(ds, tag, ctx, mode)
-        elif vr == "UI":
-            _remap(ds, tag, ctx)
-        else:
-            _set(ds, tag, vr, None)
-    else:
-        _apply_clean(ds, tag, vr, ctx)
+        return _recurse(elem, ctx, mode, encodings) if is_sequence else elem
+    if action == "Z":
+        if is_sequence:
+            elem.items = []
+            return elem
+        return _set(elem, b"")
+    if action == "D":
+        if is_sequence:
+            return _recurse(elem, ctx, STRICT, encodings)
+        return _remap(elem, ctx) if vr == "UI" else _dummy(elem)
+    if action == "U":
+        # No U row names a sequence; one would still have every UID inside remapped.
+        return _recurse(elem, ctx, mode, encodings) if is_sequence else _remap(elem, ctx)
+    if action == "R":
+        if is_sequence:
+            return _recurse(elem, ctx, mode, encodings)
+        return _remap(elem, ctx) if vr == "UI" else _set(elem, b"")
+    return _apply_clean(elem, ctx, encodings)
 
 
-def _apply_clean(ds: Dataset, tag: int, vr: str, ctx: _Context) -> None:
+def _apply_clean(elem: Elem, ctx: _Context, encodings: tuple[str, ...]) -> Elem | None:
     profile = ctx.profile
-    if vr == "SQ":
-        _recurse(ds, tag, ctx, CLEAN)
-    elif vr in ("DA", "DT"):
+    vr = elem.vr
+    if elem.items is not None:
+        return _recurse(elem, ctx, CLEAN, encodings)
+    if vr in ("DA", "DT"):
         if profile.retain_long_modified_dates:
-            _shift(ds, tag, vr, ctx)
-        elif not profile.retain_long_full_dates:
-            _dummy(ds, tag, vr)
+            return _shift(elem, ctx)
+        if not profile.retain_long_full_dates:
+            return _dummy(elem)
     elif vr == "TM":
         # Whole-day shifts leave times of day unchanged.
         if not (profile.retain_long_modified_dates or profile.retain_long_full_dates):
-            _dummy(ds, tag, vr)
+            return _dummy(elem)
     elif vr == "PN":
-        _set(ds, tag, vr, DUMMY_TEXT)
+        return _set(elem, _DUMMY_BYTES["PN"])
     elif vr == "UI":
-        _remap(ds, tag, ctx)
+        return _remap(elem, ctx)
     elif vr in _CLEANABLE_VRS or vr in ("OB", "UN"):
-        _clean(ds, tag, ctx)
+        return _clean(elem, ctx, encodings)
     # Numbers, codes and binary of known VR carry no free text: kept.
+    return elem
 
 
 # --- element operations -----------------------------------------------------------------
 
 
-def _set(ds: Dataset, tag: int, vr: str, value: object) -> None:
-    ds[tag] = DataElement(tag, vr, value)
+def _set(elem: Elem, value: bytes) -> Elem:
+    elem.value = value
+    elem.undefined = False
+    return elem
 
 
-def _dummy(ds: Dataset, tag: int, vr: str) -> None:
-    _set(ds, tag, vr, DUMMY_VALUES.get(vr, b"\x00\x00"))
+def _dummy(elem: Elem) -> Elem:
+    return _set(elem, _DUMMY_BYTES.get(elem.vr, b"\x00\x00"))
 
 
-def _clean(ds: Dataset, tag: int, ctx: _Context) -> None:
-    value = peek(ds, tag)
-    if isinstance(value, bytes | bytearray):
-        del ds[tag]  # undecodable text of unknown VR cannot be cleaned
-        return
-    texts = [str(v) for v in value] if isinstance(value, MultiValue) else [str(value or "")]
-    cleaned = [
-        c for c in (clean_text(t, ctx.values, retained=ctx.retained) for t in texts if t) if c
-    ]
+def _clean(elem: Elem, ctx: _Context, encodings: tuple[str, ...]) -> Elem | None:
+    texts = decode_texts(elem.value, elem.vr, encodings)
+    if not texts:
+        return None  # binary or undecodable text cannot be cleaned
+    cleaned = [c for c in (clean_with(ctx.scanner, t) for t in texts if t) if c]
     if cleaned == texts:
-        return  # unchanged: left raw, so it is written back byte for byte
+        return elem  # unchanged: written back byte for byte
     if not cleaned:
-        del ds[tag]
-    else:
-        _set(ds, tag, _vr(ds, tag), cleaned if len(cleaned) > 1 else cleaned[0])
+        return None
+    return _set(elem, encode_text(cleaned, elem.vr, encodings))
 
 
-def _is_well_known(ds: Dataset, tag: int) -> bool:
+@lru_cache(maxsize=4096)
+def _names_a_class(tag: int) -> bool:
     keyword = keyword_for_tag(tag)
-    if any(part in keyword for part in ("Class", "TransferSyntax", "CodingScheme", "Context")):
+    return any(part in keyword for part in ("Class", "TransferSyntax", "CodingScheme", "Context"))
+
+
+def _is_well_known(elem: Elem) -> bool:
+    if _names_a_class(elem.tag):
         return True
-    value = peek(ds, tag)
-    values = value if isinstance(value, MultiValue) else [value]
-    return all(str(v) in UID_dictionary for v in values if v)
+    return all(v in UID_dictionary for v in decode_texts(elem.value, "UI", ()) if v)
 
 
-def _remap(ds: Dataset, tag: int, ctx: _Context) -> None:
-    elem = ds[tag]
-    value = elem.value
-    if not value:
-        return
-    if isinstance(value, bytes | bytearray):
-        value = bytes(value).decode("ascii", "replace")
-    if isinstance(value, MultiValue):
-        elem.value = [ctx.key.remap_uid(str(v)) for v in value if v]
-    else:
-        elem.value = ctx.key.remap_uid(str(value))
+def _remap(elem: Elem, ctx: _Context) -> Elem:
+    if not elem.value:
+        return elem
+    remap = ctx.key.remap_uid
+    if elem.vr != "UI":  # a UID the encoding does not call one: remapped whole
+        return _set(elem, encode_text([remap(elem.value.decode("ascii", "replace"))], "UI", ()))
+    values = decode_texts(elem.value, "UI", ())
+    if len(values) == 1:
+        if not values[0]:
+            return elem
+        return _set(elem, encode_text([remap(values[0])], "UI", ()))
+    return _set(elem, encode_text([remap(v) for v in values if v], "UI", ()))
 
 
-def _shift(ds: Dataset, tag: int, vr: str, ctx: _Context) -> None:
-    elem = ds[tag]
-    value = elem.value
-    texts = [str(v) for v in value] if isinstance(value, MultiValue) else [str(value or "")]
+def _shift(elem: Elem, ctx: _Context) -> Elem:
+    vr = elem.vr
+    texts = decode_texts(elem.value, vr, ())
     shifted = [_shift_one(t.strip(), vr, ctx.shift_days) for t in texts if t.strip()]
-    if shifted:
-        elem.value = shifted if len(shifted) > 1 else shifted[0]
+    return _set(elem, encode_text(shifted, vr, ())) if shifted else elem
 
 
 def _shift_one(text: str, vr: str, days: int) -> str:
@@ -429,11 +685,64 @@ def _shift_one(text: str, vr: str, days: int) -> str:
     return moved if vr == "DA" else moved + text[8:]
 
 
-def _encode(ds: Dataset) -> bytes:
-    buffer = BytesIO()
-    meta = getattr(ds, "file_meta", None)
-    if meta is None or "TransferSyntaxUID" not in meta:
-        ds.file_meta = meta if meta is not None else Dataset()
-        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()
+# --- file meta, encoding ----------------------------------------------------------------
+
+
+def _file_meta(meta: list[Elem], body: list[Elem], syntax: str) -> list[Elem]:
+    """Return the output's file meta (PS3.10 7.1), as pydicom's writer completes it."""
+    out = {e.tag: e for e in meta if e.tag not in _META_REMOVED}
+    top = {e.tag: e for e in body}
+    if 0x00020010 not in out:
+        out[0x00020010] = _new(0x00020010, "UI", [syntax], ())
+    for meta_tag, tag in ((0x00020002, 0x00080016), (0x00020003, 0x00080018)):
+        elem = top.get(tag)
+        if elem is not None and elem.items is None and elem.value.strip(b"\x00 "):
+            out[meta_tag] = Elem(meta_tag, "UI", b"UI", elem.value)
+    if not out.get(0x00020001, Elem(0, "OB", b"OB")).value:
+        out[0x00020001] = Elem(0x00020001, "OB", b"OB", b"\x00\x01")
+    if not out.get(0x00020012, Elem(0, "UI", b"UI")).value.strip(b"\x00 "):
+        out[0x00020012] = _new(0x00020012, "UI", [PYDICOM_IMPLEMENTATION_UID], ())
+    if 0x00020013 not in out:
+        out[0x00020013] = _new(0x00020013, "SH", [f"PYDICOM {'.'.join(__version_info__)}"], ())
+    for required in (0x00020002, 0x00020003, 0x00020010):
+        if required not in out or not out[required].value.strip(b"\x00 "):
+            raise ValueError(f"file meta lacks ({required >> 16:04X},{required & 0xFFFF:04X})")
+    return sorted(out.values(), key=_TAG)
+
+
+def _encode(meta: list[Encoded], body: list[Encoded], syntax: _Syntax) -> tuple[bytes, bytes]:
+    """Return the Part 10 file, and the bytes the gate scans (pixel data aside)."""
+    meta_parts: list[bytes] = []
+    emit_encoded(meta, meta_parts, implicit=False)
+    meta_bytes = b"".join(meta_parts)
+    group_length = struct.pack("<HH2sHL", 0x0002, 0x0000, b"UL", 4, len(meta_bytes))
+    head = b"".join([bytes(128), b"DICM", group_length, meta_bytes])
+    index = next((i for i, (e, _) in enumerate(body) if e.tag == _PIXEL_DATA), len(body))
+    parts: list[bytes] = []
+    emit_encoded(body[:index], parts, implicit=syntax.implicit, little=syntax.little)
+    pixel_at = len(parts) + 1  # after the pixel data header
+    emit_encoded(body[index:], parts, implicit=syntax.implicit, little=syntax.little)
+    dataset = b"".join(parts)
+    if index < len(body) and len(parts[pixel_at]) > 64:
+        # Pixel data is not scanned (burned-in text has its own rules); a tiny value is.
+        parts[pixel_at] = b""
+        scanned = head + b"".join(parts)
+    else:
+        scanned = head + dataset
+    if syntax.deflated:
+        compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -zlib.MAX_WBITS)
+        dataset = compressor.compress(dataset) + compressor.flush()
+        if len(dataset) % 2:
+            dataset += b"\x00"
+    return head + dataset, scanned
+
+
+def _replace_contents(target: Dataset, source: Dataset) -> None:
+    target.clear()
+    tags = list(source.keys())  # iterating the dataset itself would convert every value
+    for tag in tags:
+        target[tag] = source.get_item(tag)
+    target.file_meta = source.file_meta
+    target.preamble = source.preamble
+    implicit, little = source.original_encoding
+    target.set_original_encoding(implicit, little, source.original_character_set)

@@ -9,11 +9,12 @@ as are private creator elements whose block ends up empty.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from pydicom import Dataset
 from pydicom.dataelem import DataElement, RawDataElement
 
-__all__ = ["SAFE_PRIVATE", "is_numeric_value", "keep_safe_private"]
+__all__ = ["SAFE_PRIVATE", "is_numeric_value", "keep_safe_private", "safe_private_tags"]
 
 #: (private creator, group, element byte) → what it holds. Dose-related values that
 #: analytics read from image headers; all numeric.
@@ -31,9 +32,12 @@ _NUMERIC_TEXT = re.compile(
 
 def is_numeric_value(elem: DataElement | RawDataElement) -> bool:
     """Return whether a private element's value is a number (or numbers) and nothing else."""
-    if elem.VR in _NUMERIC_VRS:
+    return _is_numeric(elem.VR, elem.value)
+
+
+def _is_numeric(vr: str | None, value: object) -> bool:
+    if vr in _NUMERIC_VRS:
         return True
-    value = elem.value
     if isinstance(value, bytes | bytearray):
         return bool(_NUMERIC_TEXT.match(bytes(value)))
     if isinstance(value, str):
@@ -43,29 +47,41 @@ def is_numeric_value(elem: DataElement | RawDataElement) -> bool:
 
 def keep_safe_private(ds: Dataset, tags: list[int]) -> list[int]:
     """Return which of the private ``tags`` of ``ds`` to delete under Retain Safe Private."""
-    creators: dict[tuple[int, int], str] = {}
+    elements = []
     for tag in tags:
+        elem = ds.get_item(tag)
+        elements.append((tag, elem.VR, elem.value))
+    keep = safe_private_tags(elements)
+    return [tag for tag in tags if tag not in keep]
+
+
+def safe_private_tags(elements: Iterable[tuple[int, str | None, object]]) -> set[int]:
+    """Return which private elements of one dataset survive under Retain Safe Private.
+
+    ``elements`` are ``(tag, VR, value)`` of every private element of the dataset (VR
+    ``None`` or ``UN`` when the encoding does not say; value as encoded or converted).
+    """
+    elements = list(elements)
+    creators: dict[tuple[int, int], str] = {}
+    for tag, _, value in elements:
         element = tag & 0xFFFF
         if 0x0010 <= element <= 0x00FF:
-            value = ds.get_item(tag).value
             if isinstance(value, bytes | bytearray):
                 value = bytes(value).decode("latin_1", "replace")
             creators[(tag >> 16, element)] = str(value or "").strip().rstrip("\x00")
     kept_blocks: set[tuple[int, int]] = set()
-    doomed: list[int] = []
-    for tag in tags:
+    keep: set[int] = set()
+    for tag, vr, value in elements:
         group, element = tag >> 16, tag & 0xFFFF
         if element < 0x1000:
             continue
         block = (group, element >> 8)
         creator = creators.get(block)
-        raw = ds.get_item(tag)
-        if creator and (creator, group, element & 0xFF) in SAFE_PRIVATE and is_numeric_value(raw):
+        if creator and (creator, group, element & 0xFF) in SAFE_PRIVATE and _is_numeric(vr, value):
             kept_blocks.add(block)
-        else:
-            doomed.append(tag)
-    for tag in tags:
+            keep.add(tag)
+    for tag, _, _ in elements:
         group, element = tag >> 16, tag & 0xFFFF
-        if element < 0x1000 and (group, element) not in kept_blocks:
-            doomed.append(tag)  # creators of emptied blocks, group lengths, (gggg,0001-000F)
-    return doomed
+        if element < 0x1000 and (group, element) in kept_blocks:
+            keep.add(tag)  # the creator of a block that keeps an element
+    return keep

@@ -21,7 +21,7 @@ component or ID would match nearly every object.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from functools import cached_property, lru_cache
@@ -30,23 +30,36 @@ from typing import Literal
 
 from pydicom import Dataset, dcmread
 from pydicom.charset import convert_encodings
-from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.datadict import tag_for_keyword
 from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
 
+from medcoop.deid.elements import (
+    DEFAULT_ENCODINGS,
+    Elem,
+    decode_texts,
+    from_dataset,
+    item_encodings,
+)
+
 __all__ = [
     "DUMMY_TEXT",
     "MIN_BINARY_VALUE_CHARS",
     "MIN_VALUE_CHARS",
     "ResidualHit",
+    "TextScanner",
     "clean_text",
+    "clean_with",
+    "clear_caches",
+    "collect_values",
     "expand_values",
     "identifying_values",
     "peek",
     "tag_path",
+    "text_scanner",
     "verify_encoded",
     "verify_no_residuals",
 ]
@@ -162,24 +175,41 @@ def identifying_values(ds: Dataset, *, include_institution: bool = True) -> set[
     set[str]
         Raw values (``DOE^JOHN``, ``19700101``...) and every person-name component; values
         shorter than :data:`MIN_VALUE_CHARS` are left out.
+
+    Raises
+    ------
+    ValueError
+        When an element cannot be encoded (a value its VR cannot hold).
     """
+    implicit, little = ds.original_encoding
+    elems = from_dataset(ds, implicit=bool(implicit), little=little is not False)
+    encodings = item_encodings(elems, DEFAULT_ENCODINGS)
+    return collect_values(elems, encodings, include_institution=include_institution)
+
+
+def collect_values(
+    elems: list[Elem], encodings: tuple[str, ...], *, include_institution: bool = True
+) -> set[str]:
+    """:func:`identifying_values` of a dataset's encoded elements (the engine's input)."""
     wanted = _INSTITUTION_TAGS | _IDENTIFYING_TAGS if include_institution else _IDENTIFYING_TAGS
     found: set[str] = set()
-    _collect(ds, wanted, found)
+    _collect(elems, wanted, found, encodings)
     return {v for v in found if _scannable(v)}
 
 
-def _collect(ds: Dataset, wanted: frozenset[int], found: set[str]) -> None:
-    # Raw elements are converted only when collected: converting all of them would cost
-    # more than the rest of de-identification.
-    for tag in list(ds.keys()):
-        vr = _raw_vr(ds, tag)
-        if vr == "SQ":
-            for item in ds[tag].value or ():
-                _collect(item, wanted, found)
-        elif vr == "PN" or tag in wanted:
-            for value in _as_strings(peek(ds, tag)):
-                found.update(_raw_forms(value, is_name=vr == "PN"))
+def _collect(
+    elems: list[Elem], wanted: frozenset[int], found: set[str], parent: tuple[str, ...]
+) -> None:
+    # Only the few elements collected are decoded.
+    encodings = item_encodings(elems, parent)
+    for elem in elems:
+        if elem.items is not None:
+            for item in elem.items:
+                _collect(item, wanted, found, encodings)
+        elif elem.vr == "PN" or elem.tag in wanted:
+            for value in decode_texts(elem.value, elem.vr, encodings):
+                if value:
+                    found.update(_raw_forms(value, is_name=elem.vr == "PN"))
 
 
 def peek(ds: Dataset, tag: int) -> object:
@@ -193,16 +223,6 @@ def peek(ds: Dataset, tag: int) -> object:
         charset = ds.original_character_set or ds._character_set
         return convert_raw_data_element(elem, encoding=charset, ds=ds).value
     return elem.value
-
-
-def _raw_vr(ds: Dataset, tag: int) -> str:
-    vr = ds.get_item(tag).VR
-    if vr:
-        return str(vr)
-    try:
-        return str(dictionary_VR(tag))
-    except KeyError:
-        return "UN"
 
 
 def _as_strings(value: object) -> list[str]:
@@ -265,26 +285,28 @@ def expand_values(values: Iterable[str]) -> dict[str, NeedleKind]:
     """
     needles: dict[str, NeedleKind] = {}
     for raw in values:
-        value = raw.strip().strip("\x00").strip()
-        if not value:
-            continue
-        if "^" in value:
-            for form in _name_forms(value):
-                _add(needles, form, "name")
-            continue
-        dates = _date_forms(value)
-        if dates:
-            for form in dates:
-                _add(needles, form, "date")
-            continue
-        _add(needles, value, "identifier")
+        for form, kind in _forms_of(raw):
+            needles.setdefault(form, kind)
     return needles
 
 
-def _add(needles: dict[str, NeedleKind], form: str, kind: NeedleKind) -> None:
-    form = " ".join(form.split()).upper()
-    if _scannable(form):
-        needles.setdefault(form, kind)
+@lru_cache(maxsize=8192)
+def _forms_of(raw: str) -> tuple[tuple[str, NeedleKind], ...]:
+    # Cached per value: a patient's names and IDs recur in each of their objects.
+    value = raw.strip().strip("\x00").strip()
+    if not value:
+        return ()
+    if "^" in value:
+        return _normalised(_name_forms(value), "name")
+    dates = _date_forms(value)
+    if dates:
+        return _normalised(dates, "date")
+    return _normalised({value}, "identifier")
+
+
+def _normalised(forms: set[str], kind: NeedleKind) -> tuple[tuple[str, NeedleKind], ...]:
+    normal = (" ".join(form.split()).upper() for form in sorted(forms))
+    return tuple((form, kind) for form in normal if _scannable(form))
 
 
 def _name_forms(value: str) -> set[str]:
@@ -325,7 +347,9 @@ class _Scanner:
 
     ``maybe_in_text``/``maybe_in_bytes`` are substring tests over lower-cased words: a
     superset of what the regular expressions match, so a miss there is final and the
-    expressions (costly to compile for each patient) are built only on a hit.
+    expressions (costly to compile for each patient) are built only on a hit. The byte
+    test runs on the data with its NUL bytes taken out, and so do its words: a UTF-16
+    word is then its single-byte form, found by the same search as the others.
     """
 
     def __init__(self, kinds: dict[str, NeedleKind], codecs: list[str]) -> None:
@@ -333,30 +357,46 @@ class _Scanner:
         self.ordered = sorted(kinds, key=len, reverse=True)
         self.codecs = codecs
         words: set[str] = set()
+        # Per form: its words the fast test looks for, and its shorter words (lower-cased).
+        self._index: list[tuple[str, frozenset[str], tuple[str, ...]]] = []
         for needle in self.ordered:
-            long_words = [w for w in needle.split() if len(w) >= MIN_VALUE_CHARS]
-            words.update(long_words or [needle])
+            fast_words, long_words, short_words = _needle_words(needle)
+            words.update(fast_words)
+            self._index.append((needle, long_words, short_words))
         self.fast_text = tuple(sorted({w.lower() for w in words}))
+        self._cleaned: dict[str, str | None] = {}
         fast: set[bytes] = set()
+        codec_key = tuple(codecs)
         for word in words:
-            ascii_only = word.isascii()
-            variants = {word} if ascii_only else {word, word.lower(), word.title()}
-            word_codecs = codecs if ascii_only else codecs + list(_CJK_CODECS)
-            for variant in variants:
-                for codec in [*word_codecs, "utf_16_le", "utf_16_be"]:
-                    try:
-                        fast.add(variant.encode(codec).lower())
-                    except (UnicodeError, LookupError):
-                        continue
+            fast.update(_word_bytes(word, codec_key))
         self.fast_bytes = tuple(sorted(fast))
+        # Words of digits alone are tested with their digit boundaries (below): a phone
+        # number's "2542" is in one remapped UID in ten, and each such object would be
+        # walked. GB18030 writes some letters with digit bytes, so there it is not done.
+        digits = {w for w in fast if w.isdigit()} if "gb18030" not in codecs else set()
+        self._letter_words = tuple(sorted(fast - digits))
+        self._digit_words = tuple(
+            (w, w.decode("ascii").encode("utf_16_le"), w.decode("ascii").encode("utf_16_be"))
+            for w in sorted(digits)
+        )
 
     def maybe_in_text(self, text: str) -> bool:
         low = text.lower()
         return any(word in low for word in self.fast_text)
 
     def maybe_in_bytes(self, data: bytes) -> bool:
-        low = data.lower()
-        return any(word in low for word in self.fast_bytes)
+        # Removing NULs keeps every occurrence of a NUL-free word (and joins UTF-16).
+        low = data.replace(b"\x00", b"").lower()
+        if any(word in low for word in self._letter_words):
+            return True
+        # Every form holding a word of digits has it between whitespace or its own ends,
+        # and every expression refuses a digit next to a form: only an occurrence with no
+        # digit byte on either side can be part of a match. In UTF-16 the bytes around are
+        # NULs, so any occurrence there counts.
+        return any(
+            word in low and (_bounded(data, word) or le in data or be in data)
+            for word, le, be in self._digit_words
+        )
 
     def text_pattern(self, text: str) -> re.Pattern[str] | None:
         """Return an expression for the forms whose every word occurs in ``text``, if any.
@@ -364,11 +404,20 @@ class _Scanner:
         Compiling only the few candidate forms (cached by form set) costs far less than
         one expression of every form for each new patient.
         """
-        low = text.lower()
-        if not any(word in low for word in self.fast_text):
-            return None
-        candidates = tuple(n for n in self.ordered if all(w.lower() in low for w in n.split()))
+        candidates = self.candidates(text)
         return _text_pattern(candidates) if candidates else None
+
+    def candidates(self, text: str) -> tuple[str, ...]:
+        """Return the forms whose every word occurs in ``text`` (longest first)."""
+        low = text.lower()
+        present = {word for word in self.fast_text if word in low}
+        if not present:
+            return ()
+        return tuple(
+            needle
+            for needle, long_words, short_words in self._index
+            if long_words <= present and all(w in low for w in short_words)
+        )
 
     @cached_property
     def binary(self) -> re.Pattern[bytes] | None:
@@ -386,6 +435,59 @@ class _Scanner:
             if kind is not None:
                 return kind
         return "identifier"
+
+
+@lru_cache(maxsize=16384)
+def _needle_words(needle: str) -> tuple[tuple[str, ...], frozenset[str], tuple[str, ...]]:
+    """A form's words for the fast tests: those searched for (its words of three or more
+    characters, else the whole form), and its long and short words lower-cased."""
+    parts = needle.split()
+    long_words = tuple(w for w in parts if len(w) >= MIN_VALUE_CHARS)
+    return (
+        long_words or (needle,),
+        frozenset(w.lower() for w in long_words),
+        tuple(w.lower() for w in parts if len(w) < MIN_VALUE_CHARS),
+    )
+
+
+@lru_cache(maxsize=8192)
+def _word_bytes(word: str, codecs: tuple[str, ...]) -> frozenset[bytes]:
+    """The forms the byte prefilter looks for: lower-cased, NULs taken out."""
+    if word.isascii():
+        # Every DICOM character set writes ASCII as ASCII, and UTF-16 does too once
+        # its NULs are out: one form covers them all.
+        forms = {word.lower().encode("ascii")}
+        variants, word_codecs = [word], [c for c in codecs if not _ascii_compatible(c)]
+    else:
+        forms = set()
+        variants = sorted({word, word.lower(), word.title()})
+        word_codecs = [*codecs, *_CJK_CODECS, "utf_16_le", "utf_16_be"]
+    for variant in variants:
+        for codec in word_codecs:
+            try:
+                forms.add(variant.encode(codec).lower().replace(b"\x00", b""))
+            except (UnicodeError, LookupError):
+                continue
+    return frozenset(forms)
+
+
+def clear_caches() -> None:
+    """Forget the per-patient scanners, forms and expressions (benchmarks time a first pass)."""
+    for cached in (_cached_scanner, _text_pattern, _forms_of, _needle_words, _word_bytes):
+        cached.cache_clear()
+
+
+#: What :func:`text_scanner` returns (for type hints).
+TextScanner = _Scanner
+
+
+@lru_cache(maxsize=64)
+def _ascii_compatible(codec: str) -> bool:
+    printable = bytes(range(0x20, 0x7F)).decode("ascii")
+    try:
+        return printable.encode(codec) == printable.encode("ascii")
+    except (UnicodeError, LookupError):
+        return False
 
 
 @lru_cache(maxsize=4096)
@@ -413,6 +515,75 @@ def _cached_scanner(
         kept = [" ".join(r.split()).upper() for r in retained]
         kinds = {k: v for k, v in kinds.items() if not any(k in r for r in kept)}
     return _Scanner(kinds, list(dict.fromkeys(["utf_8", "latin_1", *encodings])))
+
+
+def _remove_ascii_forms(text: str, needles: tuple[str, ...]) -> str:
+    """``_text_pattern(needles).sub(" ", text)`` for ASCII text and needles, without regex.
+
+    Compiling an expression costs about 0.3 ms, more than de-identifying an object
+    otherwise; each patient's texts need their own. For ASCII, case-insensitive matching
+    is matching the lower-cased text, so the same matches are found with ``str.find``:
+    a form's words separated by whitespace runs, not inside a longer number; at each
+    position the first form in order wins, and matches do not overlap, as in ``re.sub``.
+    """
+    low = text.lower()
+    size = len(low)
+    found: list[tuple[int, int, int]] = []
+    for rank, needle in enumerate(needles):
+        words = needle.lower().split()
+        first = words[0]
+        start = low.find(first)
+        while start >= 0:
+            end = _words_end(low, start + len(first), words[1:])
+            if (
+                end >= 0
+                and (start == 0 or low[start - 1] not in _DIGITS)
+                and (end == size or low[end] not in _DIGITS)
+            ):
+                found.append((start, rank, end))
+            start = low.find(first, start + 1)
+    if not found:
+        return text
+    found.sort()
+    parts: list[str] = []
+    done = 0
+    for start, _, end in found:
+        if start >= done:
+            parts.append(text[done:start])
+            parts.append(" ")
+            done = end
+    parts.append(text[done:])
+    return "".join(parts)
+
+
+_DIGITS = frozenset("0123456789")
+_DIGIT_BYTES = frozenset(b"0123456789")
+
+
+def _bounded(data: bytes, word: bytes) -> bool:
+    # Whether ``word`` occurs with no ASCII digit just before or just after it.
+    at = data.find(word)
+    while at >= 0:
+        end = at + len(word)
+        if (at == 0 or data[at - 1] not in _DIGIT_BYTES) and (
+            end == len(data) or data[end] not in _DIGIT_BYTES
+        ):
+            return True
+        at = data.find(word, at + 1)
+    return False
+
+
+def _words_end(low: str, at: int, words: list[str]) -> int:
+    # Where the rest of a form ends, each word after a run of whitespace; -1 if it does not.
+    size = len(low)
+    for word in words:
+        after = at
+        while after < size and low[after].isspace():
+            after += 1
+        if after == at or not low.startswith(word, after):
+            return -1
+        at = after + len(word)
+    return at
 
 
 def _bytes_pattern(
@@ -493,28 +664,44 @@ def verify_no_residuals(
 
 def verify_encoded(
     identifying: set[str],
-    ds: Dataset,
+    ds: Dataset | Callable[[], Dataset],
     data: bytes,
     *,
     dates_retained: bool = False,
     retained: frozenset[str] = frozenset(),
+    scanned: bytes | None = None,
+    encodings: Iterable[str] | None = None,
 ) -> list[ResidualHit]:
     """Scan an output whose dataset and encoded bytes are both at hand (the engine's gate).
 
-    One regular-expression pass over the encoded bytes (pixel data aside) decides almost
-    every object; only when it matches is the dataset walked to say where. Datasets in
-    stateful ISO 2022 character sets are always walked. Parameters are as for
-    :func:`verify_no_residuals`.
+    A substring pass over the encoded bytes (pixel data aside) decides almost every
+    object; only when it finds a word of an identifying form is the dataset walked to
+    say where. Datasets in stateful ISO 2022 character sets are always walked.
+    Parameters are as for :func:`verify_no_residuals`, and:
+
+    ds : pydicom.Dataset or callable
+        The output dataset, or a function that builds it (called only if it is walked).
+    scanned : bytes, optional
+        ``data`` without its pixel data, uncompressed, when the caller has it at hand.
+    encodings : sequence of str, optional
+        The Python codecs of ``ds``'s Specific Character Set (``[]`` when it has none).
     """
-    encodings = _dataset_encodings(ds)
-    scanner = _build_scanner(identifying, encodings, retained)
+    built: list[Dataset] = []
+
+    def dataset() -> Dataset:
+        if not built:
+            built.append(ds if isinstance(ds, Dataset) else ds())
+        return built[0]
+
+    codecs = list(encodings) if encodings is not None else _dataset_encodings(dataset())
+    scanner = _build_scanner(identifying, codecs, retained)
     if not scanner.kinds:
         return []
-    body = _without_pixels(ds, data)
-    stateless = not any(codec.startswith("iso2022") for codec in encodings)
+    body = scanned if scanned is not None else _without_pixels(dataset(), data)
+    stateless = not any(codec.startswith("iso2022") for codec in codecs)
     if stateless and not scanner.maybe_in_bytes(body):
         return []
-    hits = _scan_dataset(scanner, ds, dates_retained)
+    hits = _scan_dataset(scanner, dataset(), dates_retained)
     return hits or _leftovers(scanner, body, dates_retained=dates_retained)
 
 
@@ -639,9 +826,41 @@ def clean_text(
     str or None
         The cleaned text, or ``None`` when no letter or digit remains.
     """
-    scanner = _build_scanner(identifying, (), retained)
-    pattern = scanner.text_pattern(text) if scanner.kinds else None
-    cleaned = pattern.sub(" ", text) if pattern is not None else text
+    return clean_with(_build_scanner(identifying, (), retained), text)
+
+
+def text_scanner(
+    identifying: set[str], retained: frozenset[str] = frozenset(), encodings: Iterable[str] = ()
+) -> _Scanner:
+    """Return the scanner :func:`clean_with` takes (built once for an object's values).
+
+    Text matching does not depend on ``encodings``: passing the dataset's lets the gate
+    (:func:`verify_encoded`) reuse the same scanner.
+    """
+    return _build_scanner(identifying, encodings, retained)
+
+
+def clean_with(scanner: _Scanner, text: str) -> str | None:
+    """:func:`clean_text` with the scanner of :func:`text_scanner`."""
+    # A patient's objects repeat their descriptions: cleaned once per scanner.
+    cache = scanner._cleaned
+    if text in cache:
+        return cache[text]
+    if len(cache) >= 256:  # bounded: up to 512 scanners are cached
+        cache.clear()
+    cleaned = _clean_uncached(scanner, text)
+    cache[text] = cleaned
+    return cleaned
+
+
+def _clean_uncached(scanner: _Scanner, text: str) -> str | None:
+    candidates = scanner.candidates(text) if scanner.kinds else ()
+    if not candidates:
+        cleaned = text
+    elif text.isascii() and all(needle.isascii() for needle in candidates):
+        cleaned = _remove_ascii_forms(text, candidates)  # no expression to compile
+    else:
+        cleaned = _text_pattern(candidates).sub(" ", text)
     cleaned = _GENERIC_PATTERNS.sub(" ", cleaned)
     cleaned = " ".join(cleaned.split()).strip(" ,;:-/^")
     if not any(ch.isalnum() for ch in cleaned):
