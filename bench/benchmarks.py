@@ -19,6 +19,13 @@ Usage::
 
     python bench/benchmarks.py --studies 40000000          # the seed figure
     python bench/benchmarks.py --studies 1000000 --queries 100
+
+``--hub-cells`` times the hub's own path instead: ``analytics_dose.peer_benchmark`` over a
+hub database whose ``analytics_dose_summaries`` table holds one cell per site × device ×
+exam type × metric × month (the layout ingest keeps up to date), for ``--sites`` sites
+with ``--devices`` devices each over 12 months::
+
+    python bench/benchmarks.py --hub-cells --sites 2000 --devices 2 --queries 50
 """
 
 from __future__ import annotations
@@ -230,6 +237,85 @@ def _accuracy(ours: list[object], exact: list[object]) -> dict[str, float]:
     return {k: round(max(v) * 100, 2) if v else float("nan") for k, v in errors.items()}
 
 
+def hub_cells(args: argparse.Namespace) -> dict[str, object]:
+    """Time the hub's peer benchmark over summary cells (see the module docstring)."""
+    import tempfile
+    import uuid
+
+    from sqlalchemy import insert
+
+    from medcoop.hub.db import migrate
+    from medcoop.hub.db.analytics_models import DoseSummary
+    from medcoop.hub.db.engine import make_engine, make_session_factory
+    from medcoop.hub.db.models import Device, Organisation, Site
+    from medcoop.hub.db.tenancy import ALL_TENANTS, scope_session
+    from medcoop.hub.services.analytics_dose import peer_benchmark
+    from medcoop.hub.settings import HubSettings
+
+    rng = np.random.default_rng(args.seed)
+    url = args.hub_db or f"sqlite:///{tempfile.mkdtemp()}/hub.db"
+    engine = make_engine(HubSettings(database_url=url))
+    migrate.upgrade(engine)
+    factory = make_session_factory(engine)
+    per_cell = max(1, args.studies // (args.sites * args.devices * 12))
+    org = uuid.uuid4()
+    sites = [uuid.uuid4() for _ in range(args.sites)]
+    started = time.perf_counter()
+    with factory() as session:
+        scope_session(session, ALL_TENANTS)
+        session.execute(insert(Organisation), [{"id": org, "name": f"bench-{org}"}])
+        session.execute(
+            insert(Site), [{"org_id": org, "id": s, "name": f"site {s}"} for s in sites]
+        )
+        devices, cells = [], []
+        for site in sites:
+            median = rng.lognormal(6.5, 0.3)  # DLP, mGy·cm: sites differ
+            for _ in range(args.devices):
+                device = uuid.uuid4()
+                devices.append(
+                    {"org_id": org, "id": device, "site_id": site, "device_key": f"{device}"}
+                )
+                for month in range(12):
+                    sketch = DoseSketch()
+                    n = int(rng.poisson(per_cell)) + 1
+                    sketch.add_many(rng.lognormal(np.log(median), 0.4, size=n))
+                    cells.append(
+                        {
+                            "org_id": org,
+                            "site_id": site,
+                            "device_id": device,
+                            "exam_type": "ct_head",
+                            "metric": "dlp",
+                            "month": 202501 + month,
+                            "n_studies": sketch.count,
+                            "sketch": sketch.to_bytes(),
+                        }
+                    )
+        session.execute(insert(Device), devices)
+        for i in range(0, len(cells), 5000):
+            session.execute(insert(DoseSummary), cells[i : i + 5000])
+        session.commit()
+    build_s = time.perf_counter() - started
+    latencies = []
+    for site in rng.choice(len(sites), size=args.queries):
+        with factory() as mine, factory() as pool:
+            scope_session(mine, org)
+            started = time.perf_counter()
+            peer_benchmark(mine, pool, sites[int(site)], exam_type="ct_head", metric="dlp")
+            latencies.append(time.perf_counter() - started)
+    engine.dispose()
+    return {
+        "hub_cells": len(cells),
+        "studies_per_cell": per_cell,
+        "build_s": round(build_s, 1),
+        "query_ms": {
+            "p50": round(_pct(latencies, 0.5), 1),
+            "p95": round(_pct(latencies, 0.95), 1),
+        },
+        "peak_rss_mb": round(_peak_rss_mb()),
+    }
+
+
 def main() -> None:
     """Run the whole benchmark and print a JSON summary."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -241,7 +327,13 @@ def main() -> None:
     parser.add_argument("--duckdb-queries", type=int, default=30)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workdir", type=Path, default=Path("bench/out/analytics"))
+    parser.add_argument("--hub-cells", action="store_true", help="time the hub's own path")
+    parser.add_argument("--devices", type=int, default=2, help="--hub-cells: devices per site")
+    parser.add_argument("--hub-db", help="--hub-cells: database URL (default: temporary SQLite)")
     args = parser.parse_args()
+    if args.hub_cells:
+        print(json.dumps(hub_cells(args), indent=2))
+        return
     work = args.workdir / f"n{args.studies}"
     work.mkdir(parents=True, exist_ok=True)
     db, parquet = work / "summaries.sqlite", work / "studies.parquet"

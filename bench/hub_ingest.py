@@ -8,6 +8,11 @@ events each) from a few client threads. Every run starts from an empty database.
 
 PostgreSQL: a throw-away database ``medcoop_bench_<random>`` is created on
 ``--pg-admin`` (default 127.0.0.1:5432, user postgres) and dropped afterwards.
+
+Besides records/s (wall clock, which other work on a shared machine moves a lot) it
+reports the CPU the hub's processes (and PostgreSQL's backends for the bench database)
+spent per 1,000 records while the batches were posted, read from ``/proc`` (Linux), and
+the load average, so runs on a busy machine can still be compared.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -145,8 +151,43 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def run_once(db_url: str, workers: int, bodies: list[bytes], home: Path) -> float:
-    """Serve a hub on ``db_url`` with ``workers``, post ``bodies``; return records/s."""
+def _cpu_s(pids: set[int], parent: int | None = None) -> float:
+    """CPU seconds (user + system) of ``pids`` and of ``parent``'s direct children."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(entry.name) in pids or (parent is not None and int(fields[1]) == parent):
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def _db_pids(db_url: str) -> set[int]:
+    if not db_url.startswith("postgresql"):
+        return set()
+    name = db_url.rsplit("/", 1)[1]
+    with psycopg.connect(db_url.rsplit("/", 1)[0] + "/postgres") as conn:
+        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (name,))
+        return {pid for (pid,) in rows}
+
+
+@dataclass(frozen=True)
+class Run:
+    """One measured run."""
+
+    rate: float  # records/s
+    hub_cpu_ms: float  # hub CPU per 1,000 records
+    db_cpu_ms: float  # PostgreSQL backends' CPU per 1,000 records (0 for SQLite)
+    load: float  # 1-minute load average at the end
+
+
+def run_once(db_url: str, workers: int, bodies: list[bytes], home: Path) -> Run:
+    """Serve a hub on ``db_url`` with ``workers``, post ``bodies``; measure the posting."""
     port = _free_port()
     env = {**os.environ, "MEDCOOP_HOME": str(home)}
     command = [sys.executable, "-m", "medcoop", "hub", "serve", "--db", db_url]
@@ -167,6 +208,8 @@ def run_once(db_url: str, workers: int, bodies: list[bytes], home: Path) -> floa
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         records = 0
         with httpx.Client(base_url=base, headers=headers, timeout=120) as client:
+            hub_before = _cpu_s({server.pid}, parent=server.pid)
+            db_before = _cpu_s(_db_pids(db_url))
             started_s = time.perf_counter()
             with ThreadPoolExecutor(max_workers=2 * workers) as pool:
                 for response in pool.map(
@@ -175,7 +218,10 @@ def run_once(db_url: str, workers: int, bodies: list[bytes], home: Path) -> floa
                     response.raise_for_status()
                     records += len(response.json()["new"])
             elapsed_s = time.perf_counter() - started_s
-        return records / elapsed_s
+            hub_cpu = _cpu_s({server.pid}, parent=server.pid) - hub_before
+            db_cpu = _cpu_s(_db_pids(db_url)) - db_before
+        per_k = 1e6 / records  # seconds per run -> ms per 1,000 records
+        return Run(records / elapsed_s, hub_cpu * per_k, db_cpu * per_k, os.getloadavg()[0])
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -225,11 +271,18 @@ def main() -> None:
                 finally:
                     with psycopg.connect(args.pg_admin, autocommit=True) as conn:
                         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    baseline = rows[0][2]
-    print("| back end | workers | records/s | vs SQLite 1 worker |")
-    print("| --- | ---: | ---: | ---: |")
-    for backend, workers, rate in rows:
-        print(f"| {backend} | {workers} | {rate:,.0f} | {rate / baseline:.2f}× |")
+    baseline = rows[0][2].rate
+    print(
+        "| back end | workers | records/s | vs SQLite 1 worker "
+        "| hub CPU ms / 1,000 records | PostgreSQL CPU ms / 1,000 | load avg (1 min) |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for backend, workers, run in rows:
+        db_cpu = f"{run.db_cpu_ms:,.0f}" if backend == "PostgreSQL" else "—"
+        print(
+            f"| {backend} | {workers} | {run.rate:,.0f} | {run.rate / baseline:.2f}× "
+            f"| {run.hub_cpu_ms:,.0f} | {db_cpu} | {run.load:.1f} |"
+        )
 
 
 if __name__ == "__main__":

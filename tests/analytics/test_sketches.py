@@ -123,3 +123,28 @@ def test_bulk_built_sketch_equals_one_built_value_by_value() -> None:
     one = DoseSketch()
     one.add_many(values)
     assert bulk == one
+
+
+def test_merge_rows_equals_merging_sketch_by_sketch_in_every_width() -> None:
+    from medcoop.analytics.sketches import merge_rows
+
+    rng = np.random.default_rng(7)
+    groups, blobs = [], []
+    expected = [DoseSketch() for _ in range(5)]
+    for i in range(60):
+        part = DoseSketch()
+        # widths 1, 2 and 4 bytes: up to 300 and 70,000 identical values in one bin
+        repeat = {0: 1, 1: 300, 2: 70_000}[i % 3] if i < 6 else 1
+        part.add_many(np.repeat(rng.lognormal(5, 1, 20), repeat))
+        part.add_many([0.0] * (i % 4))
+        groups.append(i % 4)  # row 4 stays empty
+        blobs.append(part.to_bytes())
+        expected[i % 4].merge(part)
+    matrix = merge_rows([*groups, 4], [*blobs, DoseSketch().to_bytes()])
+    assert matrix.counts.shape[0] == 5
+    for row, sketch in enumerate(expected):
+        assert matrix.row(row).same_counts(sketch)
+        assert matrix.sums[row] == pytest.approx(sketch.sum)
+    assert matrix.totals()[4] == 0
+    with pytest.raises(SketchFormatError):
+        merge_rows([0], [blobs[0][:-1]])

@@ -301,3 +301,13 @@ def test_values_the_database_cannot_hold_get_422(
     assert response.status_code == 422, response.text
     assert response.json()["record_index"] == 1
     assert _counts(app)["studies"] == 0
+
+
+def test_unstorable_value_scan_skips_hex_text_but_not_numbers() -> None:
+    from medcoop.hub.services.ingest import _may_hold_unstorable
+
+    # hex pseudonyms and keys hold "e105"-like runs: no reason for the slow walk
+    assert not _may_hold_unstorable(b'{"pseudonym": "a7e1057a9b05e123", "x": 1e99}')
+    for body in (b'{"a": 1e999}', b'{"a":[1,2E+308]}', b'{"a": -1.5e400 }', b'{"a":NaN}'):
+        assert _may_hold_unstorable(body), body
+    assert _may_hold_unstorable(b'{"s": "CT\\u0000"}')

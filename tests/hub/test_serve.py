@@ -20,11 +20,14 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
+from medcoop.analytics.sketches import DoseSketch
+from medcoop.hub.db.analytics_models import DoseSummary
 from medcoop.hub.db.engine import make_engine, make_session_factory
-from medcoop.hub.db.models import IrradiationEventRow, Study
+from medcoop.hub.db.models import Device, IrradiationEventRow, Study
 from medcoop.hub.db.tenancy import ALL_TENANTS, scope_session
-from medcoop.hub.services import accounts
+from medcoop.hub.services import accounts, summaries
 from medcoop.hub.settings import HubSettings
 from tests.hub.conftest import _reset_pg
 from tests.hub.factories import batch_json, ct_event, record
@@ -91,7 +94,19 @@ def _bodies() -> list[bytes]:
     return [batch_json(first[i : i + 15]) for i in range(0, 60, 15)] + [batch_json(later)]
 
 
-def _run(base: str, db_url: str) -> tuple[list[tuple[object, ...]], int]:
+def _summaries(session: Session) -> dict[tuple[object, ...], DoseSketch]:
+    devices = dict(session.execute(select(Device.id, Device.device_key)).all())
+    return {
+        (devices[r.device_id], r.exam_type, r.metric, r.month): DoseSketch.from_bytes(r.sketch)
+        for r in session.scalars(select(DoseSummary))
+    }
+
+
+def _same_summaries(a: dict[tuple[object, ...], DoseSketch], b: dict) -> bool:
+    return set(a) == set(b) and all(a[k].same_counts(b[k]) for k in a)
+
+
+def _run(base: str, db_url: str) -> tuple[list[tuple[object, ...]], int, dict]:
     settings = HubSettings(database_url=db_url, migrate_on_start=False)
     engine = make_engine(settings)
     factory = make_session_factory(engine)
@@ -120,8 +135,12 @@ def _run(base: str, db_url: str) -> tuple[list[tuple[object, ...]], int]:
             ).order_by(Study.study_uid)
         ).all()
         events = session.scalar(select(func.count()).select_from(IrradiationEventRow)) or 0
+        kept = _summaries(session)
+        session.rollback()
+        summaries.rebuild(session)
+        assert kept and _same_summaries(kept, _summaries(session))  # as the rows say
     engine.dispose()
-    return [tuple(row) for row in studies], events
+    return [tuple(row) for row in studies], events, kept
 
 
 @pytest.mark.postgres
@@ -132,16 +151,17 @@ def test_two_workers_on_postgresql_match_one(pg_server_url: str, tmp_path: Path)
         _reset_pg(pg_server_url)
         with _hub(pg_server_url, workers, tmp_path) as base:
             results.append(_run(base, pg_server_url))
-    (one, events_one), (two, events_two) = results
+    (one, events_one, sums_one), (two, events_two, sums_two) = results
     assert len(one) == 60
     assert events_one == events_two > 0
     assert one == two
+    assert _same_summaries(sums_one, sums_two)
 
 
 @pytest.mark.slow
 def test_default_sqlite_home_with_two_workers(tmp_path: Path) -> None:
     with _hub(None, 2, tmp_path) as base:
-        studies, events = _run(base, f"sqlite:///{tmp_path / 'hub' / 'hub.db'}")
+        studies, events, _kept = _run(base, f"sqlite:///{tmp_path / 'hub' / 'hub.db'}")
     assert (tmp_path / "hub" / "hub.db").is_file()
     assert len(studies) == 60
     assert events == sum(n for *_rest, n in studies)

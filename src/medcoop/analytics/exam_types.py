@@ -10,6 +10,7 @@ out of DRL comparisons rather than guessed.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -101,14 +102,21 @@ def exam_type(key: str) -> ExamType:
     return _BY_KEY[key]
 
 
+@functools.lru_cache(maxsize=16384)
 def _normalise(text: str) -> str:
     return re.sub(r"[_\s]+", " ", text.lower()).strip()
 
 
 def classify_text(modality: str, texts: Iterable[str | None]) -> ExamType | None:
     """Return the first exam type of ``modality`` whose patterns match any of ``texts``."""
+    return _classify(modality, tuple(t for t in texts if t))
+
+
+# Sites repeat the same descriptions and protocols all day: ingest classifies every study.
+@functools.lru_cache(maxsize=16384)
+def _classify(modality: str, texts: tuple[str, ...]) -> ExamType | None:
     family = "DX" if modality.upper() in _PROJECTION_MODALITIES else modality.upper()
-    joined = " | ".join(_normalise(t) for t in texts if t)
+    joined = " | ".join(_normalise(t) for t in texts)
     if not joined:
         return None
     for candidate, patterns in _COMPILED:

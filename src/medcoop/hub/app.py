@@ -7,6 +7,8 @@ from ``$MEDCOOP_HUB_SETTINGS``.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -20,6 +22,7 @@ from medcoop.hub.db import migrate
 from medcoop.hub.db.engine import make_engine, make_session_factory
 from medcoop.hub.errors import HubError, InvalidRecordError, RateLimitedError
 from medcoop.hub.ratelimit import MemoryRateLimiter, RateLimiter
+from medcoop.hub.services.notifier import AlertNotifier
 from medcoop.hub.settings import HubSettings, settings_from_env
 
 __all__ = ["app_from_env", "create_app"]
@@ -42,16 +45,32 @@ def create_app(settings: HubSettings, *, limiter: RateLimiter | None = None) -> 
         title="medcoop hub",
         version=__version__,
         description="Multi-tenant hub: ingest of de-identified edge records, tenancy, people.",
+        lifespan=_lifespan,
     )
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
+    app.state.notifier = AlertNotifier(
+        app.state.session_factory, interval_s=settings.notifier_interval_s
+    )
     app.state.limiter = limiter or MemoryRateLimiter()
     for router in load_routers():
         app.include_router(router)
     app.add_exception_handler(HubError, _hub_error)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # the alert notifier runs while the app serves (see services/notifier.py)
+    notifier: AlertNotifier = app.state.notifier
+    if app.state.settings.notifier_enabled:
+        notifier.start()
+    try:
+        yield
+    finally:
+        notifier.stop()
 
 
 def app_from_env() -> FastAPI:

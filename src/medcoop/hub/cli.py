@@ -247,3 +247,29 @@ def create_token(
         )
         session.commit()
     console.print(secret, soft_wrap=True)
+
+
+@app.command("rebuild-summaries")
+def rebuild_summaries(
+    site: list[str] = typer.Option(None, "--site", help="Only this site id (repeatable)."),
+    db: str | None = DbOption,
+) -> None:
+    """Recompute the peer-benchmark dose summaries from the stored studies.
+
+    Run once after upgrading to the release that added them (the migration creates the
+    table empty), or after a release that changes the exam types. Safe while ingest runs:
+    each site is rebuilt in its own transaction under a lock ingest respects.
+    """
+    import uuid
+
+    from medcoop.hub.services import summaries
+
+    try:
+        site_ids = [uuid.UUID(s) for s in site] if site else None
+    except ValueError:
+        _fail("--site takes a site id (a UUID)")
+    with _session(_settings(db)) as session:
+        result = summaries.rebuild(session, site_ids=site_ids)  # type: ignore[arg-type]
+    console.print(
+        f"rebuilt {result.sites} site(s): {result.studies} studies, {result.cells} summary cells"
+    )

@@ -10,16 +10,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from medcoop.analytics.alerts import AlertRuleSet
 from medcoop.hub.api.deps import DbSession, WriteSession, require
 from medcoop.hub.api.schemas import ErrorOut
 from medcoop.hub.db.analytics_models import AlertRow
 from medcoop.hub.db.base import utcnow
-from medcoop.hub.db.models import Organisation
 from medcoop.hub.services import analytics_alerts
 from medcoop.hub.services.auth import Permission, Principal
 
@@ -119,11 +117,16 @@ def write_settings(
 
 
 @router.post("/alerts/evaluate", response_model=list[AlertOut], responses=_ERRORS)
-def evaluate(principal: Physicist, db: WriteSession) -> list[AlertOut]:
-    """Evaluate the rules over the organisation's studies; return (and notify) new alerts."""
-    organisation = db.scalar(select(Organisation.name).where(Organisation.id == principal.org_id))
-    opened = analytics_alerts.evaluate(db, principal.org_id, organisation or "", now=utcnow())
+def evaluate(request: Request, principal: Physicist, db: WriteSession) -> list[AlertOut]:
+    """Re-evaluate the rules over all the organisation's studies; return new alerts.
+
+    Ingest already evaluates the studies it writes; this catches up after rules change.
+    Notices of the new alerts are sent by the hub's background notifier, shortly after.
+    """
+    opened = analytics_alerts.evaluate(db, principal.org_id, now=utcnow())
     db.commit()
+    if opened:
+        request.app.state.notifier.wake()
     return [_out(row) for row in opened]
 
 

@@ -47,7 +47,10 @@ def _store(request: Request, principal: Principal, body: bytes) -> dict[str, Any
         raise AuthenticationError("this token belongs to no site")
     with open_session(request) as session:
         scope_session(session, principal.org_id)
-        return ingest_batch(session, principal.site_id, batch).as_response()
+        result = ingest_batch(session, principal.site_id, batch)
+    if result.alerts_opened:
+        request.app.state.notifier.wake()  # committed: their notices are due
+    return result.as_response()
 
 
 @router.post(

@@ -1,9 +1,11 @@
-"""Analytics tables: alert rules and settings, alerts, and the shared protocol library.
+"""Analytics tables: alert rules and settings, alerts, the shared protocol library, and
+the per site x device x exam type x metric x month dose summaries.
 
-Both are tenant-owned (``org_id`` leads the key), so every query is scoped by tenant in
+All are tenant-owned (``org_id`` leads the key), so every query is scoped by tenant in
 the data layer. Alerts keep their whole lifecycle (open → acknowledged → closed, who,
 when, the note) in ``history``; their ``alert_key`` is the rule's stable de-duplication
-key, so evaluating the same study twice opens one alert.
+key, so evaluating the same study twice opens one alert. Alerts are also the outbox of
+their notices: ``notify_after`` set and ``notified_at`` empty means a notice is due.
 """
 
 from __future__ import annotations
@@ -12,12 +14,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, Index, Integer, String
+from sqlalchemy import JSON, Float, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from medcoop.hub.db.base import Base, TenantOwned, new_id, utcnow
 
-__all__ = ["AlertRow", "AlertSettings", "PublishedProtocolRow"]
+__all__ = ["AlertRow", "AlertSettings", "DoseSummary", "PublishedProtocolRow"]
 
 
 class AlertSettings(TenantOwned, Base):
@@ -37,7 +39,11 @@ class AlertRow(TenantOwned, Base):
     """One alert and its lifecycle."""
 
     __tablename__ = "analytics_alerts"
-    __table_args__ = (Index("ix_analytics_alerts_org_state", "org_id", "state"),)
+    __table_args__ = (
+        Index("ix_analytics_alerts_org_state", "org_id", "state"),
+        # the notifier's scan across tenants: due notices first
+        Index("ix_analytics_alerts_notify_after", "notify_after"),
+    )
 
     alert_key: Mapped[str] = mapped_column(String(64), primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))
@@ -54,6 +60,11 @@ class AlertRow(TenantOwned, Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     notified_at: Mapped[datetime | None] = mapped_column()
     notify_error: Mapped[str | None] = mapped_column(String(400))
+    #: When the notifier may (re)try; ``None`` when nothing is to be sent.
+    notify_after: Mapped[datetime | None] = mapped_column()
+    notify_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: Channels already delivered ("email", "webhook"), so a retry does not repeat them.
+    notify_done: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class PublishedProtocolRow(TenantOwned, Base):
@@ -75,3 +86,30 @@ class PublishedProtocolRow(TenantOwned, Base):
     #: The whole ``PublishedProtocol`` as JSON (what adopters download).
     document: Mapped[dict[str, Any]] = mapped_column()
     published_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DoseSummary(TenantOwned, Base):
+    """The doses of one site's device for one exam type, metric and month, as a sketch.
+
+    ``sketch`` is a :class:`~medcoop.analytics.sketches.DoseSketch` in byte form, kept
+    exact by ingest (a changed study's old value is removed, the new one added), so peer
+    benchmarks read summaries instead of studies. ``month`` is ``year * 100 + month`` of
+    ``study_at`` in UTC, ``0`` for undated studies. Keyed by device, not device class:
+    the class is read from ``devices`` at query time, so editing it needs no rewrite.
+    """
+
+    __tablename__ = "analytics_dose_summaries"
+    __table_args__ = (
+        # the peer-benchmark read across tenants: one exam type and metric over months
+        Index("ix_analytics_dose_summaries_exam", "exam_type", "metric", "month"),
+    )
+    # written by ingest beside the studies, which carry no foreign keys either
+    __tenant_fk__ = False
+
+    site_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    device_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    exam_type: Mapped[str] = mapped_column(String(40), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(16), primary_key=True)
+    month: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n_studies: Mapped[int] = mapped_column(Integer)
+    sketch: Mapped[bytes] = mapped_column(LargeBinary)

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["Base", "TenantOwned", "UtcDateTime", "new_id", "utcnow"]
+__all__ = ["Base", "TenantOwned", "UtcDateTime", "new_id", "new_ids", "utcnow"]
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -41,12 +41,23 @@ def new_id() -> uuid.UUID:
     Time order keeps B-tree inserts at the right edge of the index, which matters for
     bulk ingest on PostgreSQL; 74 random bits keep ids unguessable enough for URLs.
     """
+    return new_ids(1)[0]
+
+
+#: The 80 low bits of a UUIDv7 less its version (4 bits) and variant (2 bits) fields.
+_RANDOM_BITS = ((1 << 80) - 1) & ~(0xF << 76) & ~(0x3 << 62)
+_VERSION_VARIANT = (0x7 << 76) | (0x2 << 62)
+
+
+def new_ids(n: int) -> list[uuid.UUID]:
+    """Return ``n`` ids like :func:`new_id` (one clock read and one ``urandom`` call)."""
     millis = time.time_ns() // 1_000_000
-    value = (millis & ((1 << 48) - 1)) << 80
-    value |= int.from_bytes(os.urandom(10), "big") & ((1 << 80) - 1)
-    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
-    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
-    return uuid.UUID(int=value)
+    high = ((millis & ((1 << 48) - 1)) << 80) | _VERSION_VARIANT
+    pool = os.urandom(10 * n)
+    return [
+        uuid.UUID(int=high | (int.from_bytes(pool[i : i + 10], "big") & _RANDOM_BITS))
+        for i in range(0, 10 * n, 10)
+    ]
 
 
 class UtcDateTime(TypeDecorator[datetime]):

@@ -1,18 +1,26 @@
 """Alerts in the hub: an organisation's rules, evaluation over its studies, lifecycle, notices.
 
 Rules and lifecycle are :mod:`medcoop.analytics.alerts` (pure); this module stores them
-(``analytics_alert_settings``, ``analytics_alerts``), evaluates the organisation's studies
-(outlier medians come from the organisation's own studies per protocol, at least
-``MIN_STUDIES_FOR_MEDIAN`` of them), opens each new alert once (its key de-duplicates) and
-sends it by e-mail and webhook as configured. A failed notice is recorded on the alert
-(``notify_error``) and the alert stays open: nothing is lost.
+(``analytics_alert_settings``, ``analytics_alerts``), evaluates studies (outlier medians
+come from the organisation's own studies per protocol, at least ``MIN_STUDIES_FOR_MEDIAN``
+of them) and opens each new alert once (its key de-duplicates).
+
+Evaluation happens in two places: at ingest, inside the batch's transaction, for the
+studies the batch created or changed (:func:`evaluate_studies`: a stored study always has
+its alerts), and on request over every study (:func:`evaluate`). Neither sends anything:
+an alert opened while e-mail or a webhook is configured is a due notice (``notify_after``),
+which the hub's background notifier delivers with retries (:mod:`.notifier`,
+:func:`deliver`), so a slow mail server never slows ingest and a crash loses no notice.
 """
 
 from __future__ import annotations
 
 import statistics
+import threading
+import time
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +35,7 @@ from medcoop.analytics.alerts import (
     AlertRuleSet,
     AlertState,
     AlertTransitionError,
+    FluoroCumulativeRule,
     OutlierRule,
     Transition,
     acknowledge,
@@ -38,16 +47,20 @@ from medcoop.analytics.alerts import (
 from medcoop.analytics.exam_types import classify_record
 from medcoop.analytics.notify import NotificationError, SmtpNotifier, WebhookNotifier
 from medcoop.hub.db.analytics_models import AlertRow, AlertSettings
+from medcoop.hub.db.models import IrradiationEventRow, UsageFact
 from medcoop.hub.errors import ConflictError, NotFoundError
 from medcoop.hub.services.analytics_dose import load_records
 from medcoop.records import StudyRecord
 
 __all__ = [
+    "MEDIAN_CACHE_TTL_S",
     "MIN_STUDIES_FOR_MEDIAN",
     "EmailSettings",
     "NotifySettings",
     "WebhookSettings",
+    "deliver",
     "evaluate",
+    "evaluate_studies",
     "get_settings",
     "list_alerts",
     "put_settings",
@@ -55,6 +68,10 @@ __all__ = [
 ]
 
 MIN_STUDIES_FOR_MEDIAN = 10
+#: How long ingest reuses an organisation's protocol medians (outlier rules), per process.
+MEDIAN_CACHE_TTL_S = 600.0
+_medians: dict[tuple[uuid.UUID, str], tuple[float, dict[str, float]]] = {}
+_medians_lock = threading.Lock()
 
 
 class EmailSettings(BaseModel):
@@ -86,6 +103,11 @@ class NotifySettings(BaseModel):
     email: EmailSettings | None = None
     webhook: WebhookSettings | None = None
 
+    @property
+    def channels(self) -> tuple[str, ...]:
+        """The channels configured: ``"email"``, ``"webhook"``."""
+        return tuple(name for name in ("email", "webhook") if getattr(self, name) is not None)
+
 
 def get_settings(session: Session) -> tuple[AlertRuleSet, NotifySettings]:
     """Return the organisation's rules and notification settings (empty when unset)."""
@@ -108,12 +130,16 @@ def put_settings(
     row.updated_at = now
 
 
+def _protocol(record: StudyRecord) -> str | None:
+    return record.usage.performed_protocol or next(
+        (e.protocol for e in record.events if e.protocol), None
+    )
+
+
 def _protocol_medians(records: list[StudyRecord]) -> dict[tuple[str, str], float]:
     values: dict[tuple[str, str], list[float]] = defaultdict(list)
     for record in records:
-        protocol = record.usage.performed_protocol or next(
-            (e.protocol for e in record.events if e.protocol), None
-        )
+        protocol = _protocol(record)
         if protocol is None:
             continue
         for metric in ("ctdivol", "dlp", "dap"):
@@ -125,7 +151,7 @@ def _protocol_medians(records: list[StudyRecord]) -> dict[tuple[str, str], float
     }
 
 
-def _to_row(org_id: uuid.UUID, alert: Alert) -> AlertRow:
+def _to_row(org_id: uuid.UUID, alert: Alert, *, notify: bool) -> AlertRow:
     c = alert.candidate
     return AlertRow(
         org_id=org_id,
@@ -142,6 +168,9 @@ def _to_row(org_id: uuid.UUID, alert: Alert) -> AlertRow:
         history=[_transition_json(t) for t in alert.history],
         opened_at=alert.history[0].at,
         updated_at=alert.history[-1].at,
+        # the outbox: due now when there is somewhere to send it
+        notify_after=alert.history[0].at if notify else None,
+        notify_attempts=0,
     )
 
 
@@ -168,44 +197,72 @@ def _from_row(row: AlertRow) -> Alert:
     return Alert(candidate, AlertState(row.state), history)
 
 
-def _notify(row: AlertRow, settings: NotifySettings, organisation: str, now: datetime) -> None:
-    alert = _from_row(row)
-    errors = []
-    senders: list[SmtpNotifier | WebhookNotifier] = []
+def _senders(
+    settings: NotifySettings, organisation: str
+) -> dict[str, SmtpNotifier | WebhookNotifier]:
+    senders: dict[str, SmtpNotifier | WebhookNotifier] = {}
     if settings.email is not None:
         e = settings.email
-        senders.append(
-            SmtpNotifier(
-                host=e.host,
-                port=e.port,
-                sender=e.sender,
-                recipients=tuple(e.recipients),
-                organisation=organisation,
-                starttls=e.starttls,
-            )
+        senders["email"] = SmtpNotifier(
+            host=e.host,
+            port=e.port,
+            sender=e.sender,
+            recipients=tuple(e.recipients),
+            organisation=organisation,
+            starttls=e.starttls,
         )
     if settings.webhook is not None:
         w = settings.webhook
-        senders.append(
-            WebhookNotifier(url=w.url, secret=w.secret.encode(), organisation=organisation)
+        senders["webhook"] = WebhookNotifier(
+            url=w.url, secret=w.secret.encode(), organisation=organisation
         )
-    for sender in senders:
+    return senders
+
+
+def deliver(
+    row: AlertRow, settings: NotifySettings, organisation: str, *, done: Sequence[str] = ()
+) -> tuple[list[str], list[str]]:
+    """Send an alert on every configured channel not in ``done`` (network I/O, no database).
+
+    Returns the channels delivered so far (``done`` included) and the errors of this try.
+    """
+    alert = _from_row(row)
+    delivered, errors = list(done), []
+    for channel, sender in _senders(settings, organisation).items():
+        if channel in delivered:
+            continue
         try:
             sender.send(alert)
         except NotificationError as exc:
             errors.append(str(exc))
-    if errors:
-        row.notify_error = "; ".join(errors)[:400]
-    elif senders:
-        row.notified_at, row.notify_error = now, None
+        else:
+            delivered.append(channel)
+    return delivered, errors
 
 
-def evaluate(
-    session: Session, org_id: uuid.UUID, organisation: str, *, now: datetime
+def _open(
+    session: Session,
+    org_id: uuid.UUID,
+    found: list[AlertCandidate],
+    known: set[str],
+    notify: NotifySettings,
+    now: datetime,
 ) -> list[AlertRow]:
-    """Evaluate the organisation's rules over its studies; open and notify new alerts.
+    opened = []
+    for candidate in found:
+        if candidate.key in known:
+            continue
+        known.add(candidate.key)
+        row = _to_row(org_id, open_alert(candidate, at=now), notify=bool(notify.channels))
+        session.add(row)
+        opened.append(row)
+    return opened
 
-    Returns the alerts opened by this call (the caller commits).
+
+def evaluate(session: Session, org_id: uuid.UUID, *, now: datetime) -> list[AlertRow]:
+    """Re-evaluate the organisation's rules over all its studies; open new alerts.
+
+    Returns the alerts opened by this call (the caller commits; the notifier sends them).
     """
     rules, notify = get_settings(session)
     if not rules.rules:
@@ -217,26 +274,104 @@ def evaluate(
     needs_medians = any(isinstance(rule, OutlierRule) for rule in rules.rules)
     medians = _protocol_medians(records) if needs_medians else {}
     known = set(session.scalars(select(AlertRow.alert_key)))
-    opened = []
+    found = []
     for record in records:
         exam = classify_record(record)
-        found = evaluate_study(
-            record,
-            rules,
-            history=by_patient[record.patient.pseudonym],
-            protocol_medians=medians,
-            body_region=exam.body_region if exam else None,
+        found.extend(
+            evaluate_study(
+                record,
+                rules,
+                history=by_patient[record.patient.pseudonym],
+                protocol_medians=medians,
+                body_region=exam.body_region if exam else None,
+            )
         )
-        for candidate in found:
-            if candidate.key in known:
-                continue
-            known.add(candidate.key)
-            row = _to_row(org_id, open_alert(candidate, at=now))
-            session.add(row)
-            opened.append(row)
-    for row in opened:
-        _notify(row, notify, organisation, now)
+    opened = _open(session, org_id, found, known, notify, now)
+    session.flush()
     return opened
+
+
+def evaluate_studies(
+    session: Session, org_id: uuid.UUID, study_ids: Sequence[uuid.UUID], *, now: datetime
+) -> list[AlertRow]:
+    """Evaluate the organisation's rules for some studies (those a batch wrote).
+
+    Reads only what the rules need: the studies, their patients' other studies when a
+    cumulative rule exists, protocol medians when an outlier rule exists (cached per
+    process for :data:`MEDIAN_CACHE_TTL_S`). With no rules this is one small query.
+    """
+    rules, notify = get_settings(session)
+    if not rules.rules or not study_ids:
+        return []
+    records = [r for _, r in load_records(session, study_ids=study_ids)]
+    by_patient: dict[str, list[StudyRecord]] = defaultdict(list)
+    if any(isinstance(rule, FluoroCumulativeRule) for rule in rules.rules):
+        pseudonyms = sorted({r.patient.pseudonym for r in records})
+        for _, record in load_records(session, pseudonyms=pseudonyms):
+            by_patient[record.patient.pseudonym].append(record)
+    medians: dict[tuple[str, str], float] = {}
+    if any(isinstance(rule, OutlierRule) for rule in rules.rules):
+        wanted = {p for p in map(_protocol, records) if p is not None}
+        medians = _cached_medians(session, org_id, wanted)
+    found = []
+    for record in records:
+        exam = classify_record(record)
+        found.extend(
+            evaluate_study(
+                record,
+                rules,
+                history=by_patient[record.patient.pseudonym],
+                protocol_medians=medians,
+                body_region=exam.body_region if exam else None,
+            )
+        )
+    if not found:
+        return []
+    keys = sorted({c.key for c in found})
+    known = set(session.scalars(select(AlertRow.alert_key).where(AlertRow.alert_key.in_(keys))))
+    opened = _open(session, org_id, found, known, notify, now)
+    session.flush()
+    return opened
+
+
+def _cached_medians(
+    session: Session, org_id: uuid.UUID, protocols: set[str]
+) -> dict[tuple[str, str], float]:
+    """Return ``(protocol, metric) → median`` of the organisation's studies, cached a while."""
+    clock = time.monotonic()
+    with _medians_lock:
+        missing = sorted(p for p in protocols if _medians.get((org_id, p), (0.0, {}))[0] <= clock)
+    if missing:
+        # every study whose protocol (MPPS, else its first event's) may be one of these
+        ids = set(
+            session.scalars(
+                select(UsageFact.study_id).where(UsageFact.performed_protocol.in_(missing))
+            )
+        )
+        ids |= set(
+            session.scalars(
+                select(IrradiationEventRow.study_id)
+                .where(IrradiationEventRow.protocol.in_(missing))
+                .distinct()
+            )
+        )
+        ordered = sorted(ids, key=str)
+        records = [
+            r
+            for chunk in (ordered[i : i + 1000] for i in range(0, len(ordered), 1000))
+            for _, r in load_records(session, study_ids=chunk)
+        ]
+        computed = _protocol_medians(records)
+        with _medians_lock:
+            for protocol in missing:
+                found = {m: v for (p, m), v in computed.items() if p == protocol}
+                _medians[(org_id, protocol)] = (clock + MEDIAN_CACHE_TTL_S, found)
+    with _medians_lock:
+        return {
+            (p, metric): value
+            for p in protocols
+            for metric, value in _medians.get((org_id, p), (0.0, {}))[1].items()
+        }
 
 
 def list_alerts(session: Session, state: str | None = None) -> list[AlertRow]:

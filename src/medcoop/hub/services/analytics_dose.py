@@ -7,9 +7,9 @@ every tenant's studies of one exam type, so :func:`peer_benchmark` reads with a 
 session (``ALL_TENANTS``) and returns only k-anonymous aggregates: counts and quartiles of
 groups of at least 5 sites and 10 studies, never a row, a site or an organisation.
 
-Computed on demand from the studies table, which suits one hospital group and demos;
-at pool scale the same :func:`~medcoop.analytics.benchmarks.benchmark_site` runs on
-precomputed per exam type × month sketch blocks (see ``bench/benchmarks.py``).
+Peer benchmarks read the dose summaries that ingest keeps (one sketch per site × device
+× exam type × metric × month, :mod:`medcoop.hub.services.summaries`), never the studies,
+so a query costs the same whatever the size of the pool; periods are whole UTC months.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import select
+import numpy as np
+from sqlalchemy import String, cast, select
 from sqlalchemy.orm import Session
 
-from medcoop.analytics.alerts import study_metric
 from medcoop.analytics.benchmarks import (
     CellCounts,
     PeerBenchmark,
@@ -39,16 +39,18 @@ from medcoop.analytics.drl import (
 )
 from medcoop.analytics.exam_types import EXAM_TYPES, classify_record
 from medcoop.analytics.query import HistoryPoint, StudyQuery, dose_history, sort_rows, study_row
-from medcoop.analytics.sketches import DoseSketch
+from medcoop.analytics.sketches import DoseSketch, SketchMatrix, merge_rows
 from medcoop.analytics.utilization import (
     DeviceUtilization,
     OpeningHours,
     device_utilization,
     interval_from_record,
 )
+from medcoop.hub.db.analytics_models import DoseSummary
 from medcoop.hub.db.models import Device, IrradiationEventRow, Patient, Site, Study, UsageFact
 from medcoop.hub.db.tenancy import ALL_TENANTS, scope_session
 from medcoop.hub.errors import NotFoundError
+from medcoop.hub.services.summaries import month_range
 from medcoop.records import (
     DeviceInfo,
     DoseTotals,
@@ -71,6 +73,7 @@ __all__ = [
 _TOTALS = tuple(DoseTotals.model_fields)
 _USAGE = tuple(UsageFacts.model_fields)
 _MAX_STUDIES = 200_000
+_EMPTY = DoseSketch().to_bytes()
 
 
 def require_site(session: Session, site_id: uuid.UUID) -> Site:
@@ -88,8 +91,14 @@ def load_records(
     modality: str | None = None,
     from_at: datetime | None = None,
     to_at: datetime | None = None,
+    study_ids: Sequence[uuid.UUID] | None = None,
+    pseudonyms: Sequence[str] | None = None,
 ) -> list[tuple[uuid.UUID, StudyRecord]]:
-    """Return ``(site_id, record)`` for the studies the session may see, oldest first."""
+    """Return ``(site_id, record)`` for the studies the session may see, oldest first.
+
+    Every filter given narrows the result; ``study_ids`` and ``pseudonyms`` (patients)
+    serve the alerts evaluated at ingest.
+    """
     query = (
         select(Study, Device, Patient)
         .join(Device, (Device.org_id == Study.org_id) & (Device.id == Study.device_id))
@@ -97,6 +106,10 @@ def load_records(
     )
     if site_ids is not None:
         query = query.where(Study.site_id.in_(list(site_ids)))
+    if study_ids is not None:
+        query = query.where(Study.id.in_(list(study_ids)))
+    if pseudonyms is not None:
+        query = query.where(Patient.pseudonym.in_(list(pseudonyms)))
     if modality is not None:
         query = query.where(Study.modality == modality)
     if from_at is not None:
@@ -152,11 +165,6 @@ def _record(
     )
 
 
-def modality_filter(family: str) -> str | None:
-    """Return the stored modality to filter on for an exam-type family (DX covers CR too)."""
-    return "CT" if family == "CT" else None
-
-
 def drl_comparisons(
     session: Session,
     site_id: uuid.UUID,
@@ -195,44 +203,55 @@ def peer_benchmark(
     """Benchmark one of the caller's sites against every other site in the pool.
 
     ``session`` is the caller's tenant-scoped session (the site must be theirs); ``pool``
-    a system session that reads every tenant (see the module docstring).
+    a system session that reads every tenant (see the module docstring). The period is
+    widened to whole UTC months (:func:`~medcoop.hub.services.summaries.month_range`):
+    the answer merges the monthly summaries it covers.
     """
     require_site(session, site_id)
-    modality = next((t.modality for t in EXAM_TYPES if t.key == exam_type), None)
-    if modality is None:
+    if exam_type not in {t.key for t in EXAM_TYPES}:
         raise NotFoundError("exam type", exam_type)
     scope_session(pool, ALL_TENANTS)
-    attributes = {
-        str(s.id): {"country": s.country or "", "site_type": s.site_type or ""}
-        for s in pool.scalars(select(Site))
-    }
-    classes = {
-        (str(d.site_id), d.device_key): d.device_class or d.modality or ""
-        for d in pool.scalars(select(Device))
-    }
     wanted_class = (filters or {}).get("device_class")
-    per_site: dict[str, list[float]] = defaultdict(list)
-    per_site_class: dict[str, list[float]] = defaultdict(list)
-    per_site_rest: dict[str, list[float]] = defaultdict(list)
-    for site, record in load_records(
-        pool, modality=modality_filter(modality), from_at=from_at, to_at=to_at
-    ):
-        exam = classify_record(record)
-        value = study_metric(record, metric) if exam and exam.key == exam_type else None
-        if value is None:
-            continue
-        per_site[str(site)].append(value)
-        in_class = classes.get((str(site), record.device.device_key)) == wanted_class
-        (per_site_class if in_class else per_site_rest)[str(site)].append(value)
+    # ids as the database's own text: no UUID object per row (tens of thousands of rows)
+    columns = [cast(DoseSummary.site_id, String), DoseSummary.sketch]
+    if wanted_class is not None:
+        columns.append(cast(DoseSummary.device_id, String))
+    query = select(*columns).where(DoseSummary.exam_type == exam_type, DoseSummary.metric == metric)
+    months = month_range(from_at, to_at)
+    if months is not None:
+        query = query.where(DoseSummary.month.between(*months))
+    # Core execution: no ORM row loading for tens of thousands of rows (the read spans
+    # tenants explicitly, so the tenancy listener has nothing to add)
+    rows = pool.connection().execute(query).all()
+    index: dict[str, int] = {}
+    groups = np.fromiter(
+        (index.setdefault(row[0], len(index)) for row in rows), dtype=np.int64, count=len(rows)
+    )
+    sites = np.empty(len(index), dtype=object)
+    sites[:] = [str(uuid.UUID(raw)) for raw in index]  # one per site, canonical
+    blobs = [bytes(row[1]) for row in rows]
+    per_site = _matrix(groups, blobs, sites)
     site_filters = {k: v for k, v in (filters or {}).items() if k != "device_class"}
+    attributes = (
+        {
+            str(s.id): {"country": s.country or "", "site_type": s.site_type or ""}
+            for s in pool.scalars(select(Site))
+        }
+        if site_filters
+        else {}
+    )
     notes: list[str] = []
     if wanted_class is not None:
         policy = policy or PrivacyPolicy()
-        peers_in = {s: v for s, v in per_site_class.items() if s != str(site_id)}
-        peers_out = {s: v for s, v in per_site_rest.items() if s != str(site_id)}
+        classes = _device_classes(pool)
+        hit = np.fromiter(
+            (classes.get(row[2]) == wanted_class for row in rows), dtype=bool, count=len(rows)
+        )
+        in_class = _matrix(groups[hit], [b for b, h in zip(blobs, hit, strict=True) if h], sites)
+        rest = _matrix(groups[~hit], [b for b, h in zip(blobs, hit, strict=True) if not h], sites)
         # like narrowing by site attributes: only when the class and the rest are both safe
-        if _safe(peers_in, policy) and _safe(peers_out, policy):
-            per_site = per_site_class
+        if _safe(in_class, str(site_id), policy) and _safe(rest, str(site_id), policy):
+            per_site = in_class
         else:
             notes.append(
                 f"device_class={wanted_class} not applied: too few peers would remain on one side"
@@ -240,7 +259,7 @@ def peer_benchmark(
             wanted_class = None
     result = benchmark_site(
         str(site_id),
-        _sketches(per_site),
+        per_site,
         policy=policy,
         attributes=attributes,
         filters=site_filters,
@@ -251,20 +270,26 @@ def peer_benchmark(
     return replace(result, notes=(*notes, *result.notes), narrowed_by=narrowed)
 
 
-def _safe(per_site: dict[str, list[float]], policy: PrivacyPolicy) -> bool:
-    counts = CellCounts(
-        n_studies=sum(len(v) for v in per_site.values()),
-        n_sites=sum(1 for v in per_site.values() if v),
-    )
+def _matrix(groups: np.ndarray, blobs: list[bytes], sites: np.ndarray) -> SketchMatrix:
+    """Merge the cells into one row per site (rows of sites without cells stay empty)."""
+    if sites.size == 0:
+        matrix = merge_rows(groups, blobs)
+    else:  # an empty sketch in the last row: every subset has a row for every site
+        matrix = merge_rows(np.append(groups, sites.size - 1), [*blobs, _EMPTY])
+    matrix.ids = sites
+    return matrix
+
+
+def _device_classes(pool: Session) -> dict[str, str]:
+    """Return each device's peer-benchmark class (its modality unless refined), by id text."""
+    rows = pool.execute(select(cast(Device.id, String), Device.device_class, Device.modality))
+    return {id_: device_class or modality or "" for id_, device_class, modality in rows}
+
+
+def _safe(per_site: SketchMatrix, site_id: str, policy: PrivacyPolicy) -> bool:
+    totals = per_site.totals()[per_site.ids != site_id]
+    counts = CellCounts(n_studies=int(totals.sum()), n_sites=int((totals > 0).sum()))
     return policy.allows(counts)
-
-
-def _sketches(per_site: dict[str, list[float]]) -> dict[str, DoseSketch]:
-    sketches = {}
-    for site, values in per_site.items():
-        sketches[site] = DoseSketch()
-        sketches[site].add_many(values)
-    return sketches
 
 
 def utilization(

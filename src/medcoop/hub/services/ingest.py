@@ -2,9 +2,13 @@
 
 One batch is one transaction: either every new record of the batch is stored (studies,
 usage facts, irradiation events, devices, patients by pseudonym, receipts) or none is.
-The fast path (new studies) hands each table's rows to the driver's ``executemany`` in
-one call (see :func:`_bulk_insert`); studies updated by
-a later record are merged in place by the rules of :mod:`medcoop.hub.services.merge`.
+The fast path (new studies) hands each table's rows to the driver in one call
+(:func:`medcoop.hub.db.bulk.bulk_insert`); studies updated by a later record are merged
+in place by the rules of :mod:`medcoop.hub.services.merge`. In the same transaction the
+batch updates the dose summaries (:mod:`.summaries`: old values out, new in, one read and
+one write per touched cell) and evaluates the organisation's alert rules for the studies
+it wrote (:func:`.analytics_alerts.evaluate_studies`); notices are sent after commit by
+the background notifier.
 """
 
 from __future__ import annotations
@@ -12,16 +16,20 @@ from __future__ import annotations
 import math
 import re
 import uuid
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Table, delete, select, update
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
-from medcoop.hub.db.base import new_id, utcnow
+from medcoop.hub.db.base import new_ids, utcnow
+from medcoop.hub.db.bulk import among
+from medcoop.hub.db.bulk import bulk_insert as _bulk_insert
 from medcoop.hub.db.engine import begin_write
 from medcoop.hub.db.models import (
     Device,
@@ -33,6 +41,7 @@ from medcoop.hub.db.models import (
 )
 from medcoop.hub.db.tenancy import check_rows_in_tenant, current_tenant
 from medcoop.hub.errors import InvalidRecordError, PayloadTooLargeError
+from medcoop.hub.services.analytics_alerts import evaluate_studies
 from medcoop.hub.services.merge import (
     TOTAL_FIELDS,
     MergeKind,
@@ -40,14 +49,28 @@ from medcoop.hub.services.merge import (
     classify,
     merge_usage,
 )
+from medcoop.hub.services.summaries import (
+    EVENT_FACTS,
+    CellKey,
+    SummaryChanges,
+    SummaryValue,
+    contributions,
+    lock_site,
+    study_values,
+    with_keys,
+)
 from medcoop.records import SCHEMA_VERSION, IrradiationEvent, RecordBatch, StudyRecord
 
 __all__ = ["IngestResult", "ingest_batch", "parse_batch"]
 
 _CONFLICT_RETRIES = 3
 _MAX_INT32 = 2**31 - 1
-#: JSON that may parse to a non-finite float (Infinity, NaN, a 3-digit exponent) or NUL.
-_SUSPECT_VALUE = re.compile(rb"Infinity|NaN|[eE][+]?[0-9]{3}|\\u0000")
+#: Text that may parse to a non-finite float or hold NUL (PostgreSQL text cannot).
+_SUSPECT_TOKENS = (b"Infinity", b"NaN", b"\\u0000")
+#: A number with a 3-digit exponent (1e999 parses to infinity), in the lowercased body:
+#: the digits end the number (a delimiter follows), which hex text such as a pseudonym
+#: holding "e105" never does, so ordinary batches skip the slow walk.
+_BIG_EXPONENT = re.compile(rb"e\+?[0-9]{3,}[,}\]\s]")
 _LAST_SEEN_RESOLUTION = timedelta(seconds=60)
 #: PostgreSQL SQLSTATEs worth retrying: deadlock detected, serialization failure.
 _RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
@@ -115,6 +138,8 @@ class IngestResult:
     received: int
     new: list[str]
     duplicate: list[str]
+    #: Alerts the batch's studies opened (their notices are due once committed).
+    alerts_opened: int = 0
 
     def as_response(self) -> dict[str, Any]:
         """Return the JSON body ``POST /api/v1/ingest`` answers with."""
@@ -178,11 +203,18 @@ def _check_storable(batch: RecordBatch, body: bytes) -> None:
         for loc, value in counts.items():
             if value is not None and value > _MAX_INT32:
                 _refuse(index, loc, f"must be at most {_MAX_INT32}")
-    if not _SUSPECT_VALUE.search(body):
+    if not _may_hold_unstorable(body):
         return
     for index, record in enumerate(batch.records):
         if not _all_storable(record.model_dump()):
             _refuse(index, (), "numbers must be finite and text must not contain NUL")
+
+
+def _may_hold_unstorable(body: bytes) -> bool:
+    """Return whether the JSON text could hold a non-finite number or NUL (fast, may err high)."""
+    if any(token in body for token in _SUSPECT_TOKENS):
+        return True
+    return _BIG_EXPONENT.search(body.lower()) is not None
 
 
 def _all_storable(value: object) -> bool:
@@ -202,47 +234,9 @@ def _refuse(index: int, loc: tuple[str, ...], message: str) -> None:
     raise InvalidRecordError(errors, record_index=index)
 
 
-def _bulk_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
-    """INSERT ``rows`` (dicts with identical keys) in one driver call (COPY on PostgreSQL).
-
-    SQLAlchemy's per-row parameter compilation costs more than the database's own work
-    at ingest rates; this converts values with the same dialect type processors
-    SQLAlchemy would use, then hands plain tuples to the driver.
-    """
-    if not rows:
-        return
-    check_rows_in_tenant(session, rows)
-    connection = session.connection()
-    dialect = connection.dialect
-    names = list(rows[0])
-    # _cached_bind_processor is the dialect-specific converter SQLAlchemy itself applies.
-    processors = [table.c[name].type._cached_bind_processor(dialect) for name in names]
-    params = [
-        tuple(
-            value if proc is None or value is None else proc(value)
-            for proc, value in zip(processors, (row[name] for name in names), strict=True)
-        )
-        for row in rows
-    ]
-    columns = ", ".join(names)
-    if dialect.name == "postgresql":
-        # COPY: one stream, no per-row statement; several times an executemany pipeline.
-        sql = f"COPY {table.name} ({columns}) FROM STDIN"
-        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            with cursor.copy(sql) as copy:
-                for row in params:
-                    copy.write_row(row)
-        except dialect.loaded_dbapi.Error as exc:
-            # Raw driver errors, wrapped as SQLAlchemy would (UniqueViolation -> IntegrityError).
-            raise DBAPIError.instance(sql, None, exc, dialect.loaded_dbapi.Error) from exc
-        return
-    marks = ", ".join(["?" if dialect.paramstyle == "qmark" else "%s"] * len(names))
-    connection.exec_driver_sql(f"INSERT INTO {table.name} ({columns}) VALUES ({marks})", params)
-
-
 def _event_row(org_id: uuid.UUID, study_id: uuid.UUID, event: IrradiationEvent) -> dict[str, Any]:
-    row: dict[str, Any] = {name: getattr(event, name) for name in _EVENT_COLUMNS}
+    fields = event.__dict__  # pydantic v2 keeps the field values here
+    row: dict[str, Any] = {name: fields[name] for name in _EVENT_COLUMNS}
     row["kind"] = event.kind.value
     row["source"] = event.source.value
     row.update(
@@ -250,7 +244,8 @@ def _event_row(org_id: uuid.UUID, study_id: uuid.UUID, event: IrradiationEvent) 
         study_id=study_id,
         event_uid=event.event_uid,
         dose_check_count=len(event.dose_check),
-        details=event.model_dump(mode="json", exclude_none=True, exclude_defaults=True),
+        # JSON text straight from pydantic (bulk_insert's `raw`)
+        details=event.model_dump_json(exclude_none=True, exclude_defaults=True),
     )
     return row
 
@@ -270,7 +265,8 @@ def _study_facts(record: StudyRecord) -> dict[str, Any]:
         "effective_diameter_cm": patient.effective_diameter_cm,
         "water_equivalent_diameter_cm": patient.water_equivalent_diameter_cm,
     }
-    facts.update(record.totals.model_dump(include=set(TOTAL_FIELDS)))
+    totals = record.totals.__dict__  # pydantic v2 keeps the field values here
+    facts.update({name: totals[name] for name in TOTAL_FIELDS})
     facts["number_of_events"] = (
         record.totals.number_of_events
         if record.totals.number_of_events is not None
@@ -288,24 +284,70 @@ class _Draft:
     events: dict[str, dict[str, Any]]
     is_new: bool
     stored_event_uids: frozenset[str] = frozenset()
+    #: Stored events' summary facts (``summaries.EVENT_FACTS``) by event UID.
+    stored_events: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: What the stored study contributes to the dose summaries now.
+    summary_before: list[tuple[CellKey, float]] = field(default_factory=list)
+    #: A new study's summary values, worked out before the transaction (``None`` once
+    #: another record of the batch changed it).
+    values: list[SummaryValue] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """What a record would write as a new study: built before the write transaction, so
+    SQLite's single writer holds its lock only for the database work."""
+
+    study_id: uuid.UUID
+    facts: dict[str, Any]
+    usage: dict[str, Any]
+    events: dict[str, dict[str, Any]]
+    values: list[SummaryValue]
+
+
+def _prepare(records: Sequence[StudyRecord], org_id: uuid.UUID) -> dict[str, _Prepared]:
+    prepared = {}
+    for record, study_id in zip(records, new_ids(len(records)), strict=True):
+        facts = _study_facts(record)
+        fields = record.usage.__dict__  # pydantic v2 keeps the field values here
+        usage = {name: fields[name] for name in _USAGE_FIELDS}
+        events = {e.event_uid: _event_row(org_id, study_id, e) for e in record.events}
+        values = study_values(facts, usage["performed_protocol"], events.values())
+        prepared[record.record_key] = _Prepared(study_id, facts, usage, events, values)
+    return prepared
 
 
 class _BatchWriter:
     """Resolves devices, patients and studies of one batch and writes them in bulk."""
 
-    def __init__(self, session: Session, org_id: uuid.UUID, site_id: uuid.UUID) -> None:
+    def __init__(
+        self,
+        session: Session,
+        org_id: uuid.UUID,
+        site_id: uuid.UUID,
+        prepared: dict[str, _Prepared],
+    ) -> None:
         self.session = session
         self.org_id = org_id
         self.site_id = site_id
+        self.prepared = prepared
         self.now = utcnow()
         self.drafts: dict[str, _Draft] = {}
+        self._ids: list[uuid.UUID] = []
+
+    def new_id(self) -> uuid.UUID:
+        """Return a fresh id (drawn in blocks: one clock read and ``urandom`` call each)."""
+        if not self._ids:
+            self._ids = new_ids(256)
+        return self._ids.pop()
 
     def device_ids(self, records: list[StudyRecord]) -> dict[str, uuid.UUID]:
         wanted = {r.device.device_key: r for r in records}
         found = dict(
             self.session.execute(
                 select(Device.device_key, Device.id).where(
-                    Device.site_id == self.site_id, Device.device_key.in_(wanted)
+                    Device.site_id == self.site_id,
+                    among(self.session, Device.device_key, list(wanted)),
                 )
             ).all()
         )
@@ -324,7 +366,7 @@ class _BatchWriter:
         for key, record in wanted.items():
             if key in found:
                 continue
-            found[key] = new_id()
+            found[key] = self.new_id()
             device = record.device
             modality = device.modality or record.modality
             rows.append(
@@ -344,7 +386,23 @@ class _BatchWriter:
                     "last_seen_at": self.now,
                 }
             )
-        if rows:
+        if rows and self.session.get_bind().dialect.name == "postgresql":
+            # A new edge's first batches arrive together and all bring the same devices:
+            # wait for the worker that inserts them first (ON CONFLICT DO NOTHING) and use
+            # its ids, rather than fail at commit and redo a whole batch.
+            check_rows_in_tenant(self.session, rows)
+            statement = postgresql.insert(Device.__table__).on_conflict_do_nothing()
+            self.session.connection().execute(statement, rows)
+            keys = [row["device_key"] for row in rows]
+            found.update(
+                self.session.execute(
+                    select(Device.device_key, Device.id).where(
+                        Device.site_id == self.site_id,
+                        among(self.session, Device.device_key, keys),
+                    )
+                ).all()
+            )
+        elif rows:
             _bulk_insert(self.session, Device.__table__, rows)
         return found
 
@@ -353,7 +411,8 @@ class _BatchWriter:
         found = dict(
             self.session.execute(
                 select(Patient.pseudonym, Patient.id).where(
-                    Patient.site_id == self.site_id, Patient.pseudonym.in_(wanted)
+                    Patient.site_id == self.site_id,
+                    among(self.session, Patient.pseudonym, list(wanted)),
                 )
             ).all()
         )
@@ -361,7 +420,7 @@ class _BatchWriter:
         for pseudonym, record in wanted.items():
             if pseudonym in found:
                 continue
-            found[pseudonym] = new_id()
+            found[pseudonym] = self.new_id()
             sex = record.patient.sex
             rows.append(
                 {
@@ -381,7 +440,10 @@ class _BatchWriter:
         """Load the studies of this batch that the hub already holds, as drafts."""
         stored = self.session.scalars(
             select(Study)
-            .where(Study.site_id == self.site_id, Study.study_uid.in_(study_uids))
+            .where(
+                Study.site_id == self.site_id,
+                among(self.session, Study.study_uid, sorted(study_uids)),
+            )
             # PostgreSQL: hold the rows so two workers cannot merge into one study at once.
             .with_for_update()
         ).all()
@@ -392,32 +454,38 @@ class _BatchWriter:
             u.study_id: u
             for u in self.session.scalars(select(UsageFact).where(UsageFact.study_id.in_(ids)))
         }
-        event_uids: dict[uuid.UUID, set[str]] = {}
-        for study_id, event_uid in self.session.execute(
-            select(IrradiationEventRow.study_id, IrradiationEventRow.event_uid).where(
+        events: dict[uuid.UUID, dict[str, dict[str, Any]]] = {}
+        columns = [getattr(IrradiationEventRow, name) for name in EVENT_FACTS]
+        for row in self.session.execute(
+            select(IrradiationEventRow.study_id, *columns).where(
                 IrradiationEventRow.study_id.in_(ids)
             )
         ):
-            event_uids.setdefault(study_id, set()).add(event_uid)
-        columns = Study.__table__.columns.keys()
+            facts = dict(zip(EVENT_FACTS, row[1:], strict=True))
+            events.setdefault(row[0], {})[facts["event_uid"]] = facts
+        names = Study.__table__.columns.keys()
         for study in stored:
             row = usage.get(study.id)
+            held = events.get(study.id, {})
+            facts = {name: getattr(study, name) for name in names}
+            protocol = row.performed_protocol if row else None
             self.drafts[study.study_uid] = _Draft(
-                study={name: getattr(study, name) for name in columns},
+                study=facts,
                 usage={name: getattr(row, name) for name in _USAGE_FIELDS} if row else {},
                 events={},
                 is_new=False,
-                stored_event_uids=frozenset(event_uids.get(study.id, ())),
+                stored_event_uids=frozenset(held),
+                stored_events=held,
+                summary_before=contributions(facts, protocol, held.values()),
             )
 
     def apply(self, record: StudyRecord, device_id: uuid.UUID, patient_id: uuid.UUID) -> None:
         draft = self.drafts.get(record.study_uid)
-        usage = record.usage.model_dump(include=set(_USAGE_FIELDS))
+        ready = self.prepared[record.record_key]
         if draft is None:
-            study_id = new_id()
             study = {
                 "org_id": self.org_id,
-                "id": study_id,
+                "id": ready.study_id,
                 "site_id": self.site_id,
                 "device_id": device_id,
                 "patient_id": patient_id,
@@ -427,12 +495,15 @@ class _BatchWriter:
                 "sources": [s.value for s in record.sources],
                 "created_at": self.now,
                 "updated_at": self.now,
-                **_study_facts(record),
+                **ready.facts,
             }
-            events = {e.event_uid: _event_row(self.org_id, study_id, e) for e in record.events}
-            self.drafts[record.study_uid] = _Draft(study, usage, events, is_new=True)
+            # copies: a retry of the batch starts from the prepared rows again
+            self.drafts[record.study_uid] = _Draft(
+                study, dict(ready.usage), dict(ready.events), is_new=True, values=ready.values
+            )
             return
-        self._merge(draft, record, device_id, patient_id, usage)
+        draft.values = None
+        self._merge(draft, record, device_id, patient_id, dict(ready.usage))
 
     def _merge(
         self,
@@ -493,7 +564,25 @@ class _BatchWriter:
             self._write_stored(draft)
         event_rows = [row for d in self.drafts.values() for row in d.events.values()]
         if event_rows:
-            _bulk_insert(self.session, IrradiationEventRow.__table__, event_rows)
+            _bulk_insert(
+                self.session,
+                IrradiationEventRow.__table__,
+                event_rows,
+                raw=frozenset({"details"}),
+            )
+
+    def summary_changes(self) -> SummaryChanges:
+        """Return how this batch changes the dose summaries (old values out, new in)."""
+        changes = SummaryChanges()
+        for draft in self.drafts.values():
+            if draft.values is not None:  # a new study as its one record made it
+                after = with_keys(draft.study, draft.values)
+            else:
+                events = {**draft.stored_events, **draft.events}
+                protocol = draft.usage.get("performed_protocol")
+                after = contributions(draft.study, protocol, events.values())
+            changes.change(draft.summary_before, after)
+        return changes
 
     def _write_stored(self, draft: _Draft) -> None:
         study_id = draft.study["id"]
@@ -544,10 +633,11 @@ def ingest_batch(session: Session, site_id: uuid.UUID, batch: RecordBatch) -> In
     org_id = current_tenant(session)
     if not isinstance(org_id, uuid.UUID):
         raise RuntimeError("ingest needs a session scoped to one organisation")
+    prepared = _prepare(batch.records, org_id)  # outside the write transaction
     for attempt in range(_CONFLICT_RETRIES + 1):
         try:
             begin_write(session)
-            result = _ingest(session, org_id, site_id, batch)
+            result = _ingest(session, org_id, site_id, batch, prepared)
             session.commit()
         except DBAPIError as exc:
             # Another worker committed some of these rows (same record key, device or
@@ -565,13 +655,20 @@ def ingest_batch(session: Session, site_id: uuid.UUID, batch: RecordBatch) -> In
 
 
 def _ingest(
-    session: Session, org_id: uuid.UUID, site_id: uuid.UUID, batch: RecordBatch
+    session: Session,
+    org_id: uuid.UUID,
+    site_id: uuid.UUID,
+    batch: RecordBatch,
+    prepared: dict[str, _Prepared],
 ) -> IngestResult:
     keys = [r.record_key for r in batch.records]
     known = set(
-        session.scalars(select(RecordReceipt.record_key).where(RecordReceipt.record_key.in_(keys)))
+        session.scalars(
+            select(RecordReceipt.record_key).where(among(session, RecordReceipt.record_key, keys))
+        )
     )
     fresh: list[StudyRecord] = []
+    alerts = 0
     new_keys: list[str] = []
     duplicate: list[str] = []
     for record in batch.records:
@@ -582,7 +679,9 @@ def _ingest(
         new_keys.append(record.record_key)
         fresh.append(record)
     if fresh:
-        writer = _BatchWriter(session, org_id, site_id)
+        # shared with other batches; a summary rebuild of this site takes it exclusively
+        lock_site(session, site_id)
+        writer = _BatchWriter(session, org_id, site_id, prepared)
         devices = writer.device_ids(fresh)
         patients = writer.patient_ids(fresh)
         writer.load_stored({r.study_uid for r in fresh})
@@ -591,6 +690,7 @@ def _ingest(
                 record, devices[record.device.device_key], patients[record.patient.pseudonym]
             )
         writer.flush()
+        changes = writer.summary_changes()
         receipts = [
             {
                 "org_id": org_id,
@@ -602,4 +702,13 @@ def _ingest(
             for record in fresh
         ]
         _bulk_insert(session, RecordReceipt.__table__, receipts)
-    return IngestResult(received=len(batch.records), new=new_keys, duplicate=duplicate)
+        # in the batch's transaction: a stored study always has its alerts
+        opened = evaluate_studies(
+            session, org_id, [d.study["id"] for d in writer.drafts.values()], now=writer.now
+        )
+        alerts = len(opened)
+        # last: concurrent batches of this site wait on these cells' locks until we commit
+        changes.apply(session, org_id)
+    return IngestResult(
+        received=len(batch.records), new=new_keys, duplicate=duplicate, alerts_opened=alerts
+    )
