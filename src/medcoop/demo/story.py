@@ -399,9 +399,7 @@ def _report_analytics(
 
 def _show_alerts(client: httpx.Client, console: Console, shown: int = 6) -> list[dict[str, Any]]:
     """Count the group's open alerts by rule and show the newest few."""
-    alerts: list[dict[str, Any]] = client.get(
-        "/api/v1/analytics/alerts", params={"state": "open"}
-    ).json()
+    alerts = _alerts_once_notified(client)
     by_rule: dict[str, int] = {}
     for alert in alerts:
         by_rule[alert["rule_id"]] = by_rule.get(alert["rule_id"], 0) + 1
@@ -417,6 +415,19 @@ def _show_alerts(client: httpx.Client, console: Console, shown: int = 6) -> list
     if alerts:
         console.print(table)
     return alerts
+
+
+def _alerts_once_notified(client: httpx.Client, timeout_s: float = 30) -> list[dict[str, Any]]:
+    """The open alerts, after the hub's notifier has had time to deliver their notices."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        response = client.get("/api/v1/analytics/alerts", params={"state": "open"})
+        response.raise_for_status()
+        alerts: list[dict[str, Any]] = response.json()
+        pending = [a for a in alerts if not a["notified_at"] and not a["notify_error"]]
+        if not pending or time.monotonic() > deadline:
+            return alerts
+        time.sleep(0.5)
 
 
 def _print_next_steps(
