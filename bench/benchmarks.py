@@ -23,9 +23,15 @@ Usage::
 ``--hub-cells`` times the hub's own path instead: ``analytics_dose.peer_benchmark`` over a
 hub database whose ``analytics_dose_summaries`` table holds one cell per site × device ×
 exam type × metric × month (the layout ingest keeps up to date), for ``--sites`` sites
-with ``--devices`` devices each over 12 months::
+with ``--devices`` devices each over 12 months, the values of every cell also written
+to Parquet for DuckDB. In one child process it times the cells-only path, compacts the
+eleven closed months into pooled blocks (the current month is being written, and 10
+sites get late reports in the last closed month), then times the block path through the
+service (plain and device-class narrowed) and through the HTTP endpoint; DuckDB answers
+the same queries exactly in another::
 
-    python bench/benchmarks.py --hub-cells --sites 2000 --devices 2 --queries 50
+    python bench/benchmarks.py --hub-cells --sites 2000 --devices 2 --queries 50 \
+        --duckdb-queries 10
 """
 
 from __future__ import annotations
@@ -203,6 +209,12 @@ def _peak_rss_mb() -> float:
 
 
 def _child(kind: str, source: str, queries_file: str, out_file: str) -> None:
+    if kind == "hub":
+        Path(out_file).write_text(json.dumps(hub_queries(Path(source))))
+        return
+    if kind == "hub-duckdb":
+        Path(out_file).write_text(json.dumps(hub_duckdb(Path(source), int(queries_file))))
+        return
     queries = json.loads(Path(queries_file).read_text())
     run = query_sketches if kind == "sketch" else query_duckdb
     result = run(Path(source), queries)
@@ -237,83 +249,358 @@ def _accuracy(ours: list[object], exact: list[object]) -> dict[str, float]:
     return {k: round(max(v) * 100, 2) if v else float("nan") for k, v in errors.items()}
 
 
-def hub_cells(args: argparse.Namespace) -> dict[str, object]:
-    """Time the hub's peer benchmark over summary cells (see the module docstring)."""
-    import tempfile
-    import uuid
+HUB_MONTHS = [202501 + m for m in range(WINDOW_MONTHS)]  # the last one is "current"
 
+
+def hub_build(args: argparse.Namespace, work: Path) -> dict[str, object]:
+    """Build the hub database (cells) and the same studies as Parquet; write the job file.
+
+    Every cell's values are drawn (lognormal around its site's median), summarised into
+    the cell's sketch and written to Parquet, so DuckDB answers from the very values the
+    sketches hold.
+    """
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
     from sqlalchemy import insert
 
     from medcoop.hub.db import migrate
     from medcoop.hub.db.analytics_models import DoseSummary
     from medcoop.hub.db.engine import make_engine, make_session_factory
-    from medcoop.hub.db.models import Device, Organisation, Site
+    from medcoop.hub.db.models import Device, Organisation, Role, Site, TokenKind
     from medcoop.hub.db.tenancy import ALL_TENANTS, scope_session
-    from medcoop.hub.services.analytics_dose import peer_benchmark
+    from medcoop.hub.services import accounts
     from medcoop.hub.settings import HubSettings
 
     rng = np.random.default_rng(args.seed)
-    url = args.hub_db or f"sqlite:///{tempfile.mkdtemp()}/hub.db"
+    for old in work.glob("hub.db*"):
+        old.unlink()
+    url = args.hub_db or f"sqlite:///{work / 'hub.db'}"
     engine = make_engine(HubSettings(database_url=url))
     migrate.upgrade(engine)
     factory = make_session_factory(engine)
-    per_cell = max(1, args.studies // (args.sites * args.devices * 12))
+    n_sites, n_devices, n_months = args.sites, args.devices, len(HUB_MONTHS)
+    n_cells = n_sites * n_devices * n_months
+    per_cell = max(1, args.studies // n_cells)
     org = uuid.uuid4()
-    sites = [uuid.uuid4() for _ in range(args.sites)]
+    sites = [uuid.uuid4() for _ in range(n_sites)]
+    devices = [[uuid.uuid4() for _ in range(n_devices)] for _ in range(n_sites)]
+    medians = rng.lognormal(6.5, 0.3, n_sites)  # DLP, mGy·cm: sites differ
+    sizes = rng.poisson(per_cell, n_cells) + 1  # cells in (site, device, month) order
+    stamped = datetime.now(UTC) - timedelta(days=1)  # written yesterday
     started = time.perf_counter()
+    writer = pq.ParquetWriter(
+        work / "studies.parquet",
+        pa.schema([("site_id", pa.int16()), ("month", pa.int16()), ("dlp_mgycm", pa.float32())]),
+    )
     with factory() as session:
         scope_session(session, ALL_TENANTS)
         session.execute(insert(Organisation), [{"id": org, "name": f"bench-{org}"}])
         session.execute(
             insert(Site), [{"org_id": org, "id": s, "name": f"site {s}"} for s in sites]
         )
-        devices, cells = [], []
-        for site in sites:
-            median = rng.lognormal(6.5, 0.3)  # DLP, mGy·cm: sites differ
-            for _ in range(args.devices):
-                device = uuid.uuid4()
-                devices.append(
-                    {"org_id": org, "id": device, "site_id": site, "device_key": f"{device}"}
+        session.execute(
+            insert(Device),
+            [
+                {
+                    "org_id": org,
+                    "id": device,
+                    "site_id": site,
+                    "device_key": f"{device}",
+                    "modality": "CT",
+                    # half the fleet in each class, for device-class narrowing
+                    "device_class": "CT-a" if d % 2 == 0 else "CT-b",
+                }
+                for site, ids in zip(sites, devices, strict=True)
+                for d, device in enumerate(ids)
+            ],
+        )
+        user = accounts.create_user(session, "bench@example.org")
+        accounts.add_membership(session, org, user.id, Role.MEDICAL_PHYSICIST)
+        _token, secret = accounts.issue_token(
+            session, TokenKind.PERSONAL, org, user_id=user.id, ttl_s=86400
+        )
+        chunk = n_devices * n_months * 50  # 50 sites at a time
+        for first in range(0, n_cells, chunk):
+            cells = np.arange(first, min(first + chunk, n_cells))
+            counts = sizes[cells]
+            site_of = np.repeat(cells // (n_devices * n_months), counts)
+            month_of = np.repeat(cells % n_months, counts)
+            values = (medians[site_of] * rng.lognormal(0.0, 0.4, counts.sum())).astype(np.float32)
+            writer.write_table(
+                pa.table(
+                    {
+                        "site_id": site_of.astype(np.int16),
+                        "month": month_of.astype(np.int16),
+                        "dlp_mgycm": values,
+                    }
                 )
-                for month in range(12):
-                    sketch = DoseSketch()
-                    n = int(rng.poisson(per_cell)) + 1
-                    sketch.add_many(rng.lognormal(np.log(median), 0.4, size=n))
-                    cells.append(
-                        {
-                            "org_id": org,
-                            "site_id": site,
-                            "device_id": device,
-                            "exam_type": "ct_head",
-                            "metric": "dlp",
-                            "month": 202501 + month,
-                            "n_studies": sketch.count,
-                            "sketch": sketch.to_bytes(),
-                        }
-                    )
-        session.execute(insert(Device), devices)
-        for i in range(0, len(cells), 5000):
-            session.execute(insert(DoseSummary), cells[i : i + 5000])
+            )
+            exact = values.astype(np.float64)
+            keys = bin_keys(exact)
+            rows = []
+            for cell, end in zip(cells.tolist(), np.cumsum(counts).tolist(), strict=True):
+                begin = end - int(sizes[cell])
+                k, part = keys[begin:end], exact[begin:end]
+                low = int(k.min())
+                sketch = DoseSketch.from_bins(
+                    low,
+                    np.bincount(k - low),
+                    total=float(part.sum()),
+                    min_value=float(part.min()),
+                    max_value=float(part.max()),
+                )
+                site = cell // (n_devices * n_months)
+                rows.append(
+                    {
+                        "org_id": org,
+                        "site_id": sites[site],
+                        "device_id": devices[site][cell // n_months % n_devices],
+                        "exam_type": "ct_head",
+                        "metric": "dlp",
+                        "month": HUB_MONTHS[cell % n_months],
+                        "n_studies": sketch.count,
+                        "sketch": sketch.to_bytes(),
+                        "updated_at": stamped,
+                    }
+                )
+            session.execute(insert(DoseSummary), rows)
         session.commit()
-    build_s = time.perf_counter() - started
-    latencies = []
-    for site in rng.choice(len(sites), size=args.queries):
-        with factory() as mine, factory() as pool:
-            scope_session(mine, org)
-            started = time.perf_counter()
-            peer_benchmark(mine, pool, sites[int(site)], exam_type="ct_head", metric="dlp")
-            latencies.append(time.perf_counter() - started)
+    writer.close()
     engine.dispose()
-    return {
-        "hub_cells": len(cells),
-        "studies_per_cell": per_cell,
-        "build_s": round(build_s, 1),
-        "query_ms": {
-            "p50": round(_pct(latencies, 0.5), 1),
-            "p95": round(_pct(latencies, 0.95), 1),
-        },
-        "peak_rss_mb": round(_peak_rss_mb()),
+    picks = rng.choice(n_sites, size=args.queries)
+    job = {
+        "url": url,
+        "org": str(org),
+        "token": secret,
+        "sites": [str(s) for s in sites],
+        "asking": [int(i) for i in picks],
+        "late_sites": [int(i) for i in rng.choice(n_sites, size=10, replace=False)],
     }
+    (work / "job.json").write_text(json.dumps(job))
+    return {
+        "hub_cells": n_cells,
+        "studies": int(sizes.sum()),
+        "studies_per_cell": per_cell,
+        "build_s": round(time.perf_counter() - started, 1),
+    }
+
+
+def hub_queries(work: Path) -> dict[str, object]:
+    """Time the hub's peer benchmark (child process): cells only, then blocks, then HTTP."""
+    import uuid
+    from datetime import UTC, datetime
+
+    from fastapi.testclient import TestClient
+    from sqlalchemy import delete, func, select, update
+
+    from medcoop.hub.app import create_app
+    from medcoop.hub.db.analytics_models import DoseBlock, DoseSummary
+    from medcoop.hub.db.engine import make_engine, make_session_factory
+    from medcoop.hub.db.tenancy import ALL_TENANTS, scope_session
+    from medcoop.hub.services import summaries
+    from medcoop.hub.services.analytics_dose import peer_benchmark
+    from medcoop.hub.settings import HubSettings
+
+    job = json.loads((work / "job.json").read_text())
+    settings = HubSettings(database_url=job["url"])
+    engine = make_engine(settings)
+    factory = make_session_factory(engine)
+    org = uuid.UUID(job["org"])
+    sites = [uuid.UUID(s) for s in job["sites"]]
+    period = {
+        "from_at": datetime(2025, 1, 1, tzinfo=UTC),
+        "to_at": datetime(2026, 1, 1, tzinfo=UTC),
+    }
+
+    def run(asking: list[int], **options: object) -> tuple[list[float], list[object]]:
+        latencies, answers = [], []
+        for index in asking:
+            with factory() as mine, factory() as pool:
+                scope_session(mine, org)
+                started = time.perf_counter()
+                result = peer_benchmark(
+                    mine,
+                    pool,
+                    sites[index],
+                    exam_type="ct_head",
+                    metric="dlp",
+                    **period,
+                    **options,  # type: ignore[arg-type]
+                )
+                latencies.append(time.perf_counter() - started)
+            answers.append(result)
+        return latencies, answers
+
+    def pct(latencies: list[float]) -> dict[str, float]:
+        return {"p50": round(_pct(latencies, 0.5), 1), "p95": round(_pct(latencies, 0.95), 1)}
+
+    asking = job["asking"]
+    report: dict[str, object] = {}
+    cells_lat, cells_answers = run(asking, use_blocks=False)
+    report["cells_only_ms"] = pct(cells_lat)
+    # Steady state: a periodic task (or earlier queries) compacted all twelve months;
+    # since then ingest wrote the current month's cells of a fifth of the sites (40 M
+    # studies a year is ~2.3 per site and hour: a fifth of the sites in 5 minutes) and
+    # late reports reached 10 sites' cells of the last closed month.
+    now = datetime.now(UTC)
+    rng = np.random.default_rng(len(sites))
+    active = [sites[i] for i in rng.choice(len(sites), size=len(sites) // 5, replace=False)]
+    late = [sites[i] for i in job["late_sites"]]
+    month = DoseSummary.month
+    with factory() as session:
+        scope_session(session, ALL_TENANTS)
+        started = time.perf_counter()
+        summaries.compact(session, "ct_head", "dlp", HUB_MONTHS)
+        report["compact_12_months_s"] = round(time.perf_counter() - started, 2)
+        for when, which in ((HUB_MONTHS[-1], active), (HUB_MONTHS[-2], late)):
+            stamp = update(DoseSummary).where(month == when, DoseSummary.site_id.in_(which))
+            session.execute(stamp.values(updated_at=now))
+        session.commit()
+        stored = session.execute(
+            select(
+                func.count(),
+                func.sum(func.length(DoseBlock.sites)),
+                func.sum(func.length(DoseBlock.devices)),
+            )
+        ).one()
+        report["blocks"] = {
+            "count": stored[0],
+            "site_rows_mb": round(stored[1] / 1e6, 1),
+            "device_rows_mb": round(stored[2] / 1e6, 1),
+        }
+        pooled = summaries.read_pooled(session, "ct_head", "dlp", (HUB_MONTHS[0], HUB_MONTHS[-1]))
+        report["read_per_query"] = {
+            "blocks": pooled.blocks_read,
+            "cells": pooled.cells_read,
+            "stale_months": list(pooled.stale),
+        }
+    summaries.drop_block_cache()  # the first query after compaction reads the blocks
+    report["first_query_cold_cache_ms"] = round(run(asking[:1])[0][0] * 1000, 1)
+    blocks_lat, blocks_answers = run(asking)
+    report["blocks_ms"] = pct(blocks_lat)
+    report["blocks_equal_cells"] = sum(
+        a == b for a, b in zip(blocks_answers, cells_answers, strict=True)
+    )
+    narrow = {"filters": {"device_class": "CT-a"}}
+    half = asking[: max(1, len(asking) // 2)]
+    class_cells, class_cells_answers = run(half, use_blocks=False, **narrow)
+    class_lat, class_answers = run(half, **narrow)
+    report["device_class_cells_only_ms"] = pct(class_cells)
+    report["device_class_blocks_ms"] = pct(class_lat)
+    report["device_class_equal_cells"] = sum(
+        a == b for a, b in zip(class_answers, class_cells_answers, strict=True)
+    )
+    app = create_app(settings)
+    http_lat = []
+    with TestClient(app) as client:
+        headers = {"Authorization": f"Bearer {job['token']}"}
+        for index in asking:
+            params = {
+                "site_id": str(sites[index]),
+                "exam_type": "ct_head",
+                "metric": "dlp",
+                "study_from_at": "2025-01-01T00:00:00Z",
+                "study_to_at": "2026-01-01T00:00:00Z",
+            }
+            started = time.perf_counter()
+            answer = client.get("/api/v1/analytics/benchmark", params=params, headers=headers)
+            http_lat.append(time.perf_counter() - started)
+            assert answer.status_code == 200, answer.text
+    report["http_blocks_ms"] = pct(http_lat)
+    app.state.engine.dispose()
+    # Worst case: every site wrote its current-month cells within the margin and that
+    # month has no block yet (its 4,000 cells are read and merged on every query)
+    with factory() as session:
+        scope_session(session, ALL_TENANTS)
+        session.execute(update(DoseSummary).where(month == HUB_MONTHS[-1]).values(updated_at=now))
+        session.execute(delete(DoseBlock).where(DoseBlock.month == HUB_MONTHS[-1]))
+        session.commit()
+        pooled = summaries.read_pooled(session, "ct_head", "dlp", (HUB_MONTHS[0], HUB_MONTHS[-1]))
+        report["worst_read_per_query"] = {"blocks": pooled.blocks_read, "cells": pooled.cells_read}
+    worst_lat, worst_answers = run(asking)
+    report["worst_blocks_ms"] = pct(worst_lat)
+    report["worst_equal_cells"] = sum(
+        a == b for a, b in zip(worst_answers, cells_answers, strict=True)
+    )
+    engine.dispose()
+    report["answers"] = [
+        None
+        if a.peers is None
+        else [
+            a.peers.n_sites,
+            a.peers.n_studies,
+            *a.peers.site_median_quartiles,
+            *a.peers.pooled_quartiles,
+        ]
+        for a in blocks_answers
+    ]
+    report["latencies_s"] = blocks_lat
+    report["peak_rss_mb"] = _peak_rss_mb()
+    return report
+
+
+def hub_duckdb(work: Path, duck_queries: int) -> dict[str, object]:
+    """The same queries, exact, with DuckDB on the Parquet of the same values (child)."""
+    job = json.loads((work / "job.json").read_text())
+    queries = [[site, 0, 0] for site in job["asking"][:duck_queries]]
+    # one exam type and metric in the hub's pool: every row is "protocol" 0
+    result = query_duckdb_hub(work / "studies.parquet", queries)
+    result["peak_rss_mb"] = _peak_rss_mb()
+    return result
+
+
+def query_duckdb_hub(parquet: Path, queries: list[list[int]]) -> dict[str, object]:
+    """Exact answers over 12 months of one exam type (every row), the asking site left out."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET threads=2")
+    con.execute(f"CREATE VIEW d AS SELECT * FROM read_parquet('{parquet}')")
+    sql = """
+        WITH f AS (SELECT site_id, dlp_mgycm FROM d
+                   WHERE month BETWEEN 0 AND 11 AND site_id <> $s),
+             s AS (SELECT site_id, median(dlp_mgycm) AS m FROM f GROUP BY site_id)
+        SELECT (SELECT count(*) FROM s), (SELECT count(*) FROM f),
+               (SELECT quantile_cont(m, [0.25, 0.5, 0.75]) FROM s),
+               (SELECT quantile_cont(dlp_mgycm, [0.25, 0.5, 0.75]) FROM f)
+    """
+    latencies, answers = [], []
+    for site, _, _ in queries:
+        started = time.perf_counter()
+        n_sites, n_studies, site_q, pooled_q = con.execute(sql, {"s": site}).fetchone()
+        latencies.append(time.perf_counter() - started)
+        answers.append([n_sites, n_studies, *(site_q or [None] * 3), *(pooled_q or [None] * 3)])
+    return {"latencies_s": latencies, "answers": answers}
+
+
+def hub_cells(args: argparse.Namespace) -> dict[str, object]:
+    """Build, then time the hub's path and DuckDB's in their own processes; compare."""
+    work = args.workdir / f"hub-n{args.studies}-s{args.sites}-d{args.devices}"
+    work.mkdir(parents=True, exist_ok=True)
+    report = hub_build(args, work)
+    ours = _run_child("hub", work, work, work / "hub.json")
+    exact = _run_child("hub-duckdb", work, Path(str(args.duckdb_queries)), work / "duck.json")
+    ours.pop("latencies_s")
+    duck_lat = exact["latencies_s"]
+    answers = ours.pop("answers")
+    report.update(ours)
+    report["duckdb_ms"] = {
+        "p50": round(_pct(duck_lat, 0.5), 1),
+        "p95": round(_pct(duck_lat, 0.95), 1),
+    }
+    report["duckdb_peak_rss_mb"] = round(exact["peak_rss_mb"])
+    report["peak_rss_mb"] = round(ours["peak_rss_mb"])
+    blocks, cells = report["blocks_ms"], report["cells_only_ms"]
+    report["ratios"] = {
+        "blocks_p50_vs_duckdb": f"{statistics.median(duck_lat) * 1000 / blocks['p50']:.0f}x faster",
+        "blocks_p95_vs_duckdb": f"{report['duckdb_ms']['p95'] / blocks['p95']:.0f}x faster",
+        "blocks_p50_vs_cells": f"{cells['p50'] / blocks['p50']:.1f}x faster",
+    }
+    report["max_rel_error_pct_vs_exact"] = _accuracy(answers, exact["answers"])
+    return report
 
 
 def main() -> None:

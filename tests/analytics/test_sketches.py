@@ -148,3 +148,56 @@ def test_merge_rows_equals_merging_sketch_by_sketch_in_every_width() -> None:
     assert matrix.totals()[4] == 0
     with pytest.raises(SketchFormatError):
         merge_rows([0], [blobs[0][:-1]])
+
+
+def test_dense_rows_round_trip_and_sums_add_and_subtract_exactly() -> None:
+    from medcoop.analytics.sketches import SketchSum, merge_rows, pack_rows, unpack_rows
+
+    rng = np.random.default_rng(11)
+    parts = []
+    for i in range(12):
+        part = DoseSketch()
+        # widths 1, 2 and 4 bytes, and rows far apart on the key axis
+        part.add_many(np.repeat(rng.lognormal(3 + i % 3, 0.5, 30), (1, 300, 70_000)[i % 3]))
+        part.add_many([0.0] * (i % 2))
+        parts.append(part)
+    blobs = [p.to_bytes() for p in parts]
+    ids = np.arange(12 * 4, dtype=np.uint8).reshape(12, 4)
+    rows = unpack_rows(pack_rows(ids, merge_rows(np.arange(12), blobs)))
+    assert np.array_equal(rows.ids, ids)
+    for i, part in enumerate(parts):
+        got = DoseSketch.from_bins(
+            rows.min_key,
+            rows.counts[i].astype(np.int64),
+            zero_count=int(rows.zeros[i]),
+            total=float(rows.sums[i]),
+            min_value=0.0,
+            max_value=0.0,
+        )
+        assert got.same_counts(part) and got.sum == pytest.approx(part.sum)
+    # three groups; rows 0-5 added (groups repeat), then rows 0 and 3 taken away again,
+    # plus a matrix of one row per group
+    groups = np.asarray([0, 1, 0, 2, 0, 1])
+    total = SketchSum(3)
+    total.add(groups, rows.min_key, rows.counts[:6], rows.zeros[:6], rows.sums[:6])
+    total.add(
+        groups[[0, 3]],
+        rows.min_key,
+        rows.counts[[0, 3]],
+        rows.zeros[[0, 3]],
+        rows.sums[[0, 3]],
+        sign=-1,
+    )
+    total.add_matrix(None, merge_rows([0, 1, 2], blobs[6:9]))
+    result = total.matrix(np.asarray(["a", "b", "c"], dtype=object))
+    expected = [DoseSketch() for _ in range(3)]
+    for i in (2, 4):
+        expected[0].merge(parts[i])
+    for i in (1, 5):
+        expected[1].merge(parts[i])
+    for group, i in enumerate(range(6, 9)):
+        expected[group].merge(parts[i])
+    for group, sketch in zip("abc", expected, strict=True):
+        assert result.row(group).same_counts(sketch)
+    with pytest.raises(SketchFormatError):
+        unpack_rows(pack_rows(ids, merge_rows(np.arange(12), blobs))[:-1])

@@ -9,7 +9,9 @@ studies. Two things are added on top of ``ddsketch``:
   ``ddsketch.mapping.LogarithmicMapping.key``, so loading millions of values is fast;
 - a compact, versioned binary form (``to_bytes`` / ``from_bytes``): a 36-byte header and
   one dense run of integer bin counts stored in the narrowest unsigned width that holds
-  them (1, 2 or 4 bytes). Decoding is one ``numpy.frombuffer``.
+  them (1, 2 or 4 bytes). Decoding is one ``numpy.frombuffer``;
+- dense row blocks (``pack_rows`` / ``unpack_rows``): many sketches over one shared key
+  range, so a query adds whole matrices (``SketchSum``) instead of scattering bins.
 
 Counts are integers (one per study), which is what lets the width shrink.
 """
@@ -18,7 +20,8 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Self
 
 import numpy as np
@@ -27,15 +30,19 @@ from ddsketch.mapping import LogarithmicMapping
 
 __all__ = [
     "RELATIVE_ACCURACY",
+    "DenseRows",
     "DoseSketch",
     "SketchFormatError",
     "SketchMatrix",
+    "SketchSum",
     "bin_keys",
     "merge_all",
     "merge_blocks",
     "merge_grouped",
     "merge_rows",
     "pack_block",
+    "pack_rows",
+    "unpack_rows",
 ]
 
 #: The relative accuracy every summary in medcoop uses (sketches must share it to merge).
@@ -647,3 +654,182 @@ def merge_blocks(blocks: Iterable[bytes]) -> SketchMatrix:
         np.bincount(row, weights=zeros, minlength=groups.size).astype(np.int64),
         np.bincount(row, weights=sums, minlength=groups.size),
     )
+
+
+# version, count width, id width, rows, bins, min key
+_ROWS_HEADER = struct.Struct("<BBHIIi")
+
+
+@dataclass(frozen=True, slots=True)
+class DenseRows:
+    """Sketches as dense rows over one key range (decoded by :func:`unpack_rows`).
+
+    Row ``i`` is the sketch of ``ids[i]`` (opaque fixed-width bytes, e.g. a site's UUID):
+    ``counts[i, j]`` values in bin ``min_key + j``, ``zeros[i]`` values at zero.
+    """
+
+    ids: np.ndarray  # (rows, id width) uint8
+    min_key: int
+    counts: np.ndarray  # (rows, bins), unsigned, the narrowest width that held them
+    zeros: np.ndarray
+    sums: np.ndarray
+
+
+def pack_rows(ids: np.ndarray, matrix: SketchMatrix) -> bytes:
+    """Pack a matrix's rows densely, each under its id (a row of the ``(rows, w)`` uint8
+    ``ids``).
+
+    Dense rows over the block's own key range cost some zeros around each row's values,
+    but merging blocks is then a matrix addition rather than a scatter of every bin.
+    Layout: header, ids, zero counts (uint32), sums (float64), counts row-major in the
+    narrowest unsigned width that holds them.
+    """
+    ids = np.ascontiguousarray(ids, dtype=np.uint8)
+    counts = matrix.counts
+    if ids.ndim != 2 or len(ids) != len(counts):
+        raise ValueError("ids must be one row of bytes per matrix row")
+    used = np.flatnonzero(counts.any(axis=0)) if counts.size else np.zeros(0, dtype=np.int64)
+    if used.size:
+        counts = counts[:, used[0] : used[-1] + 1]
+        low = matrix.min_key + int(used[0])
+    else:
+        counts, low = counts[:, :0], 0
+    top = int(counts.max()) if counts.size else 0
+    width = 1 if top < 2**8 else 2 if top < 2**16 else 4
+    header = _ROWS_HEADER.pack(
+        _FORMAT_VERSION, width, ids.shape[1], ids.shape[0], counts.shape[1], low
+    )
+    return b"".join(
+        (
+            header,
+            ids.tobytes(),
+            np.asarray(matrix.zeros, dtype=np.uint32).tobytes(),
+            np.asarray(matrix.sums, dtype=np.float64).tobytes(),
+            np.ascontiguousarray(counts, dtype=_WIDTHS[width]).tobytes(),
+        )
+    )
+
+
+def unpack_rows(data: bytes) -> DenseRows:
+    """Decode :func:`pack_rows` without copying (views on ``data``).
+
+    Raises
+    ------
+    SketchFormatError
+        If the bytes are truncated or of an unknown version.
+    """
+    if len(data) < _ROWS_HEADER.size:
+        raise SketchFormatError(f"row block too short: {len(data)} bytes")
+    version, width, id_width, rows, bins, low = _ROWS_HEADER.unpack_from(data)
+    if version != _FORMAT_VERSION or width not in _WIDTHS:
+        raise SketchFormatError(f"unknown row block version {version} or width {width}")
+    sizes = (rows * id_width, rows * 4, rows * 8, rows * bins * width)
+    if len(data) != _ROWS_HEADER.size + sum(sizes):
+        raise SketchFormatError("row block length does not match its header")
+    offset = _ROWS_HEADER.size
+    ids = np.frombuffer(data, dtype=np.uint8, count=sizes[0], offset=offset)
+    offset += sizes[0]
+    zeros = np.frombuffer(data, dtype=np.uint32, count=rows, offset=offset)
+    offset += sizes[1]
+    sums = np.frombuffer(data, dtype=np.float64, count=rows, offset=offset)
+    offset += sizes[2]
+    counts = np.frombuffer(data, dtype=_WIDTHS[width], count=rows * bins, offset=offset)
+    return DenseRows(ids.reshape(rows, id_width), low, counts.reshape(rows, bins), zeros, sums)
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    groups: np.ndarray | None  # target row of each row; None: row i is group i
+    min_key: int
+    counts: np.ndarray
+    zeros: np.ndarray
+    sums: np.ndarray
+    sign: int
+
+
+class SketchSum:
+    """Adds (and subtracts) dense rows of several sources into one row per group.
+
+    Counts are integers, so subtracting rows added before is exact: a query can take a
+    month's block and swap the rows of a few groups for their current values.
+    """
+
+    __slots__ = ("_parts", "n_groups")
+
+    def __init__(self, n_groups: int) -> None:
+        self.n_groups = n_groups
+        self._parts: list[_Part] = []
+
+    def add(
+        self,
+        groups: np.ndarray | None,
+        min_key: int,
+        counts: np.ndarray,
+        zeros: np.ndarray,
+        sums: np.ndarray,
+        *,
+        sign: int = 1,
+    ) -> None:
+        """Add rows ``counts`` (bins from ``min_key``) to the groups ``groups`` (``None``:
+        row ``i`` to group ``i``); ``sign=-1`` subtracts them. Groups may repeat."""
+        if groups is not None and groups.size == self.n_groups:
+            if np.array_equal(groups, np.arange(self.n_groups)):
+                groups = None
+        elif groups is None and len(counts) != self.n_groups:
+            raise ValueError("rows without groups must be one per group")
+        self._parts.append(_Part(groups, min_key, counts, zeros, sums, sign))
+
+    def add_matrix(self, groups: np.ndarray | None, matrix: SketchMatrix, *, sign: int = 1) -> None:
+        """Add every row of ``matrix`` (see :meth:`add`)."""
+        self.add(groups, matrix.min_key, matrix.counts, matrix.zeros, matrix.sums, sign=sign)
+
+    def matrix(self, ids: np.ndarray) -> SketchMatrix:
+        """Return the sums as a :class:`SketchMatrix` whose rows are ``ids``."""
+        n = self.n_groups
+        spans = [(p.min_key, p.min_key + p.counts.shape[1]) for p in self._parts]
+        spans = [s for s, p in zip(spans, self._parts, strict=True) if p.counts.size]
+        low = min((a for a, _ in spans), default=0)
+        high = max((b for _, b in spans), default=0)
+        # int32: half the memory traffic of int64 for the additions, which are the work
+        # here; one group's count in one bin stays far below 2**31 (numpy sums and
+        # cumulates int32 in int64)
+        counts = np.zeros((n, high - low), dtype=np.int32)
+        zeros = np.zeros(n, dtype=np.int64)
+        sums = np.zeros(n, dtype=np.float64)
+        for part in self._parts:
+            add = np.add if part.sign > 0 else np.subtract
+            if part.groups is None:
+                add(zeros, part.zeros, out=zeros, casting="unsafe")
+                add(sums, part.sums, out=sums)
+            else:
+                np.add.at(zeros, part.groups, part.sign * part.zeros.astype(np.int64))
+                np.add.at(sums, part.groups, part.sign * part.sums)
+            if not part.counts.size:
+                continue
+            start = part.min_key - low
+            columns = slice(start, start + part.counts.shape[1])
+            if part.groups is None:
+                target = counts[:, columns]
+                add(target, part.counts, out=target, casting="unsafe")
+                continue
+            # fancy-indexed updates are only right when no group repeats: one layer per
+            # repeat (e.g. the first device of every site, then the second, ...)
+            for layer in _layers(part.groups):
+                rows = part.groups[layer]
+                counts[rows, columns] = add(counts[rows, columns], part.counts[layer])
+        return SketchMatrix(ids, low, counts, zeros, sums)
+
+
+def _layers(groups: np.ndarray) -> Iterator[np.ndarray]:
+    """Yield index arrays over ``groups`` in which no group repeats, covering every index."""
+    if groups.size == 0:
+        return
+    order = np.argsort(groups, kind="stable")
+    ordered = groups[order]
+    first = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    if first.size == groups.size:
+        yield np.arange(groups.size)
+        return
+    rank = np.arange(groups.size) - np.repeat(first, np.diff(np.r_[first, groups.size]))
+    for k in range(int(rank.max()) + 1):
+        yield order[rank == k]

@@ -1,10 +1,14 @@
-"""Analytics tables: alert rules and settings, alerts, the shared protocol library, and
-the per site x device x exam type x metric x month dose summaries.
+"""Analytics tables: alert rules and settings, alerts, the shared protocol library, the
+per site x device x exam type x metric x month dose summaries, and the pooled blocks
+compacted from them.
 
-All are tenant-owned (``org_id`` leads the key), so every query is scoped by tenant in
-the data layer. Alerts keep their whole lifecycle (open → acknowledged → closed, who,
-when, the note) in ``history``; their ``alert_key`` is the rule's stable de-duplication
-key, so evaluating the same study twice opens one alert. Alerts are also the outbox of
+All but the pooled blocks are tenant-owned (``org_id`` leads the key), so every query is
+scoped by tenant in the data layer. The blocks are the pool itself (every site's sketch
+for one exam type, metric and month), read only by the k-anonymous peer benchmark.
+
+Alerts keep their whole lifecycle (open → acknowledged → closed, who, when, the note) in
+``history``; their ``alert_key`` is the rule's stable de-duplication key, so evaluating
+the same study twice opens one alert. Alerts are also the outbox of
 their notices: ``notify_after`` set and ``notified_at`` empty means a notice is due.
 """
 
@@ -19,7 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from medcoop.hub.db.base import Base, TenantOwned, new_id, utcnow
 
-__all__ = ["AlertRow", "AlertSettings", "DoseSummary", "PublishedProtocolRow"]
+__all__ = ["AlertRow", "AlertSettings", "DoseBlock", "DoseSummary", "PublishedProtocolRow"]
 
 
 class AlertSettings(TenantOwned, Base):
@@ -96,12 +100,18 @@ class DoseSummary(TenantOwned, Base):
     benchmarks read summaries instead of studies. ``month`` is ``year * 100 + month`` of
     ``study_at`` in UTC, ``0`` for undated studies. Keyed by device, not device class:
     the class is read from ``devices`` at query time, so editing it needs no rewrite.
+
+    ``updated_at`` is when ingest (or a rebuild) last wrote the cell: a pooled
+    :class:`DoseBlock` stands for the cells of its month up to its ``built_at``, and a
+    query reads only the cells changed since. Cells that lose their last study stay, empty
+    (``n_studies`` 0), so that a block never outlives a value that was taken away.
     """
 
     __tablename__ = "analytics_dose_summaries"
     __table_args__ = (
-        # the peer-benchmark read across tenants: one exam type and metric over months
-        Index("ix_analytics_dose_summaries_exam", "exam_type", "metric", "month"),
+        # the peer-benchmark reads across tenants: one exam type and metric over months,
+        # and within a month the cells changed since its block was built
+        Index("ix_analytics_dose_summaries_changed", "exam_type", "metric", "month", "updated_at"),
     )
     # written by ingest beside the studies, which carry no foreign keys either
     __tenant_fk__ = False
@@ -113,3 +123,29 @@ class DoseSummary(TenantOwned, Base):
     month: Mapped[int] = mapped_column(Integer, primary_key=True)
     n_studies: Mapped[int] = mapped_column(Integer)
     sketch: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DoseBlock(Base):
+    """Every site's dose sketch for one exam type, metric and month, packed for reading.
+
+    Compacted from :class:`DoseSummary` cells (``medcoop.hub.services.summaries``) and
+    read by the peer benchmark, which then reads only the cells changed after
+    ``built_at``; it never replaces the cells. Not tenant-owned on purpose: a block *is*
+    the pool across organisations, holds per-site and per-device sketches (never a
+    study), and is read only through the k-anonymous benchmark, like the protocol library.
+    ``sites`` and ``devices`` are :func:`~medcoop.analytics.sketches.pack_rows` blocks
+    whose row ids are the site's UUID bytes and the site's then the device's.
+    """
+
+    __tablename__ = "analytics_dose_blocks"
+
+    exam_type: Mapped[str] = mapped_column(String(40), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(16), primary_key=True)
+    month: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: Cells changed after this are not in the block (a margin before it was built).
+    built_at: Mapped[datetime] = mapped_column()
+    n_sites: Mapped[int] = mapped_column(Integer)
+    n_cells: Mapped[int] = mapped_column(Integer)
+    sites: Mapped[bytes] = mapped_column(LargeBinary)
+    devices: Mapped[bytes] = mapped_column(LargeBinary)

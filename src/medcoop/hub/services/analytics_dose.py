@@ -8,12 +8,14 @@ session (``ALL_TENANTS``) and returns only k-anonymous aggregates: counts and qu
 groups of at least 5 sites and 10 studies, never a row, a site or an organisation.
 
 Peer benchmarks read the dose summaries that ingest keeps (one sketch per site × device
-× exam type × metric × month, :mod:`medcoop.hub.services.summaries`), never the studies,
-so a query costs the same whatever the size of the pool; periods are whole UTC months.
+× exam type × metric × month, :mod:`medcoop.hub.services.summaries`), through the pooled
+blocks compacted from them, never the studies, so a query costs the same whatever the
+size of the pool; periods are whole UTC months.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -22,7 +24,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
 import numpy as np
-from sqlalchemy import String, cast, select
+from sqlalchemy import String, cast, or_, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from medcoop.analytics.benchmarks import (
@@ -39,18 +42,16 @@ from medcoop.analytics.drl import (
 )
 from medcoop.analytics.exam_types import EXAM_TYPES, classify_record
 from medcoop.analytics.query import HistoryPoint, StudyQuery, dose_history, sort_rows, study_row
-from medcoop.analytics.sketches import DoseSketch, SketchMatrix, merge_rows
 from medcoop.analytics.utilization import (
     DeviceUtilization,
     OpeningHours,
     device_utilization,
     interval_from_record,
 )
-from medcoop.hub.db.analytics_models import DoseSummary
 from medcoop.hub.db.models import Device, IrradiationEventRow, Patient, Site, Study, UsageFact
 from medcoop.hub.db.tenancy import ALL_TENANTS, scope_session
 from medcoop.hub.errors import NotFoundError
-from medcoop.hub.services.summaries import month_range
+from medcoop.hub.services.summaries import compact, month_range, read_pooled
 from medcoop.records import (
     DeviceInfo,
     DoseTotals,
@@ -73,7 +74,8 @@ __all__ = [
 _TOTALS = tuple(DoseTotals.model_fields)
 _USAGE = tuple(UsageFacts.model_fields)
 _MAX_STUDIES = 200_000
-_EMPTY = DoseSketch().to_bytes()
+_COMPACT_PER_QUERY = 3  # bounds what one query adds to its own time
+log = logging.getLogger(__name__)
 
 
 def require_site(session: Session, site_id: uuid.UUID) -> Site:
@@ -199,38 +201,32 @@ def peer_benchmark(
     from_at: datetime | None = None,
     to_at: datetime | None = None,
     policy: PrivacyPolicy | None = None,
+    use_blocks: bool = True,
 ) -> PeerBenchmark:
     """Benchmark one of the caller's sites against every other site in the pool.
 
     ``session`` is the caller's tenant-scoped session (the site must be theirs); ``pool``
     a system session that reads every tenant (see the module docstring). The period is
     widened to whole UTC months (:func:`~medcoop.hub.services.summaries.month_range`):
-    the answer merges the monthly summaries it covers.
+    the answer merges the monthly summaries it covers, from the pooled blocks and the
+    cells changed since (:func:`~medcoop.hub.services.summaries.read_pooled`); then up
+    to a few months whose blocks are missing or stale are compacted for the next query
+    (``pool`` is committed). ``use_blocks=False`` reads the cells only, compacts nothing.
     """
     require_site(session, site_id)
     if exam_type not in {t.key for t in EXAM_TYPES}:
         raise NotFoundError("exam type", exam_type)
     scope_session(pool, ALL_TENANTS)
     wanted_class = (filters or {}).get("device_class")
-    # ids as the database's own text: no UUID object per row (tens of thousands of rows)
-    columns = [cast(DoseSummary.site_id, String), DoseSummary.sketch]
-    if wanted_class is not None:
-        columns.append(cast(DoseSummary.device_id, String))
-    query = select(*columns).where(DoseSummary.exam_type == exam_type, DoseSummary.metric == metric)
-    months = month_range(from_at, to_at)
-    if months is not None:
-        query = query.where(DoseSummary.month.between(*months))
-    # Core execution: no ORM row loading for tens of thousands of rows (the read spans
-    # tenants explicitly, so the tenancy listener has nothing to add)
-    rows = pool.connection().execute(query).all()
-    index: dict[str, int] = {}
-    groups = np.fromiter(
-        (index.setdefault(row[0], len(index)) for row in rows), dtype=np.int64, count=len(rows)
+    pooled = read_pooled(
+        pool,
+        exam_type,
+        metric,
+        month_range(from_at, to_at),
+        device_ids=_class_devices(pool, wanted_class) if wanted_class is not None else None,
+        use_blocks=use_blocks,
     )
-    sites = np.empty(len(index), dtype=object)
-    sites[:] = [str(uuid.UUID(raw)) for raw in index]  # one per site, canonical
-    blobs = [bytes(row[1]) for row in rows]
-    per_site = _matrix(groups, blobs, sites)
+    per_site = pooled.per_site
     site_filters = {k: v for k, v in (filters or {}).items() if k != "device_class"}
     attributes = (
         {
@@ -241,16 +237,14 @@ def peer_benchmark(
         else {}
     )
     notes: list[str] = []
-    if wanted_class is not None:
+    if wanted_class is not None and pooled.in_class is not None:
         policy = policy or PrivacyPolicy()
-        classes = _device_classes(pool)
-        hit = np.fromiter(
-            (classes.get(row[2]) == wanted_class for row in rows), dtype=bool, count=len(rows)
-        )
-        in_class = _matrix(groups[hit], [b for b, h in zip(blobs, hit, strict=True) if h], sites)
-        rest = _matrix(groups[~hit], [b for b, h in zip(blobs, hit, strict=True) if not h], sites)
-        # like narrowing by site attributes: only when the class and the rest are both safe
-        if _safe(in_class, str(site_id), policy) and _safe(rest, str(site_id), policy):
+        in_class = pooled.in_class
+        # like narrowing by site attributes: only when the class and the rest (the sites'
+        # other devices: all less the class, per site) are both safe
+        others = per_site.ids != str(site_id)
+        inside = in_class.totals()[others]
+        if _safe(inside, policy) and _safe(per_site.totals()[others] - inside, policy):
             per_site = in_class
         else:
             notes.append(
@@ -264,30 +258,35 @@ def peer_benchmark(
         attributes=attributes,
         filters=site_filters,
     )
+    if use_blocks and pooled.stale:
+        try:  # a faster next query; this answer is already complete
+            compact(pool, exam_type, metric, pooled.stale[:_COMPACT_PER_QUERY])
+        except SQLAlchemyError:
+            log.warning("could not compact %s %s blocks", exam_type, metric, exc_info=True)
     narrowed = dict(result.narrowed_by)
     if wanted_class is not None:
         narrowed["device_class"] = wanted_class
     return replace(result, notes=(*notes, *result.notes), narrowed_by=narrowed)
 
 
-def _matrix(groups: np.ndarray, blobs: list[bytes], sites: np.ndarray) -> SketchMatrix:
-    """Merge the cells into one row per site (rows of sites without cells stay empty)."""
-    if sites.size == 0:
-        matrix = merge_rows(groups, blobs)
-    else:  # an empty sketch in the last row: every subset has a row for every site
-        matrix = merge_rows(np.append(groups, sites.size - 1), [*blobs, _EMPTY])
-    matrix.ids = sites
-    return matrix
+def _class_devices(pool: Session, wanted: str) -> list[bytes]:
+    """Return the UUID bytes of the devices whose peer-benchmark class (their modality
+    unless refined) is ``wanted``."""
+    rows = pool.execute(
+        select(cast(Device.id, String), Device.device_class, Device.modality).where(
+            or_(Device.device_class == wanted, Device.modality == wanted)
+        )
+    )
+    # the database's text of the id (no UUID object per device): hex, dashed or not
+    return [
+        bytes.fromhex(id_.replace("-", ""))
+        for id_, device_class, modality in rows
+        if (device_class or modality) == wanted
+    ]
 
 
-def _device_classes(pool: Session) -> dict[str, str]:
-    """Return each device's peer-benchmark class (its modality unless refined), by id text."""
-    rows = pool.execute(select(cast(Device.id, String), Device.device_class, Device.modality))
-    return {id_: device_class or modality or "" for id_, device_class, modality in rows}
-
-
-def _safe(per_site: SketchMatrix, site_id: str, policy: PrivacyPolicy) -> bool:
-    totals = per_site.totals()[per_site.ids != site_id]
+def _safe(totals: np.ndarray, policy: PrivacyPolicy) -> bool:
+    """Whether peers with these per-site study counts may be shown."""
     counts = CellCounts(n_studies=int(totals.sum()), n_sites=int((totals > 0).sum()))
     return policy.allows(counts)
 

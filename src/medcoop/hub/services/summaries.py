@@ -14,7 +14,14 @@ studies as at forty thousand. Ingest keeps them exact inside the batch's transac
   on PostgreSQL a cell another worker may be creating is first inserted empty with
   ``ON CONFLICT DO NOTHING`` (which waits for that worker instead of failing), then
   locked; SQLite serialises writers anyway.
-- a re-sent record never gets here (record keys), so re-sends change nothing.
+- a re-sent record never gets here (record keys), so re-sends change nothing;
+- every cell written is stamped ``updated_at``, and a cell that loses its last study is
+  kept empty rather than deleted.
+
+Queries read pooled blocks (:func:`compact`: every site's and device's sketch of one
+exam type, metric and month, packed densely) plus the cells changed after a block was
+built (:func:`read_pooled`), so a closed month costs one row and the current month its
+cells. Blocks are rebuilt from the cells, never written by ingest.
 
 :func:`rebuild` recomputes a site's cells from its rows (after the migration that
 introduced the table, or after a release that changes the exam types). It takes an
@@ -25,28 +32,46 @@ writers are serialised anyway).
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import delete, select, text
-from sqlalchemy.dialects import postgresql
+import numpy as np
+from sqlalchemy import String, and_, delete, select, text, union_all
+from sqlalchemy import cast as sql_cast
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from medcoop.analytics.alerts import study_metric
 from medcoop.analytics.exam_types import classify_record
-from medcoop.analytics.sketches import DoseSketch
-from medcoop.hub.db.analytics_models import DoseSummary
-from medcoop.hub.db.bulk import bulk_delete, bulk_insert, bulk_update
+from medcoop.analytics.sketches import (
+    DenseRows,
+    DoseSketch,
+    SketchMatrix,
+    SketchSum,
+    merge_rows,
+    pack_rows,
+    unpack_rows,
+)
+from medcoop.hub.db.analytics_models import DoseBlock, DoseSummary
+from medcoop.hub.db.base import utcnow
+from medcoop.hub.db.bulk import bulk_insert, bulk_update
 from medcoop.hub.db.engine import begin_write
 from medcoop.hub.db.models import IrradiationEventRow, Site, Study, UsageFact
-from medcoop.hub.db.tenancy import check_rows_in_tenant
+from medcoop.hub.db.tenancy import (
+    ALL_TENANTS,
+    TenantScopeError,
+    check_rows_in_tenant,
+    current_tenant,
+)
 from medcoop.records import StudyRecord
 
 __all__ = [
+    "BLOCK_MARGIN",
     "EVENT_FACTS",
     "METRICS",
     "STUDY_FACTS",
@@ -55,6 +80,7 @@ __all__ = [
     "SummaryChanges",
     "SummaryValue",
     "contributions",
+    "drop_block_cache",
     "lock_site",
     "month_of",
     "month_range",
@@ -274,7 +300,10 @@ class SummaryChanges:
             # (ON CONFLICT DO NOTHING waits for it instead of failing), then lock them.
             _insert_empty(session, org_id, missing)
             found.update(_read_cells(session, missing))
-        inserts, updates, deletes = [], [], []
+        inserts, updates = [], []
+        # when the cells changed: a pooled block stands for its month's cells up to its
+        # built_at, so queries read the cells changed after it (see compact)
+        now = utcnow()
         for key in keys:
             stored = found.get(key)
             sketch = DoseSketch.from_bytes(stored) if stored is not None else DoseSketch()
@@ -297,22 +326,24 @@ class SummaryChanges:
                 "metric": metric,
                 "month": month,
             }
-            if sketch.count == 0:
-                if stored is not None:
-                    deletes.append(row)
+            if sketch.count == 0 and stored is None:
                 continue
-            row.update(n_studies=sketch.count, sketch=sketch.to_bytes())
+            # a cell that lost its last study is kept, empty: deleting it would leave its
+            # old values in a pooled block with nothing newer to replace them
+            row.update(n_studies=sketch.count, sketch=sketch.to_bytes(), updated_at=now)
             (updates if stored is not None else inserts).append(row)
         table = DoseSummary.__table__
         bulk_update(session, table, _KEY, updates)  # type: ignore[arg-type]
-        bulk_delete(session, table, _KEY, deletes)  # type: ignore[arg-type]
         bulk_insert(session, table, inserts, raw=_RAW)  # type: ignore[arg-type]
         return len(keys)
 
 
 def _insert_empty(session: Session, org_id: uuid.UUID, keys: list[CellKey]) -> None:
-    empty = DoseSketch().to_bytes()
-    rows = [dict(zip(_KEY, (org_id, *key), strict=True), n_studies=0, sketch=empty) for key in keys]
+    empty, now = DoseSketch().to_bytes(), utcnow()
+    rows = [
+        dict(zip(_KEY, (org_id, *key), strict=True), n_studies=0, sketch=empty, updated_at=now)
+        for key in keys
+    ]
     check_rows_in_tenant(session, rows)
     statement = postgresql.insert(DoseSummary.__table__).on_conflict_do_nothing()
     session.connection().execute(statement, rows)
@@ -436,12 +467,20 @@ def _rebuild_site(session: Session, org_id: uuid.UUID, site_id: uuid.UUID) -> tu
         for study_id, study in chunk.items():
             for key, value in contributions(study, protocols.get(study_id), events[study_id]):
                 values[key].append(value)
+    stored = session.execute(
+        select(
+            DoseSummary.device_id, DoseSummary.exam_type, DoseSummary.metric, DoseSummary.month
+        ).where(DoseSummary.site_id == site_id)
+    ).all()
+    # cells that no longer get a value stay, empty (see SummaryChanges.apply)
+    for device_id, exam_type, metric, month in stored:
+        values.setdefault((site_id, device_id, exam_type, metric, month), [])
     session.execute(
         delete(DoseSummary)
         .where(DoseSummary.site_id == site_id)
         .execution_options(synchronize_session=False)
     )
-    rows = []
+    rows, now = [], utcnow()
     for (site, device_id, exam_type, metric, month), found in sorted(
         values.items(), key=lambda item: _sort_key(item[0])
     ):
@@ -457,10 +496,11 @@ def _rebuild_site(session: Session, org_id: uuid.UUID, site_id: uuid.UUID) -> tu
                 "month": month,
                 "n_studies": sketch.count,
                 "sketch": sketch.to_bytes(),
+                "updated_at": now,
             }
         )
     bulk_insert(session, DoseSummary.__table__, rows, raw=_RAW)  # type: ignore[arg-type]
-    return studies, len(rows)
+    return studies, sum(row["n_studies"] > 0 for row in rows)
 
 
 def _site_studies(session: Session, site_id: uuid.UUID) -> Iterable[dict[uuid.UUID, dict]]:
@@ -476,3 +516,472 @@ def _site_studies(session: Session, site_id: uuid.UUID) -> Iterable[dict[uuid.UU
             return
         yield {row[0]: dict(zip(STUDY_FACTS, row[1:], strict=True)) for row in rows}
         last = rows[-1][0]
+
+
+# -- the pooled blocks: every site's cells of one exam type, metric and month, packed ----
+
+#: A block's ``built_at`` is this long before it was built: longer than a write
+#: transaction can take from stamping ``updated_at`` (just before commit) to committing,
+#: plus the clock differences between hub workers. A cell change the block missed is
+#: then always stamped after ``built_at``, and read from the cells.
+BLOCK_MARGIN = timedelta(minutes=5)
+#: A month's block is rebuilt once more sites than this changed since it was built (and
+#: not mostly in the last BLOCK_MARGIN, else the new block would be as stale at once).
+_STALE_SITES_MIN = 8
+_STALE_SITES_SHARE = 50  # ... or one site in 50 of the block's
+_ALL_MONTHS = (0, 999_999)  # undated studies are month 0
+
+
+@dataclass(frozen=True, slots=True)
+class PooledSketches:
+    """What a peer-benchmark query merged: one row per site, canonical site ids.
+
+    ``in_class`` holds the sites' devices of the asked device class only (same rows),
+    when one was asked. ``stale`` are the months worth compacting (:func:`compact`);
+    ``cells_read`` and ``blocks_read`` say where the answer came from.
+    """
+
+    per_site: SketchMatrix
+    in_class: SketchMatrix | None
+    stale: tuple[int, ...]
+    cells_read: int
+    blocks_read: int
+
+
+@dataclass(slots=True)
+class _MonthState:
+    built_at: datetime | None = None
+    n_sites: int = 0
+    changed: set[bytes] = field(default_factory=set)  # sites with cells changed since
+    recent: set[bytes] = field(default_factory=set)  # ... within the last BLOCK_MARGIN
+
+
+def read_pooled(
+    session: Session,
+    exam_type: str,
+    metric: str,
+    months: tuple[int, int] | None,
+    *,
+    device_ids: Iterable[bytes] | None = None,
+    use_blocks: bool = True,
+    now: datetime | None = None,
+) -> PooledSketches:
+    """Merge every site's sketches of one exam type and metric over ``months`` (inclusive).
+
+    ``session`` reads across tenants (the caller scoped it to ``ALL_TENANTS``). Months
+    with a block read it, less the rows of the cells changed since it was built, plus
+    those cells' current sketches (counts are integers: swapping rows is exact); other
+    months read their cells. ``device_ids`` (the UUID bytes of the devices of one class)
+    also returns the sites' sketches over those devices only. ``use_blocks=False`` reads
+    the cells only (the reference the blocks must equal).
+    """
+    _require_pool(session)
+    wanted = _KeySet(b"".join(device_ids)) if device_ids is not None else None
+    recent_at = (now or utcnow()) - BLOCK_MARGIN
+    for attempt in range(4):
+        # a block replaced while it was read is read again; after three, cells alone
+        found = _read_pooled(
+            session,
+            exam_type,
+            metric,
+            months or _ALL_MONTHS,
+            wanted,
+            use_blocks=use_blocks and attempt < 3,
+            recent_at=recent_at,
+        )
+        if found is not None:
+            return found
+    raise AssertionError("reading the cells alone never needs another try")
+
+
+def _read_pooled(
+    session: Session,
+    exam_type: str,
+    metric: str,
+    months: tuple[int, int],
+    wanted_devices: _KeySet | None,
+    *,
+    use_blocks: bool,
+    recent_at: datetime,
+) -> PooledSketches | None:
+    """One attempt of :func:`read_pooled`; ``None`` when a block was replaced meanwhile."""
+    low, high = months
+    connection = session.connection()
+    block_key = DoseBlock.exam_type == exam_type, DoseBlock.metric == metric
+    state: dict[int, _MonthState] = {}
+    sites_rows: dict[int, DenseRows] = {}
+    devices_rows: dict[int, DenseRows] = {}
+    if use_blocks:
+        for month, built_at, n_sites in connection.execute(
+            select(DoseBlock.month, DoseBlock.built_at, DoseBlock.n_sites).where(
+                *block_key, DoseBlock.month.between(low, high)
+            )
+        ):
+            state[month] = _MonthState(built_at=built_at, n_sites=n_sites)
+        wanted = {m: held.built_at for m, held in state.items()}
+        found = _load_blocks(connection, exam_type, metric, "sites", wanted)
+        if found is None:
+            return None
+        sites_rows = found
+        if wanted_devices is not None:
+            found = _load_blocks(connection, exam_type, metric, "devices", wanted)
+            if found is None:
+                return None
+            devices_rows = found
+    # cells: every month without a block, and those changed since their month's block
+    # (few, once a month is closed); one index range scan each, joined with UNION ALL
+    # (SQLite scans the whole exam type for an OR of them)
+    listed = _months_between(low, high)
+    if listed is not None:
+        parts = [DoseSummary.month.in_([m for m in listed if m not in state])]
+    else:
+        parts = [and_(DoseSummary.month.between(low, high), DoseSummary.month.not_in(list(state)))]
+    parts += [
+        and_(DoseSummary.month == month, DoseSummary.updated_at > held.built_at)
+        for month, held in state.items()
+    ]
+    columns = (
+        sql_cast(DoseSummary.site_id, String),
+        sql_cast(DoseSummary.device_id, String),
+        DoseSummary.month,
+        DoseSummary.sketch,
+        (DoseSummary.updated_at > recent_at).label("recent"),
+    )
+    of_kind = DoseSummary.exam_type == exam_type, DoseSummary.metric == metric
+    cells = connection.execute(
+        union_all(*(select(*columns).where(*of_kind, part) for part in parts))
+    ).all()
+    raw = b"".join(_uuid_bytes(row[0]) + _uuid_bytes(row[1]) for row in cells)
+    cell_ids = np.frombuffer(raw, dtype=np.uint8).reshape(len(cells), 32)
+    cell_sites = cell_ids[:, :16].copy().view("V16").ravel()
+    for row, site in zip(cells, cell_sites.tolist(), strict=True):
+        held = state.setdefault(row[2], _MonthState())
+        held.changed.add(site)
+        if row[4]:
+            held.recent.add(site)
+    for held in state.values():
+        if held.built_at is None:
+            held.n_sites = len(held.changed)
+    # the blocks' rows of changed cells are taken away: their per-device rows are needed
+    missing = {
+        m: held.built_at
+        for m, held in state.items()
+        if held.changed and m in sites_rows and m not in devices_rows
+    }
+    if missing:
+        found = _load_blocks(connection, exam_type, metric, "devices", missing)
+        if found is None:
+            return None
+        devices_rows.update(found)
+
+    # one row per site: the union of the blocks' sites and the cells' (sorted bytes)
+    sources = [rows.ids.view("V16").ravel() for rows in sites_rows.values()]
+    distinct = {a.tobytes(): a for a in [*sources, cell_sites]}
+    site_keys = np.unique(np.concatenate(list(distinct.values())))
+    total = SketchSum(site_keys.size)
+    in_class = SketchSum(site_keys.size) if wanted_devices is not None else None
+    cell_keys = cell_ids.view("V32").ravel()
+    cell_months = np.fromiter((row[2] for row in cells), dtype=np.int64, count=len(cells))
+    for month, rows in sites_rows.items():
+        block_sites = _rows_of(site_keys, rows.ids.view("V16").ravel())
+        total.add(block_sites, rows.min_key, rows.counts, rows.zeros, rows.sums)
+        devices = devices_rows.get(month)
+        if devices is None:
+            continue
+        device_keys = devices.ids.view("V32").ravel()
+        # device rows are sorted by site then device, over the same sites as the block's
+        # site rows: the n-th site seen is the n-th site row
+        ids = devices.ids
+        nth = np.cumsum(np.r_[False, (ids[1:, :16] != ids[:-1, :16]).any(axis=1)])[: len(ids)]
+        device_sites = nth if block_sites is None else block_sites[nth]
+        taken = np.zeros(device_keys.size, dtype=bool)
+        changed = cell_keys[cell_months == month]
+        if changed.size and device_keys.size:
+            at = np.minimum(np.searchsorted(device_keys, changed), device_keys.size - 1)
+            taken[at[device_keys[at] == changed]] = True
+            picked = np.flatnonzero(taken)
+            total.add(
+                device_sites[picked],
+                devices.min_key,
+                devices.counts[picked],
+                devices.zeros[picked],
+                devices.sums[picked],
+                sign=-1,
+            )
+        if in_class is not None and wanted_devices is not None:
+            hit = wanted_devices.contains(devices.ids[:, 16:])
+            picked = np.flatnonzero(hit & ~taken)
+            in_class.add(
+                device_sites[picked],
+                devices.min_key,
+                devices.counts[picked],
+                devices.zeros[picked],
+                devices.sums[picked],
+            )
+    if cells:
+        groups = np.searchsorted(site_keys, cell_sites)
+        blobs = [bytes(row[3]) for row in cells]
+        total.add_matrix(*_merged(groups, blobs))
+        if in_class is not None and wanted_devices is not None:
+            hit = wanted_devices.contains(cell_ids[:, 16:])
+            picked = [blob for blob, h in zip(blobs, hit.tolist(), strict=True) if h]
+            if picked:
+                in_class.add_matrix(*_merged(groups[hit], picked))
+    ids = np.empty(site_keys.size, dtype=object)
+    ids[:] = _canonical(site_keys)
+    # worth (re)building: a new block would at least halve what is read from the cells
+    # (sites changed within the margin stay there), and replacing a block takes more
+    # than a few sites
+    stale = tuple(
+        month
+        for month, held in sorted(state.items())
+        if len(held.changed) - len(held.recent)
+        > max(0 if held.built_at is None else _threshold(held.n_sites), len(held.changed) // 2)
+    )
+    return PooledSketches(
+        per_site=total.matrix(ids),
+        in_class=in_class.matrix(ids) if in_class is not None else None,
+        stale=stale,
+        cells_read=len(cells),
+        blocks_read=len(sites_rows),
+    )
+
+
+class _KeySet:
+    """A set of 16-byte keys that tests rows of keys at once (``np.isin`` sorts the rows
+    as bytes, several times slower): by a 64-bit mix of each key, then exactly."""
+
+    def __init__(self, raw: bytes) -> None:
+        keys = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 16)
+        mixed = _mix(keys)
+        order = np.argsort(mixed)
+        self._mixed, self._keys = mixed[order], keys[order]
+        self._exact = np.unique(mixed).size == mixed.size
+
+    def contains(self, rows: np.ndarray) -> np.ndarray:
+        """Return which of the ``(n, 16)`` uint8 ``rows`` are in the set."""
+        if not self._exact:  # two keys share a mix (never seen): compare the bytes
+            wanted = self._keys.copy().view("V16").ravel()
+            return np.isin(np.ascontiguousarray(rows).view("V16").ravel(), wanted)
+        if self._mixed.size == 0:
+            return np.zeros(len(rows), dtype=bool)
+        mixed = _mix(rows)
+        at = np.minimum(np.searchsorted(self._mixed, mixed), self._mixed.size - 1)
+        return (self._mixed[at] == mixed) & (self._keys[at] == rows).all(axis=1)
+
+
+def _mix(keys: np.ndarray) -> np.ndarray:
+    halves = np.ascontiguousarray(keys).view(np.uint64).reshape(-1, 2)
+    return halves[:, 0] ^ (halves[:, 1] * np.uint64(0x9E3779B97F4A7C15))
+
+
+def _require_pool(session: Session) -> None:
+    # these read every tenant's cells with Core statements (which the tenancy listener
+    # does not scope): only a session that says so may
+    if current_tenant(session) is not ALL_TENANTS:
+        raise TenantScopeError("the pooled summaries are read with an ALL_TENANTS session")
+
+
+def _months_between(low: int, high: int) -> list[int] | None:
+    """Every ``year * 100 + month`` from ``low`` to ``high``, or ``None`` past ten years."""
+    if low < 100_001 or high - low > 1000:
+        return None
+    months, month = [], low
+    while month <= high:
+        months.append(month)
+        month = month + 1 if month % 100 < 12 else (month // 100 + 1) * 100 + 1
+    return months
+
+
+#: Decoded block sections kept per process (bytes); blocks never change once built, so
+#: a query reads only their months and times, and the sections of blocks it has not seen.
+BLOCK_CACHE_BYTES = 256 * 2**20
+#: (database, exam type, metric, month, built_at, section) → (rows, size)
+_CacheKey = tuple[str, str, str, int, datetime | None, str]
+_cache: OrderedDict[_CacheKey, tuple[DenseRows, int]] = OrderedDict()
+_cache_lock = threading.Lock()
+_cached_bytes = 0
+
+
+def drop_block_cache() -> None:
+    """Forget the decoded blocks this process keeps (benchmarks measure a cold start)."""
+    global _cached_bytes
+    with _cache_lock:
+        _cache.clear()
+        _cached_bytes = 0
+
+
+def _load_blocks(
+    connection: Any,
+    exam_type: str,
+    metric: str,
+    section: str,
+    wanted: Mapping[int, datetime | None],
+) -> dict[int, DenseRows] | None:
+    """Return one section of the blocks ``wanted`` (month → built_at), cached or read.
+
+    ``None`` when a block read is not the one asked for (compacted meanwhile).
+    """
+    global _cached_bytes
+    database = connection.engine.url.render_as_string()
+
+    def key(month: int, built_at: datetime | None) -> _CacheKey:
+        return (database, exam_type, metric, month, built_at, section)
+
+    found: dict[int, DenseRows] = {}
+    with _cache_lock:
+        for month, built_at in wanted.items():
+            hit = _cache.get(key(month, built_at))
+            if hit is not None:
+                _cache.move_to_end(key(month, built_at))
+                found[month] = hit[0]
+    missing = [m for m in wanted if m not in found]
+    if not missing:
+        return found
+    column = DoseBlock.sites if section == "sites" else DoseBlock.devices
+    rows = connection.execute(
+        select(DoseBlock.month, DoseBlock.built_at, column).where(
+            DoseBlock.exam_type == exam_type,
+            DoseBlock.metric == metric,
+            DoseBlock.month.in_(missing),
+        )
+    ).all()
+    for month, built_at, data in rows:
+        if built_at != wanted[month]:
+            return None
+        found[month] = unpack_rows(bytes(data))
+        with _cache_lock:
+            if key(month, built_at) not in _cache:
+                _cache[key(month, built_at)] = (found[month], len(data))
+                _cached_bytes += len(data)
+            while _cached_bytes > BLOCK_CACHE_BYTES and _cache:
+                _cached_bytes -= _cache.popitem(last=False)[1][1]
+    return found if len(found) == len(wanted) else None
+
+
+def _threshold(n_sites: int) -> int:
+    return max(_STALE_SITES_MIN, n_sites // _STALE_SITES_SHARE)
+
+
+def _uuid_bytes(text_id: str) -> bytes:
+    # the database's text of a UUID: 32 hex digits on SQLite, canonical on PostgreSQL
+    return bytes.fromhex(text_id.replace("-", ""))
+
+
+def _keys(found: set[bytes]) -> np.ndarray:
+    return np.fromiter(found, dtype="V16", count=len(found))
+
+
+def _rows_of(site_keys: np.ndarray, keys: np.ndarray) -> np.ndarray | None:
+    """The row of each key among ``site_keys`` (``None`` when they are the same keys)."""
+    if keys.size == site_keys.size and keys.tobytes() == site_keys.tobytes():
+        return None
+    return np.searchsorted(site_keys, keys)
+
+
+def _merged(groups: np.ndarray, blobs: list[bytes]) -> tuple[np.ndarray, SketchMatrix]:
+    """Merge cell sketches per group: the groups present, and one matrix row for each."""
+    present, rows = np.unique(groups, return_inverse=True)
+    return present, merge_rows(rows, blobs)
+
+
+def _canonical(keys: np.ndarray) -> list[str]:
+    """Canonical UUID text of 16-byte keys (one hex call, not one UUID object per key)."""
+    raw = keys.tobytes().hex()
+    return [
+        f"{raw[i : i + 8]}-{raw[i + 8 : i + 12]}-{raw[i + 12 : i + 16]}-"
+        f"{raw[i + 16 : i + 20]}-{raw[i + 20 : i + 32]}"
+        for i in range(0, len(raw), 32)
+    ]
+
+
+def compact(
+    session: Session,
+    exam_type: str,
+    metric: str,
+    months: Iterable[int],
+    *,
+    margin: timedelta = BLOCK_MARGIN,
+) -> int:
+    """(Re)build the pooled blocks of ``months`` from their cells; commit; return the count.
+
+    Each month's cells are read in one statement (one snapshot on either back end), after
+    ``built_at`` is fixed at now less ``margin``: a change that statement missed commits
+    later, so it is stamped after ``built_at`` (see :data:`BLOCK_MARGIN`) and queries read
+    it from the cells. A block never replaces a newer one.
+    """
+    _require_pool(session)
+    session.rollback()
+    built = []
+    # before the first read: on SQLite the whole transaction reads that first snapshot
+    built_at = utcnow() - margin
+    for month in months:
+        rows = (
+            session.connection()
+            .execute(
+                select(
+                    sql_cast(DoseSummary.site_id, String),
+                    sql_cast(DoseSummary.device_id, String),
+                    DoseSummary.sketch,
+                ).where(
+                    DoseSummary.exam_type == exam_type,
+                    DoseSummary.metric == metric,
+                    DoseSummary.month == month,
+                    DoseSummary.n_studies > 0,
+                )
+            )
+            .all()
+        )
+        built.append(_block(exam_type, metric, month, built_at, rows))
+    session.rollback()
+    if not built:
+        return 0
+    begin_write(session)
+    table = DoseBlock.__table__
+    if session.connection().dialect.name == "postgresql":
+        insert = postgresql.insert(table)
+    else:
+        insert = sqlite.insert(table)
+    excluded = insert.excluded
+    statement = insert.on_conflict_do_update(
+        index_elements=["exam_type", "metric", "month"],
+        set_={name: excluded[name] for name in _BLOCK_VALUES},
+        where=table.c.built_at < excluded.built_at,
+    )
+    try:
+        session.connection().execute(statement, built)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return len(built)
+
+
+_BLOCK_VALUES = ("built_at", "n_sites", "n_cells", "sites", "devices")
+
+
+def _block(
+    exam_type: str, metric: str, month: int, built_at: datetime, rows: Sequence[Any]
+) -> dict[str, Any]:
+    """Pack one month's cells: per-site rows, and per site-and-device rows."""
+    ids = np.frombuffer(
+        b"".join(_uuid_bytes(site) + _uuid_bytes(device) for site, device, _ in rows),
+        dtype="V32",
+    )
+    order = np.argsort(ids, kind="stable")
+    ids = ids[order]
+    blobs = [bytes(rows[i][2]) for i in order.tolist()]
+    raw = ids.view(np.uint8).reshape(-1, 32)
+    site_keys, site_rows = np.unique(raw[:, :16].copy().view("V16").ravel(), return_inverse=True)
+    per_site = merge_rows(site_rows, blobs)
+    per_device = merge_rows(np.arange(len(blobs)), blobs)
+    return {
+        "exam_type": exam_type,
+        "metric": metric,
+        "month": month,
+        "built_at": built_at,
+        "n_sites": int(site_keys.size),
+        "n_cells": len(blobs),
+        "sites": pack_rows(site_keys.view(np.uint8).reshape(-1, 16), per_site),
+        "devices": pack_rows(raw, per_device),
+    }
