@@ -1,19 +1,28 @@
 """Edge end-to-end throughput: studies/hour from C-STORE in to record committed at the hub.
 
 A study is an MPPS N-CREATE, its composite objects (an RDSR, plus a few image headers for
-some) and an MPPS N-SET. Senders are peers we did not write: dcmtk ``storescu`` with its
-default settings (one run over all files) and pynetdicom for MPPS. The edge runs as
-``medcoop edge serve`` and the hub as ``medcoop hub serve`` (SQLite), each a subprocess on
-this machine. Also measured in the same run, on the same files and link: a bare pynetdicom
-C-STORE SCP that only decodes each dataset (the library's ceiling).
+some) and an MPPS N-SET. ``--senders`` scanners send at once (a hospital's modalities do),
+each a process of its own with its share of the studies: one MPPS association (pynetdicom)
+for its N-CREATEs, one dcmtk ``storescu`` run over its files (default settings, ``-R`` to
+propose the RRDSR class), one MPPS association for its N-SETs. Senders are peers we did
+not write. The edge runs as ``medcoop edge serve`` and the hub as ``medcoop hub serve``
+(SQLite), each a subprocess on this machine, sharing its cores with the senders. Also
+measured in the same run, on the same files with the same number of ``storescu``
+processes: a bare pynetdicom C-STORE SCP that only decodes each dataset (the library's
+ceiling), with its own transport and with the edge's (``QuickAckRequestHandler``,
+``SharedContexts``).
 
-    /work/venv/bin/python bench/edge.py --studies 300
+    .venv/bin/python bench/edge.py --studies 2000 --senders 8
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
+import multiprocessing
 import os
+import resource
 import socket
 import sqlite3
 import subprocess
@@ -30,7 +39,7 @@ from pynetdicom.presentation import AllStoragePresentationContexts
 from pynetdicom.sop_class import ModalityPerformedProcedureStep  # type: ignore[attr-defined]
 from pynetdicom.transport import RequestHandler, ThreadedAssociationServer
 
-from medcoop.edge.dimse import QuickAckRequestHandler
+from medcoop.edge.dimse import QuickAckRequestHandler, SharedContexts
 from medcoop.sim import Fleet
 
 
@@ -92,18 +101,37 @@ def start_edge(folder: Path, hub_url: str, token: str) -> tuple[subprocess.Popen
     port = free_port()
     config = folder / "edge.toml"
     config.write_text(
-        f'name = "bench"\nstudy_completion_timeout_s = 5\n'
+        f'name = "bench"\nstudy_completion_timeout_s = 600\n'
         f'[dicom]\nhost = "127.0.0.1"\nport = {port}\n[stow]\nenabled = false\n'
         f'[hub]\nurl = "{hub_url}"\nsite_token = "{token}"\nbatch_size = 500\n'
         f'[storage]\ndata_dir = "edge-state"\nmin_free_bytes = 0\n'
     )
-    edge = subprocess.Popen(
-        [sys.executable, "-m", "medcoop", "edge", "serve", "--config", str(config)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    with (folder / "edge.log").open("wb") as log:  # kept with KEEP_BENCH=1
+        edge = subprocess.Popen(
+            [sys.executable, "-m", "medcoop", "edge", "serve", "--config", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
     wait_port(port, edge)
     return edge, port
+
+
+def dcmtk(tool: str) -> str:
+    """The path of a dcmtk program (not pynetdicom's Python script of the same name)."""
+    for folder in ("/usr/bin", "/usr/local/bin", *os.get_exec_path()):
+        path = Path(folder) / tool
+        if path.is_file() and os.access(path, os.X_OK):
+            with path.open("rb") as handle:
+                if handle.read(4) == b"\x7fELF":
+                    return str(path)
+    raise RuntimeError(f"dcmtk {tool} not found (apt-get install dcmtk)")
+
+
+def cpu_s(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds used so far by process ``pid``."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 def send_mpps(port: int, studies: list, which: str) -> None:
@@ -111,6 +139,10 @@ def send_mpps(port: int, studies: list, which: str) -> None:
     ae.add_requested_context(ModalityPerformedProcedureStep)
     assoc = ae.associate("127.0.0.1", port, ae_title="MEDCOOP")
     assert assoc.is_established, "MPPS association refused"
+    # pynetdicom 3.0's requestor pauses its reactor racily: with busy threads the reactor
+    # can take a fast response off the DIMSE queue, log "unexpected N-SET", drop it, and
+    # the sender waits out the DIMSE timeout. A requestor serves no requests: put it back.
+    assoc._serve_request = lambda msg, cx_id: assoc.dimse.msg_queue.put((cx_id, msg))
     for study in studies:
         uid = study.truth.mpps_sop_instance_uid
         if which == "create":
@@ -121,19 +153,91 @@ def send_mpps(port: int, studies: list, which: str) -> None:
     assoc.release()
 
 
-def storescu(port: int, folder: Path) -> float:
+def storescu(port: int, folder: Path) -> tuple[float, float]:
+    """Send every file under ``folder`` with dcmtk storescu; return (start, end) times."""
     started = time.perf_counter()
+    command = [dcmtk("storescu"), "-aec", "MEDCOOP", "-R", "+sd", "+r", "127.0.0.1", str(port)]
     subprocess.run(
-        ["storescu", "-aec", "MEDCOOP", "-R", "+sd", "+r", "127.0.0.1", str(port), str(folder)],
+        [*command, str(folder)],
         check=True,
         capture_output=True,
     )
-    return time.perf_counter() - started
+    return started, time.perf_counter()
+
+
+def run_all(jobs: list) -> list:
+    """Run the callables in ``jobs`` in threads at once; return their results, in order."""
+    results: list = [None] * len(jobs)
+    errors: list[BaseException] = []
+
+    def run(index: int) -> None:
+        try:
+            results[index] = jobs[index]()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(jobs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
+def modality(port: int, studies: list, folder: Path) -> tuple[float, float, float, float]:
+    """One scanner: N-CREATE for each of its studies, storescu of its files, N-SETs.
+
+    Returns the times it started, started and ended ``storescu``, and ended.
+    """
+    began = time.perf_counter()
+    send_mpps(port, studies, "create")
+    start, end = storescu(port, folder)
+    send_mpps(port, studies, "set")
+    return began, start, end, time.perf_counter()
+
+
+def run_modalities(port: int, shares: list[list], folders: list[Path]) -> list[tuple]:
+    """Run one process per scanner, all at once (scanners are separate machines: no shared GIL).
+
+    Returns each scanner's :func:`modality` times with its MPPS (own) and storescu
+    (children's) CPU seconds.
+    """
+    context = multiprocessing.get_context("fork")  # the studies are inherited, not pickled
+    results = context.Queue()
+
+    def scanner(index: int) -> None:
+        span = modality(port, shares[index], folders[index])
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (own.ru_utime + own.ru_stime, kids.ru_utime + kids.ru_stime)
+        results.put((index, span, cpu))
+
+    processes = [context.Process(target=scanner, args=(i,)) for i in range(len(shares))]
+    for process in processes:
+        process.start()
+    done = [results.get(timeout=900) for _ in processes]
+    for process in processes:
+        process.join()
+        assert process.exitcode == 0, "a scanner failed"
+    return [(span, cpu) for _, span, cpu in sorted(done, key=lambda item: item[0])]
 
 
 def hub_study_count(db: Path) -> int:
     with sqlite3.connect(db) as conn:
         return int(conn.execute("SELECT count(*) FROM studies").fetchone()[0])
+
+
+def group_commit_stats(log: Path) -> str:
+    """The edge's group commits, from its "edge stopped" log line."""
+    for line in reversed(log.read_text(errors="replace").splitlines()):
+        if '"edge stopped"' in line:
+            stats = json.loads(line)
+            commits, works = stats.get("group_commits", 0), stats.get("grouped_works", 0)
+            per = works / max(commits, 1)
+            return f"{works} pieces of work in {commits} commits ({per:.1f} each)"
+    return "not logged"
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -143,20 +247,26 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def bare_scp_objects_per_s(folder: Path, n_files: int, *, quickack: bool) -> float:
+def bare_scp_objects_per_s(folders: list[Path], n_files: int, *, quickack: bool) -> float:
     """The ceiling: pynetdicom's SCP decoding each dataset and doing nothing else.
 
-    With ``quickack`` its accepted sockets get the edge's TCP_NODELAY/TCP_QUICKACK tuning.
+    One ``storescu`` per folder, all at once. With ``quickack`` the associations get the
+    edge's transport: TCP_NODELAY/TCP_QUICKACK, threads that wait instead of polling, and
+    presentation contexts shared rather than deep-copied.
     """
     decoded = 0
+
+    lock = threading.Lock()
 
     def on_store(event: evt.Event) -> int:
         nonlocal decoded
         _ = event.dataset  # decode, as the edge must
-        decoded += 1
+        with lock:
+            decoded += 1
         return 0
 
     ae = AE(ae_title="MEDCOOP")
+    ae.maximum_associations = 64
     for context in AllStoragePresentationContexts:
         ae.add_supported_context(context.abstract_syntax, ALL_TRANSFER_SYNTAXES)
     port = free_port()
@@ -164,27 +274,31 @@ def bare_scp_objects_per_s(folder: Path, n_files: int, *, quickack: bool) -> flo
         ae,
         ("127.0.0.1", port),
         "MEDCOOP",
-        ae.supported_contexts,
+        SharedContexts(ae.supported_contexts) if quickack else ae.supported_contexts,
         evt_handlers=[(evt.EVT_C_STORE, on_store)],
         request_handler=QuickAckRequestHandler if quickack else RequestHandler,
     )
     ae._servers.append(server)  # pynetdicom's shutdown() removes it from there
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        elapsed = storescu(port, folder)
+        spans = run_all([lambda f=f: storescu(port, f) for f in folders])
     finally:
         server.shutdown()
     assert decoded == n_files, (decoded, n_files)
-    return n_files / elapsed
+    return n_files / (max(end for _, end in spans) - min(start for start, _ in spans))
 
 
-def write_studies(fleet: Fleet, folder: Path, n: int) -> list:
-    """Write ``n`` studies that carry a dose report (with their image headers, if any)."""
+def write_studies(fleet: Fleet, folder: Path, n: int, senders: int) -> list:
+    """Write ``n`` studies that carry a dose report (with their image headers, if any).
+
+    Study ``i`` goes to sender ``i % senders`` (folder ``sender-NN``).
+    """
     chosen = []
     for study in fleet.studies(n=4 * n):
         if not study.truth.rdsr_sop_instance_uid:
             continue
-        target = folder / f"study-{len(chosen):06d}"
+        sender = len(chosen) % senders
+        target = folder / f"sender-{sender:02d}" / f"study-{len(chosen):06d}"
         target.mkdir(parents=True)
         for index, ds in enumerate(study.datasets):
             ds.save_as(target / f"{index:02d}.dcm", enforce_file_format=True)
@@ -196,24 +310,28 @@ def write_studies(fleet: Fleet, folder: Path, n: int) -> list:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--studies", type=int, default=300)
+    parser.add_argument("--studies", type=int, default=2000)
+    parser.add_argument("--senders", type=int, default=8, help="modalities sending at once")
     parser.add_argument("--seed", type=int, default=2026)
     args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
     work = Path(tempfile.mkdtemp(prefix="medcoop-bench-edge-"))
     fleet = Fleet(seed=args.seed, sites=("Bench General",), start=date(2026, 4, 6))
-    studies = write_studies(fleet, work / "files", args.studies)
+    studies = write_studies(fleet, work / "files", args.studies, args.senders)
+    folders = [work / "files" / f"sender-{i:02d}" for i in range(args.senders)]
+    shares = [studies[i :: args.senders] for i in range(args.senders)]
     files = list((work / "files").rglob("*.dcm"))
     print(
-        f"{args.studies} studies, {len(files)} composite objects, {2 * args.studies} MPPS messages"
+        f"{args.studies} studies, {len(files)} composite objects, {2 * args.studies} MPPS "
+        f"messages; {args.senders} senders at once; load average {os.getloadavg()}"
     )
 
     hub, hub_url, token = start_hub(work)
     edge, port = start_edge(work, hub_url, token)
     try:
+        edge_cpu0, hub_cpu0 = cpu_s(edge.pid), cpu_s(hub.pid)
         started = time.perf_counter()
-        send_mpps(port, studies, "create")
-        store_s = storescu(port, work / "files")
-        send_mpps(port, studies, "set")
+        scanners = run_modalities(port, shares, folders)
         sent_s = time.perf_counter() - started
         deadline = time.monotonic() + 600
         while hub_study_count(work / "hub.sqlite3") < args.studies and time.monotonic() < deadline:
@@ -221,24 +339,52 @@ def main() -> None:
         total_s = time.perf_counter() - started
         at_hub = hub_study_count(work / "hub.sqlite3")
         rss_mb = peak_rss_mb(edge.pid)
+        (edge_user, edge_sys), hub_cpu1 = cpu_s(edge.pid), cpu_s(hub.pid)
+        edge_user, edge_sys = edge_user - edge_cpu0[0], edge_sys - edge_cpu0[1]
+        edge_cpu = edge_user + edge_sys
+        hub_cpu = sum(hub_cpu1) - sum(hub_cpu0)
+        spans = [span for span, _ in scanners]
+        mpps_cpu = sum(cpu[0] for _, cpu in scanners)
+        scu_cpu = sum(cpu[1] for _, cpu in scanners)
     finally:
         edge.terminate()
         edge.wait(timeout=60)
         hub.terminate()
         hub.wait(timeout=60)
-    bare = bare_scp_objects_per_s(work / "files", len(files), quickack=False)
-    tuned = bare_scp_objects_per_s(work / "files", len(files), quickack=True)
+    load_after = os.getloadavg()
+    bare = bare_scp_objects_per_s(folders, len(files), quickack=False)
+    tuned = bare_scp_objects_per_s(folders, len(files), quickack=True)
+    store_s = max(end for _, _, end, _ in spans) - min(start for _, start, _, _ in spans)
+    phases = [sum(span[i + 1] - span[i] for span in spans) / len(spans) for i in range(3)]
     edge_objects_per_s = len(files) / store_s
-    print(f"studies at the hub: {at_hub}/{args.studies}")
-    print(f"end to end: {total_s:.1f} s -> {args.studies / total_s * 3600:,.0f} studies/hour")
-    print(f"  (all sent after {sent_s:.1f} s; storescu -> edge {edge_objects_per_s:.0f} objects/s)")
+    messages = len(files) + 2 * args.studies
+    n = args.studies
+    print(f"studies at the hub: {at_hub}/{n}")
+    print(f"end to end: {total_s:.1f} s -> {n / total_s * 3600:,.0f} studies/hour")
+    print(f"  all sent after {sent_s:.1f} s: {messages / sent_s:.0f} messages/s into the edge")
+    print(
+        f"  storescu -> edge: {edge_objects_per_s:.0f} objects/s "
+        f"(first storescu start to last end, MPPS of other senders interleaved)"
+    )
+    print(
+        f"  per sender, mean: N-CREATEs {phases[0]:.1f} s, storescu {phases[1]:.1f} s, "
+        f"N-SETs {phases[2]:.1f} s"
+    )
+    print(
+        f"CPU per study: edge {edge_cpu / n * 1e3:.2f} ms "
+        f"(user {edge_user / n * 1e3:.2f}, system {edge_sys / n * 1e3:.2f}), "
+        f"hub {hub_cpu / n * 1e3:.2f} ms, "
+        f"MPPS senders {mpps_cpu / n * 1e3:.2f} ms, storescu {scu_cpu / n * 1e3:.2f} ms"
+    )
+    print(f"edge group commit: {group_commit_stats(work / 'edge.log')}")
     print(f"edge peak RSS: {rss_mb:.0f} MB")
     print(f"storescu -> bare pynetdicom SCP (decode only), default sockets: {bare:.0f} objects/s")
-    print(f"storescu -> bare pynetdicom SCP (decode only), NODELAY+QUICKACK: {tuned:.0f} objects/s")
+    print(f"storescu -> bare pynetdicom SCP (decode only), edge transport: {tuned:.0f} objects/s")
     print(
-        f"edge / bare SCP default: {edge_objects_per_s / bare:.2f}; edge / bare SCP tuned: "
-        f"{edge_objects_per_s / tuned:.2f}"
+        f"edge / bare SCP default: {edge_objects_per_s / bare:.2f}; "
+        f"edge / bare SCP, edge transport: {edge_objects_per_s / tuned:.2f}"
     )
+    print(f"load average after: {load_after}")
     os.environ.get("KEEP_BENCH") or subprocess.run(["rm", "-rf", str(work)], check=False)
 
 

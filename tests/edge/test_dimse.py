@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -17,7 +18,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 )
 
 from medcoop.edge.config import DicomSettings, EdgeSettings, StorageSettings, StowSettings
-from medcoop.edge.dimse import QuickAckSocket
+from medcoop.edge.dimse import QuickAckSocket, _ReactorGate, _WakingQueue
 from medcoop.edge.node import EdgeNode
 from medcoop.records import StudyRecord
 from medcoop.sim import Fleet
@@ -109,6 +110,36 @@ def test_accepted_sockets_have_nodelay_and_quickack_rearmed(node: EdgeNode) -> N
         assert accepted.quickack_rearms >= before + 5  # re-armed after every receive
     finally:
         assoc.release()
+
+
+def test_idle_associations_wait_instead_of_polling(node: EdgeNode) -> None:
+    """pynetdicom's threads loop every millisecond; ours wait for work (internals pinned)."""
+    assoc = scu().associate("127.0.0.1", node.dicom_port, ae_title="MEDCOOP")
+    assert assoc.is_established
+    try:
+        server = node.dicom._server  # type: ignore[union-attr]
+        accepted = server.active_associations[0]  # type: ignore[union-attr]
+        gate, sock = accepted._reactor_checkpoint, accepted.dul.socket
+        assert isinstance(gate, _ReactorGate) and isinstance(sock, QuickAckSocket)
+        assert isinstance(accepted.dul.to_provider_queue, _WakingQueue)
+        assert isinstance(accepted.dul.to_user_queue, _WakingQueue)
+        assert isinstance(accepted.dimse.msg_queue, _WakingQueue)
+        # Shared, not deep-copied, presentation contexts.
+        assert accepted.acceptor.supported_contexts[0] is server.contexts[0]
+        assert assoc.send_c_echo().Status == 0x0000
+        loops, reads = gate.waits, sock.ready_calls
+        time.sleep(0.5)  # idle: polling would loop ~500 times in each thread
+        assert gate.waits - loops < 60
+        assert sock.ready_calls - reads < 60
+        for _ in range(3):  # and work still wakes them at once
+            assert assoc.send_c_echo().Status == 0x0000
+    finally:
+        assoc.release()
+    deadline = time.monotonic() + 10
+    while accepted.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not accepted.is_alive() and not accepted.dul.is_alive()
+    assert sock.wakeup is not None and sock.wakeup.closed  # its pipe went with the association
 
 
 def test_unknown_callers_are_rejected_at_association(tmp_path: Path) -> None:

@@ -182,3 +182,27 @@ def test_retention_prunes_sent_state_and_retained_copies(tmp_path: Path) -> None
     assert pipeline.prune(now=2e10) == 1 + len(retained)
     assert list(settings.received_dir.rglob("*.dcm")) == []
     store.close()
+
+
+def test_queued_records_carry_their_content_key(pipeline: Pipeline) -> None:
+    from medcoop.records import record_key_for
+
+    # The residual scan reads an unkeyed draft; what is queued must have the real key.
+    for study in [s for s in fleet_studies(6) if s.truth.rdsr_sop_instance_uid]:
+        feed_study(pipeline, study)
+    pipeline.emit_due(now=2e10)
+    records = queued_records(pipeline)
+    assert records
+    for record in records:
+        content = record.model_dump(mode="json", exclude={"record_key"})
+        assert record.record_key == record_key_for(content)
+
+
+def test_residual_prefilter_matches_case_insensitively_beyond_ascii() -> None:
+    from medcoop.edge.privacy import _could_contain
+
+    values = frozenset({"STRASSE^HANS", "12345678"})
+    assert _could_contain(values, '{"protocol":"Thorax Strasse"}')
+    assert _could_contain(values, '{"station":"straße"}')  # only its upper case is STRASSE
+    assert _could_contain(values, '{"id":"x12345678"}')
+    assert not _could_contain(values, '{"protocol":"Thorax Strand 1234567"}')

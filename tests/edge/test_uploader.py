@@ -139,3 +139,38 @@ def test_uploader_thread_stops_promptly(tmp_path: Path) -> None:
     stopper.start()
     stopper.join(timeout=40)
     assert not stopper.is_alive()
+
+
+def test_a_delivered_batch_costs_one_commit(tmp_path: Path, live_hub: LiveHub) -> None:
+    store = EdgeStore(tmp_path / "edge.sqlite3")
+    outbox = Outbox(store)
+    fill(outbox, 12)
+    uploader = Uploader(outbox, HubSettings(url=live_hub.url, site_token=live_hub.site_token()))
+    commits = 0
+    transaction = store.transaction
+
+    def counting() -> object:
+        nonlocal commits
+        commits += 1
+        return transaction()
+
+    store.transaction = counting  # type: ignore[method-assign]
+    assert uploader.deliver_once().sent == 12
+    assert commits == 1  # rows marked sent and the status values, in one fsync
+    assert store.get_meta("last_upload_at") is not None
+    assert store.get_meta("upload_error") is None
+
+
+def test_a_partial_batch_lingers_for_more_and_a_full_one_does_not(
+    tmp_path: Path, live_hub: LiveHub
+) -> None:
+    from medcoop.edge.uploader import _LINGER_S
+
+    outbox = Outbox(EdgeStore(tmp_path / "edge.sqlite3"))
+    settings = HubSettings(url=live_hub.url, site_token=live_hub.site_token(), batch_size=10)
+    uploader = Uploader(outbox, settings)
+    fill(outbox, 13)
+    assert uploader._cycle() == 0.0  # a full batch: more may be waiting, go on at once
+    assert uploader._cycle() == _LINGER_S  # three: wait a little so that others gather
+    assert uploader._cycle() == 1.0  # nothing left
+    assert outbox.backlog().size == 0

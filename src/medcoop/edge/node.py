@@ -102,9 +102,14 @@ class EdgeNode:
             self.pipeline.emit_due()
         if self.uploader is not None:
             self.uploader.stop(flush_timeout_s=flush_timeout_s)
+        stats = {}
         if self.store is not None:
             self.store.close()
-        log.info("edge stopped", extra={"edge": self.settings.name})
+            stats = {
+                "group_commits": self.store.group_commits,
+                "grouped_works": self.store.grouped_works,
+            }
+        log.info("edge stopped", extra={"edge": self.settings.name, **stats})
 
     def status(self) -> EdgeStatus:
         """Return the counters, backlog and upload state."""

@@ -51,12 +51,17 @@ class Outbox:
     def __init__(self, store: EdgeStore) -> None:
         self.store = store
 
-    def enqueue(self, conn: sqlite3.Connection, record: StudyRecord) -> bool:
-        """Queue ``record`` in the caller's transaction; False when its key is queued already."""
+    def enqueue(
+        self, conn: sqlite3.Connection, record: StudyRecord, *, body: str | None = None
+    ) -> bool:
+        """Queue ``record`` in the caller's transaction; False when its key is queued already.
+
+        ``body`` is ``record.model_dump_json()`` when the caller has it already.
+        """
         cursor = conn.execute(
             "INSERT OR IGNORE INTO outbox (record_key, study_uid, body, created_at) "
             "VALUES (?, ?, ?, ?)",
-            (record.record_key, record.study_uid, record.model_dump_json(), now_s()),
+            (record.record_key, record.study_uid, body or record.model_dump_json(), now_s()),
         )
         if cursor.rowcount:
             self.store.bump(conn, "records_queued")
@@ -73,10 +78,15 @@ class Outbox:
             ).fetchall()
         return [PendingRecord(row_id, key, body) for row_id, key, body in rows]
 
-    def mark_sent(self, row_ids: list[int]) -> None:
-        """Mark records as accepted by the hub (new or duplicate there)."""
+    def mark_sent(self, row_ids: list[int], *, meta: dict[str, str | None] | None = None) -> None:
+        """Mark records as accepted by the hub (new or duplicate there).
+
+        ``meta``: status values to store in the same commit (see ``EdgeStore.set_metas``).
+        """
         sent_at = now_s()
         with self.store.transaction() as conn:
+            if meta:
+                self.store.set_metas(meta, conn)
             cursor = conn.executemany(
                 "UPDATE outbox SET sent_at = ? WHERE id = ? AND sent_at IS NULL",
                 [(sent_at, row_id) for row_id in row_ids],

@@ -28,14 +28,19 @@ from medcoop.edge.config import EdgeSettings
 from medcoop.edge.consent import ConsentList
 from medcoop.edge.errors import StorageFullError
 from medcoop.edge.outbox import Outbox
-from medcoop.edge.privacy import residual_hits
+from medcoop.edge.privacy import residual_hits, warm_privacy_caches
 from medcoop.edge.quarantine import Quarantine
 from medcoop.edge.store import EdgeStore, now_s
-from medcoop.edge.studies import StudyState, build_record
+from medcoop.edge.studies import DRAFT_KEY, StudyState, build_record, with_key
 
 __all__ = ["Outcome", "Pipeline"]
 
 log = logging.getLogger("medcoop.edge.pipeline")
+
+try:
+    from medcoop.dicom.part10 import read_part10 as _read_part10
+except ImportError:  # an older dicom package: dcmread only
+    _read_part10 = None
 
 #: Dose report SOP classes: one that yields nothing is quarantined, not skipped.
 _DOSE_REPORT_CLASSES = frozenset(
@@ -121,8 +126,7 @@ class Pipeline:
         except Exception as exc:  # a bug must not take the receiver down
             return self._fail(_encode(ds), f"mpps extraction failed: {type(exc).__name__}", origin)
         if isinstance(facts, Skipped):
-            self._count("skipped")
-            return Outcome("skipped", reason=facts.reason)
+            return self._count("skipped", Outcome("skipped", reason=facts.reason))
         try:
             return self._apply_mpps(facts, mpps_uid)
         except _ResidualFound as exc:
@@ -174,8 +178,7 @@ class Pipeline:
             if str(ds.get("SOPClassUID", "")) in _DOSE_REPORT_CLASSES:
                 reason = f"dose report without usable content: {ext.reason[:120]}"
                 return self._fail(data, reason, origin, quarantine_failures)
-            self._count("skipped")
-            return Outcome("skipped", reason=ext.reason)
+            return self._count("skipped", Outcome("skipped", reason=ext.reason))
         if _burned_in(ds) and ext.source is not records.SourceKind.RDSR and not ext.events:
             return self._fail(data, "burned-in annotation declared", origin, quarantine_failures)
         try:
@@ -192,34 +195,46 @@ class Pipeline:
         pseudonym = self.key.patient_pseudonym(
             ext.patient.patient_id or "", ext.patient.issuer_of_patient_id or ""
         )
-        if ext.patient.patient_id and self.consent.is_opted_out(pseudonym):
-            self._count("consent_withheld")
-            return Outcome("withheld", reason="patient opted out of pooling")
         study_uid = self.key.remap_uid(ext.study_instance_uid)
+        values = frozenset(ext.identifying_values())
+        # Work in the commit is serial and slowed by every other thread wanting the GIL:
+        # what does not depend on the study's stored state is done here, in parallel
+        # with the commit in progress, and cached for the merge.
+        warm_privacy_caches(
+            values,
+            [ext.study_description, ext.performed_protocol, *(e.protocol for e in ext.events)],
+        )
+
+        def work(conn: sqlite3.Connection) -> Outcome:
+            if ext.patient.patient_id and self.consent.is_opted_out(pseudonym):
+                self.store.bump_many(conn, ("consent_withheld", "received"))
+                return Outcome("withheld", reason="patient opted out of pooling")
+            state, emitted_before = _load_state(conn, study_uid)
+            state.add_extraction(ext, self.key, self.zone)
+            draft = build_record(state, keyed=False)
+            hits = residual_hits(values, draft.model_dump_json())
+            if hits:  # raised: the group commit rolls this object's changes back
+                raise _ResidualFound(hits)
+            self._save_and_maybe_emit(conn, state, emitted_before, draft)
+            self.store.bump_many(conn, ("processed", "received"))
+            return Outcome("stored")
+
         try:
-            with self.store.transaction() as conn:  # a residual hit rolls everything back
-                state = _load_state(conn, study_uid)
-                state.add_extraction(ext, self.key, self.zone)
-                payload = build_record(state).model_dump_json().encode()
-                hits = residual_hits(ext.identifying_values(), payload)
-                if hits:
-                    raise _ResidualFound(hits)
-                self._save_and_maybe_emit(conn, state)
-                self.store.bump(conn, "processed")
-                self.store.bump(conn, "received")
+            return self.store.commit_grouped(work)
         except _ResidualFound as exc:
             return self._fail(data, exc.reason, origin, quarantine_failures)
-        return Outcome("stored")
 
     def _apply_mpps(self, facts: MppsFacts, mpps_uid: str) -> Outcome:
         remapped_mpps = self.key.remap_uid(mpps_uid)
-        with self.store.transaction() as conn:
-            study_uids = [self.key.remap_uid(u) for u in facts.study_instance_uids]
+        incoming = [self.key.remap_uid(u) for u in facts.study_instance_uids]
+        values = frozenset(facts.identifying_values())
+        warm_privacy_caches(values, [facts.performed_protocol])  # as for objects
+
+        def work(conn: sqlite3.Connection) -> Outcome:
             known = _mpps_studies(conn, remapped_mpps)
-            study_uids = list(dict.fromkeys([*known, *study_uids]))
+            study_uids = list(dict.fromkeys([*known, *incoming]))
             if not study_uids:
-                self.store.bump(conn, "skipped")
-                self.store.bump(conn, "received")
+                self.store.bump_many(conn, ("skipped", "received"))
                 return Outcome("skipped", reason="MPPS for no known study")
             conn.execute(
                 "INSERT INTO mpps (mpps_uid, study_uids) VALUES (?, ?) "
@@ -228,23 +243,26 @@ class Pipeline:
             )
             hits = 0
             for study_uid in study_uids:
-                state = _load_state(conn, study_uid)
+                state, emitted_before = _load_state(conn, study_uid)
                 state.add_mpps(facts, self.key, self.zone)
-                payload = build_record(state).model_dump_json().encode()
-                hits += residual_hits(facts.identifying_values(), payload)
+                draft = build_record(state, keyed=False)
+                hits += residual_hits(values, draft.model_dump_json())
                 if not hits:
-                    self._save_and_maybe_emit(conn, state)
+                    self._save_and_maybe_emit(conn, state, emitted_before, draft)
             if hits:
                 raise _ResidualFound(hits)
-            self.store.bump(conn, "processed")
-            self.store.bump(conn, "received")
-        return Outcome("stored")
+            self.store.bump_many(conn, ("processed", "received"))
+            return Outcome("stored")
 
-    def _save_and_maybe_emit(self, conn: sqlite3.Connection, state: StudyState) -> None:
-        row = conn.execute(
-            "SELECT last_record_key FROM studies WHERE study_uid = ?", (state.study_uid,)
-        ).fetchone()
-        emitted_before = row is not None and row[0] is not None
+        return self.store.commit_grouped(work)
+
+    def _save_and_maybe_emit(
+        self,
+        conn: sqlite3.Connection,
+        state: StudyState,
+        emitted_before: bool,
+        draft: records.StudyRecord | None = None,
+    ) -> None:
         conn.execute(
             "INSERT INTO studies (study_uid, state, has_rdsr, mpps_completed, dirty, "
             "last_update_at) VALUES (?, ?, ?, ?, 1, ?) ON CONFLICT(study_uid) DO UPDATE SET "
@@ -254,15 +272,21 @@ class Pipeline:
             (state.study_uid, state.to_json(), state.has_rdsr, state.mpps_final, now_s()),
         )
         if state.has_rdsr and state.mpps_final and not emitted_before:
-            self._emit(conn, state)
+            self._emit(conn, state, draft)
 
-    def _emit(self, conn: sqlite3.Connection, state: StudyState) -> None:
+    def _emit(
+        self, conn: sqlite3.Connection, state: StudyState, draft: records.StudyRecord | None = None
+    ) -> None:
+        # ``draft``: the caller's unkeyed build of this very state (saves a rebuild).
         patient = state.patient or {}
         if self.consent.is_opted_out(patient.get("pseudonym", "")):
             conn.execute("DELETE FROM studies WHERE study_uid = ?", (state.study_uid,))
             self.store.bump(conn, "consent_withheld")
             return
-        record = build_record(state)
+        if draft is not None and draft.record_key == DRAFT_KEY:
+            record = with_key(draft)
+        else:
+            record = build_record(state)
         self.outbox.enqueue(conn, record)
         conn.execute(
             "UPDATE studies SET dirty = 0, last_record_key = ? WHERE study_uid = ?",
@@ -283,9 +307,20 @@ class Pipeline:
                     (idle_before, now - _SETTLE_S),
                 )
             ]
-        for study_uid in due:
+        if due:
+            # One commit for all of them; a study that fails to build is logged and left
+            # dirty (retried next time) without holding the others back.
             with self.store.transaction() as conn:
-                self._emit(conn, _load_state(conn, study_uid))
+                for study_uid in due:
+                    conn.execute("SAVEPOINT due")
+                    try:
+                        self._emit(conn, _load_state(conn, study_uid)[0])
+                    except Exception:
+                        if not conn.in_transaction:
+                            raise
+                        conn.execute("ROLLBACK TO due")
+                        log.exception("cannot emit a study's record")
+                    conn.execute("RELEASE due")
         return len(due)
 
     def prune(self, *, now: float | None = None) -> int:
@@ -322,11 +357,17 @@ class Pipeline:
         log.warning("object quarantined", extra={"reason": reason, "quarantine_id": qid})
         return Outcome("quarantined", reason=reason, quarantine_id=qid)
 
-    def _count(self, name: str) -> None:
-        # One commit per object: the outcome's counter and "received" together.
-        with self.store.transaction() as conn:
-            self.store.bump(conn, name)
-            self.store.bump(conn, "received")
+    def _count(self, name: str, outcome: Outcome) -> Outcome:
+        # One commit per object: the outcome's counter and "received" together; a full
+        # disk refuses the object (the sender retries) rather than lose its count.
+        def work(conn: sqlite3.Connection) -> None:
+            self.store.bump_many(conn, (name, "received"))
+
+        try:
+            self.store.commit_grouped(work)
+        except sqlite3.OperationalError as exc:
+            return _refusal(exc)
+        return outcome
 
     def _retain(self, ext: Extraction, data: bytes) -> None:
         folder = self.settings.received_dir / self.key.remap_uid(ext.study_instance_uid)
@@ -342,9 +383,14 @@ class _ResidualFound(Exception):
         super().__init__(self.reason)
 
 
-def _load_state(conn: sqlite3.Connection, study_uid: str) -> StudyState:
-    row = conn.execute("SELECT state FROM studies WHERE study_uid = ?", (study_uid,)).fetchone()
-    return StudyState(study_uid=study_uid) if row is None else StudyState.from_json(row[0])
+def _load_state(conn: sqlite3.Connection, study_uid: str) -> tuple[StudyState, bool]:
+    """Return a study's state and whether a record of it was queued before."""
+    row = conn.execute(
+        "SELECT state, last_record_key FROM studies WHERE study_uid = ?", (study_uid,)
+    ).fetchone()
+    if row is None:
+        return StudyState(study_uid=study_uid), False
+    return StudyState.from_json(row[0]), row[1] is not None
 
 
 def _mpps_studies(conn: sqlite3.Connection, mpps_uid: str) -> list[str]:
@@ -353,6 +399,15 @@ def _mpps_studies(conn: sqlite3.Connection, mpps_uid: str) -> list[str]:
 
 
 def _parse(data: bytes) -> Dataset:
+    # The dicom package's byte-level reader gives the dataset dcmread would (pixel data
+    # aside) several times faster; files it does not handle go to dcmread.
+    if _read_part10 is not None:
+        try:
+            ds = _read_part10(data)
+        except Exception:  # any doubt: let pydicom read it (and fail as it does)
+            ds = None
+        if ds is not None:
+            return ds
     try:
         return pydicom.dcmread(io.BytesIO(data))
     except pydicom.errors.InvalidDicomError:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["clean_text", "residual_hits"]
+__all__ = ["clean_text", "residual_hits", "warm_privacy_caches"]
 
 _MIN_FALLBACK_LEN = 3
 
@@ -31,7 +33,30 @@ def _load_deid() -> tuple[Any, Any, Any] | None:
 _DEID = _load_deid()
 
 
-def _could_contain(values: set[str], text: str) -> bool:
+@dataclass(frozen=True, slots=True)
+class _Forms:
+    """The words of every form of one object's values, and each form as word indexes."""
+
+    words: tuple[tuple[str, str, bool], ...]  # (upper, lower, is ASCII)
+    needles: tuple[tuple[int, ...], ...]
+
+
+@lru_cache(maxsize=1024)
+def _forms(values: frozenset[str]) -> _Forms:
+    # Expanding values into their forms costs ~0.2 ms; one object's values are tested
+    # against each of its texts and its record, so expand them once per value set.
+    # Forms share words (a name's orderings), so each distinct word is searched once.
+    assert _DEID is not None
+    needles = [needle.split() for needle in _DEID[2](values)]
+    words = sorted({word for needle in needles for word in needle})
+    index = {word: i for i, word in enumerate(words)}
+    return _Forms(
+        words=tuple((word, word.lower(), word.isascii()) for word in words),
+        needles=tuple(tuple(index[word] for word in needle) for needle in needles),
+    )
+
+
+def _could_contain(values: AbstractSet[str], text: str) -> bool:
     """Return False only when no form of any value can occur in ``text``.
 
     A necessary condition of the deid scanner's match (every word of a needle present,
@@ -40,11 +65,22 @@ def _could_contain(values: set[str], text: str) -> bool:
     """
     if _DEID is None:
         return True
-    upper, lower = text.upper(), text.lower()
-    for needle in _DEID[2](values):
-        if all(w in upper or w.lower() in lower for w in needle.split()):
-            return True
-    return False
+    forms = _forms(frozenset(values))
+    if not forms.needles:
+        return False
+    lower, ascii_text, upper = text.lower(), text.isascii(), None
+    present = []
+    for up, low, ascii_word in forms.words:
+        found = low in lower
+        # Case mapping can turn other characters into ASCII ones (ß -> SS): the upper-case
+        # test is redundant only for an ASCII word in ASCII text.
+        if not found and not (ascii_word and ascii_text):
+            upper = text.upper() if upper is None else upper
+            found = up in upper
+        present.append(found)
+    if True not in present:  # the usual case: not one word of any form
+        return False
+    return any(all(present[i] for i in needle) for needle in forms.needles)
 
 
 @lru_cache(maxsize=4096)
@@ -54,7 +90,9 @@ def _clean_generic(text: str) -> str | None:
     return result
 
 
-def clean_text(text: str | None, identifying_values: set[str], *, max_len: int = 128) -> str | None:
+def clean_text(
+    text: str | None, identifying_values: AbstractSet[str], *, max_len: int = 128
+) -> str | None:
     """Return ``text`` cleaned of identifying values (``None`` when nothing safe remains).
 
     Parameters
@@ -62,7 +100,7 @@ def clean_text(text: str | None, identifying_values: set[str], *, max_len: int =
     text : str or None
         A protocol name or study description read from the object.
     identifying_values : set of str
-        The object's identifying strings.
+        The object's identifying strings (a frozenset saves a copy per call).
     max_len : int
         Records hold short text only; longer text is cut.
     """
@@ -70,33 +108,56 @@ def clean_text(text: str | None, identifying_values: set[str], *, max_len: int =
         return None
     if _DEID is None:
         return None  # no cleaner: drop free text rather than risk it
-    if _could_contain(identifying_values, text):
-        cleaned = _DEID[1](text, identifying_values)
-    else:  # no value can be in it: only the generic patterns (dates, numbers...) apply
-        cleaned = _clean_generic(text)
+    cleaned = _clean(text, frozenset(identifying_values))
+    return None if cleaned is None else cleaned[:max_len]
+
+
+@lru_cache(maxsize=4096)
+def _clean(text: str, values: frozenset[str]) -> str | None:
+    # Cached: an RDSR repeats its protocol names across events, objects repeat them too.
+    assert _DEID is not None
+    # When no value can be in it, only the generic patterns (dates, numbers...) apply.
+    possible = _could_contain(values, text)
+    cleaned = _DEID[1](text, set(values)) if possible else _clean_generic(text)
     if not cleaned or not cleaned.strip():
         return None
-    return str(cleaned).strip()[:max_len]
+    return str(cleaned).strip()
 
 
-def residual_hits(identifying_values: set[str], payload: bytes) -> int:
+def warm_privacy_caches(values: frozenset[str], texts: Iterable[str | None]) -> None:
+    """Prepare the cached forms of ``values`` and the cleaned ``texts`` ahead of their use.
+
+    The pipeline calls this before it queues an object's merge for the group commit, so
+    that the expansion and the cleaning run outside the serial part.
+    """
+    if _DEID is None:
+        return
+    _forms(values)
+    for text in texts:
+        clean_text(text, values)
+
+
+def residual_hits(identifying_values: AbstractSet[str], payload: bytes | str) -> int:
     """Return how many identifying values are found in ``payload`` (0 means clean).
 
-    ``payload`` is UTF-8 text (the record's JSON). Only a count is returned: the caller
-    must not log or store the values found.
+    ``payload`` is the record's JSON (UTF-8 bytes or text). Only a count is returned: the
+    caller must not log or store the values found.
     """
     values = {v for v in identifying_values if v and v.strip()}
     if not values:
         return 0
+    text = payload if isinstance(payload, str) else payload.decode("utf-8", "replace")
     if _DEID is None:
-        return _fallback_hits(values, payload)
-    if not _could_contain(values, payload.decode("utf-8", "replace")):
+        return _fallback_hits(values, text)
+    # The object's own value set (not the filtered copy): its forms are cached already.
+    if not _could_contain(identifying_values, text):
         return 0
-    return len(_DEID[0](values, payload))
+    data = payload.encode() if isinstance(payload, str) else payload
+    return len(_DEID[0](values, data))
 
 
-def _fallback_hits(values: Iterable[str], payload: bytes) -> int:
-    haystack = payload.decode("utf-8", "replace").casefold()
+def _fallback_hits(values: Iterable[str], text: str) -> int:
+    haystack = text.casefold()
     hits = 0
     for value in values:
         for part in {value, *re.split(r"[\^=]", value)}:

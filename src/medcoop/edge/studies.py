@@ -22,10 +22,12 @@ from medcoop.deid.pseudonym import SiteKey
 from medcoop.dicom.model import DeviceIdentity, DoseEvent, Extraction, MppsFacts, PatientIdentity
 from medcoop.edge.privacy import clean_text
 
-__all__ = ["StudyState", "build_record", "to_utc"]
+__all__ = ["StudyState", "build_record", "to_utc", "with_key"]
 
 _TOTAL_FIELDS = tuple(f for f in records.DoseTotals.model_fields if f != "number_of_events")
 _FINAL_MPPS = ("COMPLETED", "DISCONTINUED")
+#: The key of a draft record (hex without digits, so no numeric identifier can match it).
+DRAFT_KEY = "f" * 64
 
 
 def to_utc(moment: datetime | None, zone: ZoneInfo, utc_offset_min: int | None) -> datetime | None:
@@ -87,7 +89,7 @@ class StudyState:
         """Merge one object's facts (de-identifying them on the way in)."""
         from medcoop.dicom import merge_study_events
 
-        values = ext.identifying_values()
+        values = frozenset(ext.identifying_values())  # hashable: privacy caches its forms
         offset = ext.utc_offset_min
         self._note_modality(ext.modality)
         if self.study_at is None and ext.study_at is not None:
@@ -102,9 +104,10 @@ class StudyState:
         if ext.source.value not in self.sources:
             self.sources.append(ext.source.value)
         incoming = [self._remap_event(e, key, zone, offset, values) for e in ext.events]
-        existing = [DoseEvent.model_validate(e) for e in self.events]
-        merged = merge_study_events(existing, incoming)
-        self.events = [e.model_dump(mode="json") for e in merged]
+        if incoming:  # merging nothing into a merge's output would return it unchanged
+            existing = [DoseEvent.model_validate(e) for e in self.events]
+            merged = merge_study_events(existing, incoming)
+            self.events = [e.model_dump(mode="json") for e in merged]
         sop = key.remap_uid(ext.sop_instance_uid)
         if ext.source in (records.SourceKind.RDSR, records.SourceKind.RRDSR):
             self.reports[sop] = {
@@ -126,7 +129,7 @@ class StudyState:
 
     def add_mpps(self, facts: MppsFacts, key: SiteKey, zone: ZoneInfo) -> None:
         """Merge an MPPS N-CREATE or N-SET."""
-        values = facts.identifying_values()
+        values = frozenset(facts.identifying_values())
         if facts.modality:
             self._note_modality(facts.modality)
         if facts.patient is not None:
@@ -188,7 +191,11 @@ class StudyState:
 
     @staticmethod
     def _remap_event(
-        event: DoseEvent, key: SiteKey, zone: ZoneInfo, offset: int | None, values: set[str]
+        event: DoseEvent,
+        key: SiteKey,
+        zone: ZoneInfo,
+        offset: int | None,
+        values: frozenset[str],
     ) -> DoseEvent:
         return event.model_copy(
             update={
@@ -244,8 +251,13 @@ def device_info(device: DeviceIdentity, modality: str | None, key: SiteKey) -> d
     }
 
 
-def build_record(state: StudyState) -> records.StudyRecord:
-    """Return the de-identified record of a study, with its content-derived ``record_key``."""
+def build_record(state: StudyState, *, keyed: bool = True) -> records.StudyRecord:
+    """Return the de-identified record of a study, with its content-derived ``record_key``.
+
+    With ``keyed=False`` the key is :data:`DRAFT_KEY` (see :func:`with_key`): the residual
+    scan reads every value of the record but not the key, a hash of those values, which
+    costs as much again to compute and is needed only for a record that is sent.
+    """
     events = sorted(
         (records.IrradiationEvent.model_validate(e) for e in state.events),
         key=lambda e: (
@@ -278,7 +290,12 @@ def build_record(state: StudyState) -> records.StudyRecord:
         "usage": usage,
         "sources": tuple(state.sources),
     }
-    draft = records.StudyRecord.model_validate({**content, "record_key": "0" * 64})
+    draft = records.StudyRecord.model_validate({**content, "record_key": DRAFT_KEY})
+    return with_key(draft) if keyed else draft
+
+
+def with_key(draft: records.StudyRecord) -> records.StudyRecord:
+    """Return ``draft`` with its content-derived ``record_key``."""
     dumped = draft.model_dump(mode="json", exclude={"record_key"})
     return draft.model_copy(update={"record_key": records.record_key_for(dumped)})
 

@@ -29,6 +29,9 @@ __all__ = ["DeliveryResult", "Uploader", "full_jitter_delay_s"]
 log = logging.getLogger("medcoop.edge.uploader")
 
 _AUTH_RETRY_S = 60.0
+#: After a batch that was not full, wait this long for more records before the next one:
+#: fewer, larger batches (one commit and one hub request each) for at most this much delay.
+_LINGER_S = 0.2
 
 
 def full_jitter_delay_s(attempt: int, *, base_s: float, max_s: float, rng: random.Random) -> float:
@@ -87,6 +90,7 @@ class Uploader:
         self._thread: threading.Thread | None = None
         self._client = httpx.Client(timeout=settings.timeout_s)
         self._failures = 0
+        self._meta: dict[str, str | None] = {}  # what this uploader last stored
 
     def start(self) -> None:
         """Start delivering in a daemon thread."""
@@ -104,7 +108,10 @@ class Uploader:
     def _run(self) -> None:
         while not self._stop.is_set():
             delay_s = self._cycle()
-            self.wake.wait(timeout=delay_s)
+            if delay_s == _LINGER_S:
+                self._stop.wait(_LINGER_S)  # not cut short by wake: let records gather
+            else:
+                self.wake.wait(timeout=delay_s)
             self.wake.clear()
         if self.settings.url and self.settings.site_token:
             self.deliver_once()  # flush what is ready on the way out
@@ -116,7 +123,9 @@ class Uploader:
         result = self.deliver_once()
         if result.error is None:
             self._failures = 0
-            return 0.0 if result.sent else 1.0
+            if result.sent >= self.settings.batch_size:
+                return 0.0  # more may be waiting
+            return _LINGER_S if result.sent else 1.0
         if result.auth_failed:
             return _AUTH_RETRY_S  # a bad token will not fix itself: retry slowly, status shows it
         if result.retry_after_s is not None:
@@ -139,12 +148,25 @@ class Uploader:
         while result.error == "413" and len(batch) > 1:
             batch = batch[: len(batch) // 2]
             result = self._post(batch)
-        store = self.outbox.store
-        store.set_meta("upload_error", result.error)
-        store.set_meta("upload_auth_failed", "1" if result.auth_failed else None)
-        if result.error is None:
-            store.set_meta("last_upload_at", datetime.now(UTC).isoformat())
+        if result.error is not None or result.rejected:  # success stored it with the batch
+            self._store_meta(self._status_meta(result))
         return result
+
+    def _status_meta(self, result: DeliveryResult) -> dict[str, str | None]:
+        meta = {
+            "upload_error": result.error,
+            "upload_auth_failed": "1" if result.auth_failed else None,
+        }
+        if result.error is None:
+            meta["last_upload_at"] = datetime.now(UTC).isoformat()
+        return meta
+
+    def _store_meta(self, meta: dict[str, str | None]) -> None:
+        # Values unchanged since this uploader stored them are not written again.
+        changed = {k: v for k, v in meta.items() if self._meta.get(k, "?") != v}
+        if changed:
+            self.outbox.store.set_metas(changed)
+            self._meta.update(changed)
 
     def _post(self, batch: list[PendingRecord]) -> DeliveryResult:
         body = _batch_body(batch)
@@ -164,9 +186,14 @@ class Uploader:
     def _handle(self, response: httpx.Response, batch: list[PendingRecord]) -> DeliveryResult:
         code = response.status_code
         if code == 200:
-            self.outbox.mark_sent([p.row_id for p in batch])
+            result = DeliveryResult(sent=len(batch))
+            # The status values go in the same commit as the rows (one fsync per batch).
+            meta = self._status_meta(result)
+            changed = {k: v for k, v in meta.items() if self._meta.get(k, "?") != v}
+            self.outbox.mark_sent([p.row_id for p in batch], meta=changed)
+            self._meta.update(changed)
             log.info("batch delivered", extra={"records": len(batch)})
-            return DeliveryResult(sent=len(batch))
+            return result
         self.outbox.note_attempt([p.row_id for p in batch])
         if code in (401, 403):
             log.error("hub refused the site token", extra={"status": code})
