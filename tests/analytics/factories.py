@@ -60,3 +60,21 @@ def record(
     }
     dumped = StudyRecord.model_construct(record_key="0" * 64, **content).model_dump(mode="json")
     return StudyRecord(**content, record_key=record_key_for(dumped))
+
+
+def ingest_via_api(client: Any, tenant: Any, studies: list[StudyRecord]) -> dict[str, Any]:
+    """Post ``studies`` as one batch with the tenant's site token; return the hub's answer."""
+    from datetime import UTC
+
+    from medcoop.records import RecordBatch
+    from tests.hub.conftest import auth
+
+    batch = RecordBatch(sent_at=datetime.now(UTC), records=tuple(studies))
+    answer = client.post(
+        "/api/v1/ingest",
+        content=batch.model_dump_json(),
+        headers={**auth(tenant.site_token), "Content-Type": "application/json"},
+    )
+    assert answer.status_code == 200, answer.text
+    result: dict[str, Any] = answer.json()
+    return result

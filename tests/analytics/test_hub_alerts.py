@@ -22,11 +22,11 @@ from medcoop.hub.db.base import utcnow
 from medcoop.hub.db.models import Role
 from medcoop.hub.db.tenancy import ALL_TENANTS, scope_session
 from medcoop.hub.settings import HubSettings
-from medcoop.records import DoseTotals, RecordBatch
+from medcoop.records import DoseTotals
 from tests.hub.conftest import Tenant, auth, make_tenant
 
 from .conftest import _free_port, _Hook, _Sink
-from .factories import ct_event, record
+from .factories import ct_event, ingest_via_api, record
 
 W = TypeVar("W")
 
@@ -44,16 +44,6 @@ def _wait_for(check: Callable[[], W], timeout_s: float = 30.0) -> W:
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 PHYSICIST = Role.MEDICAL_PHYSICIST
-
-
-def _ingest(client: TestClient, tenant: Tenant, studies: list) -> None:
-    batch = RecordBatch(sent_at=T0, records=tuple(studies))
-    answer = client.post(
-        "/api/v1/ingest",
-        content=batch.model_dump_json(),
-        headers={**auth(tenant.site_token), "Content-Type": "application/json"},
-    )
-    assert answer.status_code == 200, answer.text
 
 
 def _studies() -> list:
@@ -119,7 +109,7 @@ def test_rules_evaluation_lifecycle_and_notifications(
     sink, port = smtp_sink
     hook, url = webhook
     tenant, other = make_tenant(app, "Alerting"), make_tenant(app, "Quiet")
-    _ingest(client, tenant, _studies())  # before any rule: nothing is raised yet
+    ingest_via_api(client, tenant, _studies())  # before any rule: nothing is raised yet
     assert _alerts(client, tenant) == []
     headers = auth(tenant.tokens[PHYSICIST])
     settings = {"rules": RULES, "notify": _notify(port, url)}
@@ -175,7 +165,7 @@ def test_a_failed_notification_is_recorded_retried_and_delivered(
     app: FastAPI, client: TestClient
 ) -> None:
     tenant = make_tenant(app, "Unreachable")
-    _ingest(client, tenant, _studies())
+    ingest_via_api(client, tenant, _studies())
     headers = auth(tenant.tokens[PHYSICIST])
     port = _free_port()  # nothing listens there yet
     settings = {"rules": RULES, "notify": _notify(port)}
@@ -220,8 +210,8 @@ def test_ingest_raises_alerts_that_are_emailed_and_posted(
     )
     studies = _studies()
     ct, fluoro = studies[:3], studies[3:]
-    _ingest(client, tenant, ct + fluoro[:1])  # the CT study above 80 mGy; fluoro 120 Gy·cm²
-    _ingest(client, tenant, fluoro[1:])  # 20 days later, +100: this one crosses 200
+    ingest_via_api(client, tenant, ct + fluoro[:1])  # the CT study above 80 mGy; fluoro 120 Gy·cm²
+    ingest_via_api(client, tenant, fluoro[1:])  # 20 days later, +100: this one crosses 200
     delivered = {a["rule_id"]: a for a in _wait_for(lambda: _all_notified(client, tenant, 2))}
     assert delivered["ctdi-80"]["value"] == 90.0
     assert delivered["fluoro-12w"]["value"] == 220.0
@@ -232,7 +222,7 @@ def test_ingest_raises_alerts_that_are_emailed_and_posted(
     emailed = [message_from_bytes(m[2]) for m in sink.messages]
     assert all(m["To"] == "physicist@alerting.test" for m in emailed)
     # re-sending the batch or re-evaluating raises nothing twice
-    _ingest(client, tenant, ct)
+    ingest_via_api(client, tenant, ct)
     assert client.post("/api/v1/analytics/alerts/evaluate", headers=headers).json() == []
     assert app.state.notifier.run_once() == 0
     assert len(sink.messages) == 2 and len(hook.received) == 2
@@ -252,7 +242,7 @@ class _SlowSink(_Sink):
         return await super().handle_DATA(server, session, envelope)
 
 
-def test_a_slow_mail_server_never_holds_ingest(app: FastAPI, client: TestClient) -> None:
+def test_a_slow_mail_server_never_holdsingest_via_api(app: FastAPI, client: TestClient) -> None:
     sink, port = _SlowSink(), _free_port()
     controller = Controller(sink, hostname="127.0.0.1", port=port)
     controller.start()
@@ -267,10 +257,10 @@ def test_a_slow_mail_server_never_holds_ingest(app: FastAPI, client: TestClient)
             == 200
         )
         studies = _studies()
-        _ingest(client, tenant, studies[:3])
+        ingest_via_api(client, tenant, studies[:3])
         assert sink.entered.wait(30)  # the notifier is stuck in the SMTP conversation
         # meanwhile ingest goes on (no database lock is held while sending)
-        _ingest(client, tenant, studies[3:])
+        ingest_via_api(client, tenant, studies[3:])
         found = {a["rule_id"]: a for a in _alerts(client, tenant)}
         assert set(found) == {"ctdi-80", "fluoro-12w"}
         assert all(a["notified_at"] is None for a in found.values())
@@ -295,7 +285,7 @@ def test_a_notice_survives_a_crash(settings: HubSettings, smtp_sink: tuple[_Sink
             headers=headers,
         )
         assert saved.status_code == 200
-        _ingest(client, tenant, _studies())
+        ingest_via_api(client, tenant, _studies())
         pending = _alerts(client, tenant)
         assert len(pending) == 2 and all(a["notified_at"] is None for a in pending)
     # one of them was claimed by a notifier that crashed mid-send: its lease must run out
@@ -331,7 +321,7 @@ def test_cli_alert_view_lists_open_alerts(app: FastAPI, client: TestClient) -> N
     from medcoop.hub import views_cli
 
     tenant = make_tenant(app, "Viewed")
-    _ingest(client, tenant, _studies())
+    ingest_via_api(client, tenant, _studies())
     client.headers["Authorization"] = f"Bearer {tenant.tokens[PHYSICIST]}"
     assert client.put("/api/v1/analytics/alert-settings", json={"rules": RULES}).status_code == 200
     assert len(client.post("/api/v1/analytics/alerts/evaluate").json()) == 2

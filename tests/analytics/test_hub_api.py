@@ -9,10 +9,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from medcoop.hub.db.models import Role
-from medcoop.records import DoseTotals, RecordBatch, UsageFacts
+from medcoop.records import DoseTotals, UsageFacts
 from tests.hub.conftest import Tenant, auth, make_tenant
 
-from .factories import ct_event, record
+from .factories import ct_event, ingest_via_api, record
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # a Monday
 PHYSICIST = Role.MEDICAL_PHYSICIST
@@ -40,16 +40,6 @@ def _head_study(tenant: str, i: int, dlp: float, *, description: str = "CT Head"
     )
 
 
-def _ingest(client: TestClient, tenant: Tenant, studies: list) -> None:
-    batch = RecordBatch(sent_at=T0, records=tuple(studies))
-    answer = client.post(
-        "/api/v1/ingest",
-        content=batch.model_dump_json(),
-        headers={**auth(tenant.site_token), "Content-Type": "application/json"},
-    )
-    assert answer.status_code == 200, answer.text
-
-
 @pytest.fixture
 def pool(app: FastAPI, client: TestClient) -> list[Tenant]:
     """Six hospitals: A (high doses) and five peers, all with 12 CT head studies."""
@@ -61,7 +51,7 @@ def pool(app: FastAPI, client: TestClient) -> list[Tenant]:
             studies += [
                 _head_study(f"{letter}c", i, 300, description="CT Chest") for i in range(12)
             ]
-        _ingest(client, tenant, studies)
+        ingest_via_api(client, tenant, studies)
     return tenants
 
 
@@ -253,7 +243,7 @@ def test_device_class_narrowing_applies_when_both_sides_are_safe(
     tenants = [make_tenant(app, f"Class{i}") for i in range(11)]
     for i, tenant in enumerate(tenants):
         dlp = 400 if i % 2 else 800  # odd sites: class "CT-low", even: "CT-high"
-        _ingest(client, tenant, [_head_study(f"K{i}", n, dlp + n) for n in range(12)])
+        ingest_via_api(client, tenant, [_head_study(f"K{i}", n, dlp + n) for n in range(12)])
     with app.state.session_factory() as session:
         scope_session(session, ALL_TENANTS)
         for device in session.scalars(select(Device)):

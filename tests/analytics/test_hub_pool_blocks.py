@@ -19,24 +19,14 @@ from medcoop.hub.db.models import Device, Role, Site
 from medcoop.hub.db.tenancy import ALL_TENANTS, TenantScopeError, scope_session
 from medcoop.hub.services import summaries
 from medcoop.hub.services.analytics_dose import peer_benchmark
-from medcoop.records import DoseTotals, RecordBatch, StudyRecord
+from medcoop.records import DoseTotals
 from tests.hub.conftest import Tenant, auth, make_tenant
 
-from .factories import ct_event, record
+from .factories import ct_event, ingest_via_api, record
 
 T0 = datetime(2026, 1, 10, 8, 0, tzinfo=UTC)
 MONTHS = (202601, 202602, 202603)
 NOW = datetime(2026, 3, 20, tzinfo=UTC)
-
-
-def _ingest(client: TestClient, tenant: Tenant, studies: list[StudyRecord]) -> None:
-    batch = RecordBatch(sent_at=T0, records=tuple(studies))
-    answer = client.post(
-        "/api/v1/ingest",
-        content=batch.model_dump_json(),
-        headers={**auth(tenant.site_token), "Content-Type": "application/json"},
-    )
-    assert answer.status_code == 200, answer.text
 
 
 def _study(site: int, n: int, *, month: int, device: int, dlp: float, exam: str = "CT Head"):
@@ -61,7 +51,7 @@ def pool(app: FastAPI, client: TestClient) -> list[Tenant]:
         ]
         if i == 2:  # the only study of its cell (moved away later)
             studies.append(_study(2, 99, month=0, device=7, dlp=520))
-        _ingest(client, tenant, studies)
+        ingest_via_api(client, tenant, studies)
     with app.state.session_factory() as session:
         scope_session(session, ALL_TENANTS)
         for device in session.scalars(select(Device)):
@@ -162,7 +152,7 @@ def test_blocks_answer_like_the_cells_through_late_updates(
     # late reports to the oldest month: a corrected dose, and a study moved to another
     # device and exam type, which leaves its old cell empty
     first, second = pool[1], pool[2]
-    _ingest(
+    ingest_via_api(
         client,
         first,
         [
@@ -181,9 +171,9 @@ def test_blocks_answer_like_the_cells_through_late_updates(
         ],
     )
     moved = _study(2, 99, month=0, device=9, dlp=380, exam="CT Chest")
-    _ingest(client, second, [moved])
+    ingest_via_api(client, second, [moved])
     # and a new device's first January study: a cell the block never had
-    _ingest(client, pool[3], [_study(3, 98, month=0, device=5, dlp=410)])
+    ingest_via_api(client, pool[3], [_study(3, 98, month=0, device=5, dlp=410)])
     with app.state.session_factory() as session:
         scope_session(session, ALL_TENANTS)
         emptied = session.scalars(select(DoseSummary).where(DoseSummary.n_studies == 0)).all()
@@ -278,7 +268,7 @@ def test_a_month_emptied_then_filled_again(
     app: FastAPI, client: TestClient, pool: list[Tenant]
 ) -> None:
     lone = _study(4, 97, month=5, device=0, dlp=450)  # the only study of June
-    _ingest(client, pool[4], [lone])
+    ingest_via_api(client, pool[4], [lone])
     assert _compact(app, [202606]) == 1
     # corrected to May: June keeps only an empty cell, and its block then nothing
     corrected = record(
@@ -290,13 +280,13 @@ def test_a_month_emptied_then_filled_again(
         events=(*lone.events, ct_event("5.4.97.2", 10.0, 200.0, ctdi_phantom="head16")),
         totals=DoseTotals(total_dlp_mgycm=650.0),
     )  # a cumulative report (more events) with the right date
-    _ingest(client, pool[4], [corrected])
+    ingest_via_api(client, pool[4], [corrected])
     assert _compact(app, [202606]) == 1
     with app.state.session_factory() as session:
         scope_session(session, ALL_TENANTS)
         june = session.get(DoseBlock, ("ct_head", "dlp", 202606))
         assert june is not None and (june.n_sites, june.n_cells) == (0, 0)
-    _ingest(client, pool[5], [_study(5, 97, month=5, device=1, dlp=470)])
+    ingest_via_api(client, pool[5], [_study(5, 97, month=5, device=1, dlp=470)])
     expected = _answers(app, pool, use_blocks=False)
     assert _answers(app, pool, use_blocks=True) == expected
     _assert_pooled_equals_cells(app)

@@ -33,23 +33,12 @@ from medcoop.records import (
     record_key_for,
 )
 from medcoop.sim import Fleet
-from tests.hub.conftest import Tenant, auth, make_tenant
+from tests.hub.conftest import auth, make_tenant
 
-from .factories import KEY, ct_event, record
+from .factories import KEY, ct_event, ingest_via_api, record
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 Cells = dict[tuple[str, str, str, str, int], DoseSketch]
-
-
-def _ingest(client: TestClient, tenant: Tenant, studies: list[StudyRecord]) -> dict:
-    batch = RecordBatch(sent_at=T0, records=tuple(studies))
-    answer = client.post(
-        "/api/v1/ingest",
-        content=batch.model_dump_json(),
-        headers={**auth(tenant.site_token), "Content-Type": "application/json"},
-    )
-    assert answer.status_code == 200, answer.text
-    return answer.json()
 
 
 def _cells(app: FastAPI) -> Cells:
@@ -163,8 +152,8 @@ def test_fleet_summaries_equal_the_rows_and_a_rebuild(app: FastAPI, client: Test
         laters = [p for parts in studies for p in parts[1:]]
         split += len(laters)
         # later reports: half in the first batch (merged within it), half afterwards
-        _ingest(client, tenants[name], firsts + laters[::2])
-        _ingest(client, tenants[name], laters[1::2])
+        ingest_via_api(client, tenants[name], firsts + laters[::2])
+        ingest_via_api(client, tenants[name], laters[1::2])
     assert split > 10
     stored = _cells(app)
     assert {key[2][:2] for key in stored} >= {"ct", "dx"}
@@ -172,7 +161,7 @@ def test_fleet_summaries_equal_the_rows_and_a_rebuild(app: FastAPI, client: Test
     _assert_same(stored, _from_rows(app))
     # re-sending everything changes nothing
     for name, studies in by_site.items():
-        answer = _ingest(client, tenants[name], [p for parts in studies for p in parts])
+        answer = ingest_via_api(client, tenants[name], [p for parts in studies for p in parts])
         assert answer["new"] == []
     again = _cells(app)
     assert {k: v.to_bytes() for k, v in again.items()} == {
@@ -209,7 +198,7 @@ def test_later_records_move_values_between_cells(app: FastAPI, client: TestClien
         events=(e1,),
         totals=DoseTotals(total_dlp_mgycm=600.0),
     )
-    _ingest(client, tenant, [first, other])
+    ingest_via_api(client, tenant, [first, other])
     cells = _cells(app)
     assert _cell(cells, "device-a1", "ct_head", "dlp", 202603).count == 2
     _assert_same(cells, _from_rows(app))
@@ -225,7 +214,7 @@ def test_later_records_move_values_between_cells(app: FastAPI, client: TestClien
         events=(corrected, e2.model_copy(update={"event_uid": KEY.remap_uid("7.1.2b")})),
         totals=DoseTotals(total_dlp_mgycm=900.0),
     )
-    _ingest(client, tenant, [superset])
+    ingest_via_api(client, tenant, [superset])
     cells = _cells(app)
     assert _cell(cells, "device-a1", "ct_head", "dlp", 202603).count == 1  # only "other"
     moved = _cell(cells, "device-b2", "ct_chest", "dlp", 202604)
@@ -237,7 +226,7 @@ def test_later_records_move_values_between_cells(app: FastAPI, client: TestClien
     adds = record(
         "7.1", patient="p", device_key="device-b2", study_at=T0 + timedelta(days=30), events=(e3,)
     )
-    _ingest(client, tenant, [adds])
+    ingest_via_api(client, tenant, [adds])
     cells = _cells(app)
     grown = _cell(cells, "device-b2", "ct_chest", "dlp", 202604)
     assert grown.count == 1 and grown.quantile(0.5) == pytest.approx(1000.0, rel=0.01)
@@ -245,7 +234,7 @@ def test_later_records_move_values_between_cells(app: FastAPI, client: TestClien
 
     # an old partial report arriving late: its event is updated in place, totals stay
     stale = record("7.1", patient="p", device_key="device-a1", study_at=T0, events=(e1,))
-    _ingest(client, tenant, [stale])
+    ingest_via_api(client, tenant, [stale])
     cells = _cells(app)
     assert _cell(cells, "device-b2", "ct_chest", "ctdivol", 202604).quantile(0.5) == pytest.approx(
         40.0, rel=0.01
@@ -283,7 +272,7 @@ def test_benchmark_period_reads_whole_months(app: FastAPI, client: TestClient) -
             )
             for n in range(12)
         ]
-        _ingest(client, tenant, studies)
+        ingest_via_api(client, tenant, studies)
     a = tenants[0]
     params = {"site_id": str(a.site_id), "exam_type": "ct_head", "metric": "dlp"}
     headers = auth(a.tokens[Role.MEDICAL_PHYSICIST])
@@ -371,7 +360,7 @@ def test_concurrent_workers_keep_summaries_exact(app: FastAPI) -> None:
 
 def test_cli_rebuilds_summaries_from_rows(app: FastAPI, client: TestClient, db_url: str) -> None:
     tenant = make_tenant(app, "Rebuilt")
-    _ingest(
+    ingest_via_api(
         client,
         tenant,
         [
