@@ -147,9 +147,9 @@ def run_demo(options: DemoOptions, console: Console) -> DemoResult:
         )
         stream = fleet.studies(10**9)
         console.rule("[bold]3. Hospitals back-load their archives (medcoop edge import)")
-        _backload(stream, options.archive_studies, edges, result, console)
+        _feed(stream, options.archive_studies, edges, result, console, over_dicom=False)
         console.rule("[bold]4. The group's scanners send today's studies over DICOM")
-        _send_live(stream, options.dicom_studies, edges, result, console)
+        _feed(stream, options.dicom_studies, edges, result, console, over_dicom=True)
         _wait_delivered(edges, console)
         console.rule("[bold]5. What arrived where")
         _report_arrivals(client, provisioned, edges, result, console)
@@ -232,49 +232,38 @@ def _progress(console: Console) -> Progress:
     )
 
 
-def _backload(
+def _feed(
     stream: Iterator[SimStudy],
     count: int,
     edges: dict[str, DemoEdge],
     result: DemoResult,
     console: Console,
+    *,
+    over_dicom: bool,
 ) -> None:
-    with _progress(console) as progress:
-        task = progress.add_task("archives → edges", total=count)
-        for _ in range(count):
-            study = next(stream)
-            node = edges[study.truth.site].node
-            assert node is not None and node.pipeline is not None
-            delivery = backload_study(node.pipeline, study)
-            result.delivered.setdefault(study.truth.site, []).append(delivery)
-            progress.advance(task)
+    """Deliver the next studies until ``count`` are done.
 
-
-def _send_live(
-    stream: Iterator[SimStudy],
-    count: int,
-    edges: dict[str, DemoEdge],
-    result: DemoResult,
-    console: Console,
-) -> None:
-    """Send the next ``count`` studies of the group's sites over DICOM (peers back-load)."""
+    ``over_dicom``: the group's scanners send theirs (counted) while peers back-load;
+    otherwise every hospital back-loads (the archives).
+    """
+    label = "scanners → edges (DICOM)" if over_dicom else "archives → edges"
     with _progress(console) as progress:
-        task = progress.add_task("scanners → edges (DICOM)", total=count)
-        sent = 0
-        while sent < count:
+        task = progress.add_task(label, total=count)
+        done = 0
+        while done < count:
             study = next(stream)
-            delivery = _deliver(study, edges)
+            delivery = _deliver(study, edges, over_dicom=over_dicom)
             result.delivered.setdefault(study.truth.site, []).append(delivery)
-            if edges[study.truth.site].site.local:
-                sent += 1
+            if not over_dicom or edges[study.truth.site].site.local:
+                done += 1
                 progress.advance(task)
 
 
-def _deliver(study: SimStudy, edges: dict[str, DemoEdge]) -> Delivery:
+def _deliver(study: SimStudy, edges: dict[str, DemoEdge], *, over_dicom: bool = True) -> Delivery:
     edge = edges[study.truth.site]
     node = edge.node
     assert node is not None and node.pipeline is not None
-    if edge.site.local:
+    if over_dicom and edge.site.local:
         return send_study(node.dicom_port, study)
     return backload_study(node.pipeline, study)
 

@@ -274,6 +274,19 @@ def evaluate(session: Session, org_id: uuid.UUID, *, now: datetime) -> list[Aler
     needs_medians = any(isinstance(rule, OutlierRule) for rule in rules.rules)
     medians = _protocol_medians(records) if needs_medians else {}
     known = set(session.scalars(select(AlertRow.alert_key)))
+    found = _candidates(records, rules, by_patient, medians)
+    opened = _open(session, org_id, found, known, notify, now)
+    session.flush()
+    return opened
+
+
+def _candidates(
+    records: list[StudyRecord],
+    rules: AlertRuleSet,
+    by_patient: dict[str, list[StudyRecord]],
+    medians: dict[tuple[str, str], float],
+) -> list[AlertCandidate]:
+    """What the rules find in ``records`` (each with its patient's history)."""
     found = []
     for record in records:
         exam = classify_record(record)
@@ -286,9 +299,7 @@ def evaluate(session: Session, org_id: uuid.UUID, *, now: datetime) -> list[Aler
                 body_region=exam.body_region if exam else None,
             )
         )
-    opened = _open(session, org_id, found, known, notify, now)
-    session.flush()
-    return opened
+    return found
 
 
 def evaluate_studies(
@@ -313,18 +324,7 @@ def evaluate_studies(
     if any(isinstance(rule, OutlierRule) for rule in rules.rules):
         wanted = {p for p in map(_protocol, records) if p is not None}
         medians = _cached_medians(session, org_id, wanted)
-    found = []
-    for record in records:
-        exam = classify_record(record)
-        found.extend(
-            evaluate_study(
-                record,
-                rules,
-                history=by_patient[record.patient.pseudonym],
-                protocol_medians=medians,
-                body_region=exam.body_region if exam else None,
-            )
-        )
+    found = _candidates(records, rules, by_patient, medians)
     if not found:
         return []
     keys = sorted({c.key for c in found})
