@@ -8,7 +8,7 @@ import pydicom
 import pytest
 
 from medcoop.dicom import sr
-from medcoop.dicom.rawsr import read_content_raw, read_tree_raw
+from medcoop.dicom.rawsr import read_tree_raw
 from medcoop.dicom.values import dataset_encoding
 
 from . import builders as b
@@ -65,7 +65,6 @@ def test_fast_reader_matches_pydicom_on_every_corpus_sr(corpus_dir: Path) -> Non
 def test_fast_reader_declines_what_it_cannot_read() -> None:
     in_memory = b.ct_rdsr([("1.2.3", 1.0, 2.0)])  # built, not read: nothing encoded
     assert read_tree_raw(in_memory) is None
-    assert read_content_raw(in_memory, sr._read_item(in_memory)) is None
 
 
 def test_node_lookups_see_every_child_however_many() -> None:

@@ -7,7 +7,7 @@ we read onto its SRT twin when the content tree is indexed, so lookups use one k
 
 from __future__ import annotations
 
-__all__ = ["SCHEME_ALIASES", "SopClass"]
+__all__ = ["SCHEME_ALIASES", "SopClass", "concept_key"]
 
 
 class SopClass:
@@ -216,3 +216,12 @@ SCHEME_ALIASES: dict[str, str] = {
 
 #: Scheme designators that all mean legacy SNOMED (SRT) in the field.
 SRT_SCHEMES = frozenset({"SRT", "SNM3", "99SDM", "SNOMED"})
+
+
+def concept_key(scheme: str | None, value: str) -> str:
+    """Return the ``"SCHEME:VALUE"`` key templates look up: SRT spellings and SCT folded."""
+    scheme = scheme or "?"
+    if scheme in SRT_SCHEMES:
+        scheme = "SRT"
+    key = f"{scheme}:{value}"
+    return SCHEME_ALIASES.get(key, key)

@@ -33,7 +33,7 @@ from medcoop.dicom import codes
 from medcoop.dicom.sr import MAX_DEPTH, MAX_ITEMS, Node, TreeError, _read_item
 from medcoop.dicom.values import dataset_encoding, first_float, shared_tag
 
-__all__ = ["VR_KIND", "clear_caches", "read_content_raw", "read_tree_raw", "skip_sequence"]
+__all__ = ["VR_KIND", "clear_caches", "read_tree_raw", "skip_sequence"]
 
 _UNDEFINED = 0xFFFFFFFF
 _ITEM = 0xFFFEE000
@@ -371,11 +371,7 @@ class _Reader:
         scheme = None if scheme_ref is None else self.checked_text(scheme_ref, _SCHEME)
         if value is None:
             return None
-        scheme = scheme or "?"
-        if scheme in codes.SRT_SCHEMES:
-            scheme = "SRT"
-        key = f"{scheme}:{value}"
-        key = codes.SCHEME_ALIASES.get(key, key)
+        key = codes.concept_key(scheme, value)
         meaning_ref = item.get(_MEANING)
         meaning = None if meaning_ref is None else self.checked_text(meaning_ref, _MEANING)
         return key, meaning
@@ -924,32 +920,6 @@ def read_tree_raw(ds: Dataset) -> Node | None:
         root.children, _ = _Reader(value, implicit, little, encoding, budget).content(
             0, len(value), 1
         )
-    except (_Unsupported, struct.error, IndexError):
-        return None
-    return root
-
-
-def read_content_raw(ds: Dataset, root: Node) -> Node | None:
-    """Fill ``root.children`` from the encoded ContentSequence; ``None`` if not possible.
-
-    Raises
-    ------
-    TreeError
-        When the tree is deeper than :data:`~.sr.MAX_DEPTH` or larger than
-        :data:`~.sr.MAX_ITEMS`.
-    """
-    encoded, content = _raw_value(ds, _CONTENT)
-    if not encoded or content is None:
-        return None
-    value = content.value or b""
-    encoding = _encoding(ds, [value])
-    if encoding is None:
-        return None
-    reader = _Reader(
-        value, bool(content.is_implicit_VR), bool(content.is_little_endian), encoding, [MAX_ITEMS]
-    )
-    try:
-        root.children, _ = reader.content(0, len(value), 1)
     except (_Unsupported, struct.error, IndexError):
         return None
     return root

@@ -158,11 +158,7 @@ def code_key(item: Dataset) -> tuple[str, str | None] | None:
     scheme = text_or_none(item[_SCHEME].value) if _SCHEME in elements else None
     if value is None:
         return None
-    scheme = scheme or "?"
-    if scheme in codes.SRT_SCHEMES:
-        scheme = "SRT"
-    key = f"{scheme}:{value}"
-    key = codes.SCHEME_ALIASES.get(key, key)
+    key = codes.concept_key(scheme, value)
     meaning = text_or_none(item[_MEANING].value) if _MEANING in elements else None
     return key, meaning
 
