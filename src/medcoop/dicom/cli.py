@@ -31,17 +31,11 @@ def iter_files(paths: list[Path]) -> Iterator[Path]:
 
 def read_and_extract(path: Path) -> Any:
     """Read one file (leniently) and return its :class:`Extraction` or :class:`Skipped`."""
-    import io
-
-    from pydicom import dcmread
-
     from medcoop.dicom import Skipped, extract_dataset
-    from medcoop.dicom.part10 import read_part10
+    from medcoop.dicom.part10 import read_dataset
 
     try:
-        data = path.read_bytes()
-        # the fast reader where it applies, pydicom's otherwise
-        ds = read_part10(data) or dcmread(io.BytesIO(data), force=True, stop_before_pixels=True)
+        ds = read_dataset(path.read_bytes(), stop_before_pixels=True)
     except Exception as exc:  # pydicom raises many types on junk; none may stop the run
         return Skipped(f"not a readable DICOM file ({type(exc).__name__})", None)
     if len(ds._dict) == 0:

@@ -11,10 +11,8 @@ with :mod:`medcoop.dicom.part10` (no ``dcmread``), else with pydicom.
 
 from __future__ import annotations
 
-import io
 from datetime import datetime
 
-from pydicom import dcmread
 from pydicom.dataset import Dataset
 
 from medcoop import records
@@ -22,7 +20,7 @@ from medcoop.dicom import codes as c
 from medcoop.dicom import headers, identity, nm, projection, vendor
 from medcoop.dicom.ct import read_ct
 from medcoop.dicom.model import DeviceIdentity, DoseEvent, Extraction, Skipped
-from medcoop.dicom.part10 import read_part10
+from medcoop.dicom.part10 import read_dataset
 from medcoop.dicom.sr import Node, TreeError, read_tree
 from medcoop.dicom.values import get_value, text_or_none
 
@@ -92,9 +90,7 @@ def extract_bytes(data: bytes) -> Extraction | Skipped:
         Never raises for malformed or unexpected input.
     """
     try:
-        ds = read_part10(data)
-        if ds is None:
-            ds = dcmread(io.BytesIO(data), force=True)
+        ds = read_dataset(data)
     except Exception as exc:  # pydicom raises many types on junk; none may escape
         return Skipped(f"not a readable DICOM file ({type(exc).__name__})", None)
     return extract_dataset(ds)

@@ -18,6 +18,7 @@ the bytes with ``dcmread``.
 
 from __future__ import annotations
 
+import io
 import struct
 
 import pydicom.uid
@@ -30,7 +31,7 @@ from pydicom.tag import BaseTag
 from medcoop.dicom.rawsr import VR_KIND, skip_sequence
 from medcoop.dicom.values import shared_tag
 
-__all__ = ["new_dataset", "read_part10", "read_sequence"]
+__all__ = ["new_dataset", "read_dataset", "read_part10", "read_sequence"]
 
 _UNDEFINED = 0xFFFFFFFF
 #: (7FE0,0008) Float Pixel Data, (7FE0,0009) Double Float, (7FE0,0010) Pixel Data.
@@ -146,6 +147,22 @@ def read_part10(data: bytes) -> Dataset | None:
             return None
     found = _read_elements(data, pos, size, implicit, little, 0, top=True)
     return None if found is None else new_dataset(found[0], default_encoding)
+
+
+def read_dataset(data: bytes, *, stop_before_pixels: bool = False) -> Dataset:
+    """Return the dataset of a DICOM file: :func:`read_part10`'s where it applies, else pydicom's.
+
+    The one place that chooses between the two readers. Files without a preamble (bare
+    datasets) are read as ``dcmread(..., force=True)`` reads them; whatever pydicom raises on
+    junk is raised.
+    """
+    try:
+        ds = read_part10(data)
+    except Exception:  # any doubt about the fast reader: let pydicom read (and fail) as it does
+        ds = None
+    if ds is not None:
+        return ds
+    return pydicom.dcmread(io.BytesIO(data), force=True, stop_before_pixels=stop_before_pixels)
 
 
 def _read_elements(

@@ -18,12 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import pydicom
 from pydicom.dataset import Dataset
 
 from medcoop import records
 from medcoop.deid.pseudonym import SiteKey
 from medcoop.dicom.model import Extraction, MppsFacts, Skipped
+from medcoop.dicom.part10 import read_dataset
 from medcoop.edge.config import EdgeSettings
 from medcoop.edge.consent import ConsentList
 from medcoop.edge.errors import StorageFullError
@@ -36,11 +36,6 @@ from medcoop.edge.studies import DRAFT_KEY, StudyState, build_record, with_key
 __all__ = ["Outcome", "Pipeline"]
 
 log = logging.getLogger("medcoop.edge.pipeline")
-
-try:
-    from medcoop.dicom.part10 import read_part10 as _read_part10
-except ImportError:  # an older dicom package: dcmread only
-    _read_part10 = None
 
 #: Dose report SOP classes: one that yields nothing is quarantined, not skipped.
 _DOSE_REPORT_CLASSES = frozenset(
@@ -106,7 +101,7 @@ class Pipeline:
         except StorageFullError as exc:
             return Outcome("refused", reason=str(exc))
         try:
-            ds = _parse(data)
+            ds = read_dataset(data)
             if not ds.get("SOPClassUID") or not ds.get("SOPInstanceUID"):
                 raise ValueError("no SOP Class or SOP Instance UID")
         except Exception as exc:  # any parse failure is the object's fault
@@ -396,22 +391,6 @@ def _load_state(conn: sqlite3.Connection, study_uid: str) -> tuple[StudyState, b
 def _mpps_studies(conn: sqlite3.Connection, mpps_uid: str) -> list[str]:
     row = conn.execute("SELECT study_uids FROM mpps WHERE mpps_uid = ?", (mpps_uid,)).fetchone()
     return [] if row is None or not row[0] else row[0].split(",")
-
-
-def _parse(data: bytes) -> Dataset:
-    # The dicom package's byte-level reader gives the dataset dcmread would (pixel data
-    # aside) several times faster; files it does not handle go to dcmread.
-    if _read_part10 is not None:
-        try:
-            ds = _read_part10(data)
-        except Exception:  # any doubt: let pydicom read it (and fail as it does)
-            ds = None
-        if ds is not None:
-            return ds
-    try:
-        return pydicom.dcmread(io.BytesIO(data))
-    except pydicom.errors.InvalidDicomError:
-        return pydicom.dcmread(io.BytesIO(data), force=True)
 
 
 def _encode(ds: Dataset) -> bytes:
