@@ -27,8 +27,8 @@ from medcoop.edge.config import (
     EdgeSettings,
     load_settings,
     write_default_config,
-    write_site_token,
 )
+from medcoop.edge.enrollment import enroll
 from medcoop.edge.node import EdgeNode
 
 __all__ = [
@@ -238,14 +238,7 @@ class DemoEdge:
 
     def enroll(self, hub_url: str, code: str) -> None:
         """Exchange the one-time code for a site token and store it (``medcoop edge enroll``)."""
-        response = httpx.post(
-            hub_url + "/api/v1/enroll",
-            json={"code": code, "edge_name": self.settings.name},
-            timeout=30,
-        )
-        response.raise_for_status()
-        token = response.json()["site_token"]
-        write_site_token(self.config_path, hub_url=hub_url, site_token=token)
+        enroll(self.config_path, code, hub_url, edge_name=self.settings.name)
 
     def start(self) -> EdgeNode:
         """Start the node (receivers, study closer, uploader) in this process."""

@@ -64,24 +64,15 @@ def enroll(
     config: Path = CONFIG_OPTION,
 ) -> None:
     """Exchange an enrollment code for a site token and store it in the config (0600)."""
-    import httpx
-
-    from medcoop.edge.config import write_site_token
+    from medcoop.edge.enrollment import enroll as enroll_at
+    from medcoop.edge.errors import EnrollmentError
 
     settings = _settings(config) if config.exists() else None
-    name = settings.name if settings else "edge"
     try:
-        response = httpx.post(
-            hub.rstrip("/") + "/api/v1/enroll", json={"code": code, "edge_name": name}, timeout=30
-        )
-    except httpx.HTTPError as exc:
-        err.print(f"[red]cannot reach the hub:[/] {type(exc).__name__}")
+        body = enroll_at(config, code, hub, edge_name=settings.name if settings else "edge")
+    except EnrollmentError as exc:
+        err.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from exc
-    if response.status_code != 200:
-        err.print(f"[red]enrollment refused ({response.status_code})[/]: code unknown or used")
-        raise typer.Exit(1)
-    body = response.json()
-    write_site_token(config, hub_url=hub, site_token=body["site_token"])
     console.print(
         f"enrolled as site {body.get('site', body.get('site_id'))}; token saved in {config}"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "EdgeError",
+    "EnrollmentError",
     "StorageFullError",
 ]
 
@@ -20,6 +21,10 @@ class ConfigError(EdgeError):
         super().__init__(f"{path}: {problem}")
         self.path = path
         self.problem = problem
+
+
+class EnrollmentError(EdgeError):
+    """The hub could not be reached or refused the enrollment code."""
 
 
 class StorageFullError(EdgeError):
