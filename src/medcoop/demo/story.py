@@ -14,6 +14,7 @@ from __future__ import annotations
 import shutil
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -306,9 +307,7 @@ def _report_arrivals(
         deliveries = result.delivered.get(name, [])
         at_hub = "only its own organisation sees them"
         if edge.site.local:
-            site_id = provisioned.site_ids[name]
-            total = client.get("/api/v1/studies", params={"site_id": str(site_id), "limit": 1})
-            result.hub_studies[name] = int(total.json()["total"])
+            result.hub_studies[name] = _studies_at_hub(client, provisioned.site_ids[name])
             at_hub = str(result.hub_studies[name])
         table.add_row(
             name,
@@ -320,6 +319,13 @@ def _report_arrivals(
         )
     console.print(table)
     _show_one_record(client, provisioned, console)
+
+
+def _studies_at_hub(client: httpx.Client, site_id: uuid.UUID) -> int:
+    """How many of a site's studies the hub holds (the list's total, one item fetched)."""
+    page = client.get("/api/v1/studies", params={"site_id": str(site_id), "limit": 1})
+    page.raise_for_status()
+    return int(page.json()["total"])
 
 
 def _show_one_record(client: httpx.Client, provisioned: Provisioned, console: Console) -> None:
@@ -457,14 +463,7 @@ def _run_live(
             study = next(stream)
             delivery = _deliver(study, edges)
             if edges[study.truth.site].site.local:
-                at_hub = sum(
-                    int(
-                        client.get(
-                            "/api/v1/studies", params={"site_id": str(i), "limit": 1}
-                        ).json()["total"]
-                    )
-                    for i in local_ids.values()
-                )
+                at_hub = sum(_studies_at_hub(client, i) for i in local_ids.values())
                 console.print(
                     f"{study.truth.started_at:%H:%M} {study.device.kind.upper():3} "
                     f"{study.truth.site:15} {delivery.accepted}/{delivery.sent} messages accepted; "
