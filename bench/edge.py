@@ -30,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
@@ -167,23 +168,9 @@ def storescu(port: int, folder: Path) -> tuple[float, float]:
 
 def run_all(jobs: list) -> list:
     """Run the callables in ``jobs`` in threads at once; return their results, in order."""
-    results: list = [None] * len(jobs)
-    errors: list[BaseException] = []
-
-    def run(index: int) -> None:
-        try:
-            results[index] = jobs[index]()
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(jobs))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-    return results
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        futures = [pool.submit(job) for job in jobs]
+        return [future.result() for future in futures]
 
 
 def modality(port: int, studies: list, folder: Path) -> tuple[float, float, float, float]:

@@ -51,17 +51,12 @@ class Outbox:
     def __init__(self, store: EdgeStore) -> None:
         self.store = store
 
-    def enqueue(
-        self, conn: sqlite3.Connection, record: StudyRecord, *, body: str | None = None
-    ) -> bool:
-        """Queue ``record`` in the caller's transaction; False when its key is queued already.
-
-        ``body`` is ``record.model_dump_json()`` when the caller has it already.
-        """
+    def enqueue(self, conn: sqlite3.Connection, record: StudyRecord) -> bool:
+        """Queue ``record`` in the caller's transaction; False when its key is queued already."""
         cursor = conn.execute(
             "INSERT OR IGNORE INTO outbox (record_key, study_uid, body, created_at) "
             "VALUES (?, ?, ?, ?)",
-            (record.record_key, record.study_uid, body or record.model_dump_json(), now_s()),
+            (record.record_key, record.study_uid, record.model_dump_json(), now_s()),
         )
         if cursor.rowcount:
             self.store.bump(conn, "records_queued")

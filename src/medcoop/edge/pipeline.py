@@ -31,7 +31,7 @@ from medcoop.edge.outbox import Outbox
 from medcoop.edge.privacy import residual_hits, warm_privacy_caches
 from medcoop.edge.quarantine import Quarantine
 from medcoop.edge.store import EdgeStore, now_s
-from medcoop.edge.studies import DRAFT_KEY, StudyState, build_record, with_key
+from medcoop.edge.studies import StudyState, build_record, with_key
 
 __all__ = ["Outcome", "Pipeline"]
 
@@ -205,7 +205,7 @@ class Pipeline:
                 self.store.bump_many(conn, ("consent_withheld", "received"))
                 return Outcome("withheld", reason="patient opted out of pooling")
             state, emitted_before = _load_state(conn, study_uid)
-            state.add_extraction(ext, self.key, self.zone)
+            state.add_extraction(ext, self.key, self.zone, values)
             draft = build_record(state, keyed=False)
             hits = residual_hits(values, draft.model_dump_json())
             if hits:  # raised: the group commit rolls this object's changes back
@@ -239,7 +239,7 @@ class Pipeline:
             hits = 0
             for study_uid in study_uids:
                 state, emitted_before = _load_state(conn, study_uid)
-                state.add_mpps(facts, self.key, self.zone)
+                state.add_mpps(facts, self.key, self.zone, values)
                 draft = build_record(state, keyed=False)
                 hits += residual_hits(values, draft.model_dump_json())
                 if not hits:
@@ -278,10 +278,7 @@ class Pipeline:
             conn.execute("DELETE FROM studies WHERE study_uid = ?", (state.study_uid,))
             self.store.bump(conn, "consent_withheld")
             return
-        if draft is not None and draft.record_key == DRAFT_KEY:
-            record = with_key(draft)
-        else:
-            record = build_record(state)
+        record = with_key(draft) if draft is not None else build_record(state)
         self.outbox.enqueue(conn, record)
         conn.execute(
             "UPDATE studies SET dirty = 0, last_record_key = ? WHERE study_uid = ?",

@@ -83,13 +83,6 @@ def _could_contain(values: AbstractSet[str], text: str) -> bool:
     return any(all(present[i] for i in needle) for needle in forms.needles)
 
 
-@lru_cache(maxsize=4096)
-def _clean_generic(text: str) -> str | None:
-    assert _DEID is not None
-    result: str | None = _DEID[1](text, set())
-    return result
-
-
 def clean_text(
     text: str | None, identifying_values: AbstractSet[str], *, max_len: int = 128
 ) -> str | None:
@@ -112,13 +105,10 @@ def clean_text(
     return None if cleaned is None else cleaned[:max_len]
 
 
-@lru_cache(maxsize=4096)
 def _clean(text: str, values: frozenset[str]) -> str | None:
-    # Cached: an RDSR repeats its protocol names across events, objects repeat them too.
+    # deid caches the scanner per value set and the cleaned text per scanner
     assert _DEID is not None
-    # When no value can be in it, only the generic patterns (dates, numbers...) apply.
-    possible = _could_contain(values, text)
-    cleaned = _DEID[1](text, set(values)) if possible else _clean_generic(text)
+    cleaned = _DEID[1](text, values)
     if not cleaned or not cleaned.strip():
         return None
     return str(cleaned).strip()

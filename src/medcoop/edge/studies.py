@@ -85,11 +85,16 @@ class StudyState:
         return self.usage.get("mpps_status") in _FINAL_MPPS
 
     # --- merging -----------------------------------------------------------------------
-    def add_extraction(self, ext: Extraction, key: SiteKey, zone: ZoneInfo) -> None:
-        """Merge one object's facts (de-identifying them on the way in)."""
+    def add_extraction(
+        self, ext: Extraction, key: SiteKey, zone: ZoneInfo, values: frozenset[str]
+    ) -> None:
+        """Merge one object's facts (de-identifying them on the way in).
+
+        ``values`` are the object's identifying values (``ext.identifying_values()``), as
+        the caller already holds them: the same object keeps privacy's caches hot.
+        """
         from medcoop.dicom import merge_study_events
 
-        values = frozenset(ext.identifying_values())  # hashable: privacy caches its forms
         offset = ext.utc_offset_min
         self._note_modality(ext.modality)
         if self.study_at is None and ext.study_at is not None:
@@ -127,9 +132,10 @@ class StudyState:
         if protocol and not self.usage.get("performed_protocol"):
             self.usage["performed_protocol"] = protocol
 
-    def add_mpps(self, facts: MppsFacts, key: SiteKey, zone: ZoneInfo) -> None:
-        """Merge an MPPS N-CREATE or N-SET."""
-        values = frozenset(facts.identifying_values())
+    def add_mpps(
+        self, facts: MppsFacts, key: SiteKey, zone: ZoneInfo, values: frozenset[str]
+    ) -> None:
+        """Merge an MPPS N-CREATE or N-SET (``values``: ``facts.identifying_values()``)."""
         if facts.modality:
             self._note_modality(facts.modality)
         if facts.patient is not None:

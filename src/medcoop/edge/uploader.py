@@ -118,7 +118,7 @@ class Uploader:
 
     def _cycle(self) -> float:
         if not self.settings.url or not self.settings.site_token:
-            self.outbox.store.set_meta("upload_error", "no hub URL or site token configured")
+            self._store_meta({"upload_error": "no hub URL or site token configured"})
             return 5.0
         result = self.deliver_once()
         if result.error is None:
@@ -161,9 +161,12 @@ class Uploader:
             meta["last_upload_at"] = datetime.now(UTC).isoformat()
         return meta
 
-    def _store_meta(self, meta: dict[str, str | None]) -> None:
+    def _changed_meta(self, meta: dict[str, str | None]) -> dict[str, str | None]:
         # Values unchanged since this uploader stored them are not written again.
-        changed = {k: v for k, v in meta.items() if self._meta.get(k, "?") != v}
+        return {k: v for k, v in meta.items() if self._meta.get(k, "?") != v}
+
+    def _store_meta(self, meta: dict[str, str | None]) -> None:
+        changed = self._changed_meta(meta)
         if changed:
             self.outbox.store.set_metas(changed)
             self._meta.update(changed)
@@ -188,8 +191,7 @@ class Uploader:
         if code == 200:
             result = DeliveryResult(sent=len(batch))
             # The status values go in the same commit as the rows (one fsync per batch).
-            meta = self._status_meta(result)
-            changed = {k: v for k, v in meta.items() if self._meta.get(k, "?") != v}
+            changed = self._changed_meta(self._status_meta(result))
             self.outbox.mark_sent([p.row_id for p in batch], meta=changed)
             self._meta.update(changed)
             log.info("batch delivered", extra={"records": len(batch)})
