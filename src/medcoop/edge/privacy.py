@@ -1,36 +1,22 @@
 """The edge's use of :mod:`medcoop.deid` for free text and the residual-identifier scan.
 
 The de-identification package owns the scanner and the text cleaner; this module only adapts
-their calls to the pipeline. Until that package ships them, the edge falls back to the safe
-side: free text is dropped and the scan is a case-insensitive search for each identifying
-value (and each component of a person name) in the record's JSON bytes.
+their calls to the pipeline, with a cheap word test that skips the scanner when no form of
+any value can be in a record.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+
+from medcoop.deid import clean_text as deid_clean_text
+from medcoop.deid import verify_no_residuals
+from medcoop.deid.residuals import expand_values
 
 __all__ = ["clean_text", "residual_hits", "warm_privacy_caches"]
-
-_MIN_FALLBACK_LEN = 3
-
-
-def _load_deid() -> tuple[Any, Any, Any] | None:
-    try:
-        from medcoop.deid import clean_text as deid_clean_text
-        from medcoop.deid import verify_no_residuals
-        from medcoop.deid.residuals import expand_values
-    except ImportError:
-        return None
-    return verify_no_residuals, deid_clean_text, expand_values
-
-
-_DEID = _load_deid()
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +32,7 @@ def _forms(values: frozenset[str]) -> _Forms:
     # Expanding values into their forms costs ~0.2 ms; one object's values are tested
     # against each of its texts and its record, so expand them once per value set.
     # Forms share words (a name's orderings), so each distinct word is searched once.
-    assert _DEID is not None
-    needles = [needle.split() for needle in _DEID[2](values)]
+    needles = [needle.split() for needle in expand_values(values)]
     words = sorted({word for needle in needles for word in needle})
     index = {word: i for i, word in enumerate(words)}
     return _Forms(
@@ -63,8 +48,6 @@ def _could_contain(values: AbstractSet[str], text: str) -> bool:
     case-insensitively): when it fails, the scanner cannot match, so its costly per-object
     pattern need not be built. When it holds, the deid scanner decides.
     """
-    if _DEID is None:
-        return True
     forms = _forms(frozenset(values))
     if not forms.needles:
         return False
@@ -99,16 +82,13 @@ def clean_text(
     """
     if not text or not text.strip():
         return None
-    if _DEID is None:
-        return None  # no cleaner: drop free text rather than risk it
     cleaned = _clean(text, frozenset(identifying_values))
     return None if cleaned is None else cleaned[:max_len]
 
 
 def _clean(text: str, values: frozenset[str]) -> str | None:
     # deid caches the scanner per value set and the cleaned text per scanner
-    assert _DEID is not None
-    cleaned = _DEID[1](text, values)
+    cleaned = deid_clean_text(text, values)  # type: ignore[arg-type]  # any set will do
     if not cleaned or not cleaned.strip():
         return None
     return str(cleaned).strip()
@@ -120,8 +100,6 @@ def warm_privacy_caches(values: frozenset[str], texts: Iterable[str | None]) -> 
     The pipeline calls this before it queues an object's merge for the group commit, so
     that the expansion and the cleaning run outside the serial part.
     """
-    if _DEID is None:
-        return
     _forms(values)
     for text in texts:
         clean_text(text, values)
@@ -137,22 +115,8 @@ def residual_hits(identifying_values: AbstractSet[str], payload: bytes | str) ->
     if not values:
         return 0
     text = payload if isinstance(payload, str) else payload.decode("utf-8", "replace")
-    if _DEID is None:
-        return _fallback_hits(values, text)
     # The object's own value set (not the filtered copy): its forms are cached already.
     if not _could_contain(identifying_values, text):
         return 0
     data = payload.encode() if isinstance(payload, str) else payload
-    return len(_DEID[0](values, data))
-
-
-def _fallback_hits(values: Iterable[str], text: str) -> int:
-    haystack = text.casefold()
-    hits = 0
-    for value in values:
-        for part in {value, *re.split(r"[\^=]", value)}:
-            part = part.strip().casefold()
-            if len(part) >= _MIN_FALLBACK_LEN and part in haystack:
-                hits += 1
-                break
-    return hits
+    return len(verify_no_residuals(values, data))
