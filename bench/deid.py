@@ -35,7 +35,7 @@ from pathlib import Path
 
 from pydicom import dcmread
 
-from medcoop.deid import Deidentified, Deidentifier, PixelRule, SiteKey, load_profile
+from medcoop.deid import Deidentified, Deidentifier, PixelRule, SiteKey, Withheld, load_profile
 from medcoop.deid.adversarial import adversarial_corpus, find_leaks, write_corpus
 from medcoop.deid.residuals import clear_caches
 
@@ -48,24 +48,24 @@ Tool = Callable[[list[Path], Path], None]
 RULE = PixelRule("ACME Medical", "Mobile DR 7", 8, 8, ((0, 0, 8, 2),))
 
 
-def run_medcoop(files: list[Path], out: Path) -> None:
+def _run_medcoop(
+    files: list[Path], out: Path, read: Callable[[Deidentifier, Path], Deidentified | Withheld]
+) -> None:
     deid = Deidentifier(
         SiteKey(b"\x07" * 32), load_profile("dose-monitoring", {"pixel_rules": [RULE]})
     )
     for path in files:
-        result = deid.deidentify(dcmread(path))
+        result = read(deid, path)
         if isinstance(result, Deidentified):
             (out / path.name).write_bytes(result.payload)
+
+
+def run_medcoop(files: list[Path], out: Path) -> None:
+    _run_medcoop(files, out, lambda deid, path: deid.deidentify(dcmread(path)))
 
 
 def run_medcoop_bytes(files: list[Path], out: Path) -> None:
-    deid = Deidentifier(
-        SiteKey(b"\x07" * 32), load_profile("dose-monitoring", {"pixel_rules": [RULE]})
-    )
-    for path in files:
-        result = deid.deidentify_bytes(path.read_bytes())
-        if isinstance(result, Deidentified):
-            (out / path.name).write_bytes(result.payload)
+    _run_medcoop(files, out, lambda deid, path: deid.deidentify_bytes(path.read_bytes()))
 
 
 def run_dicognito(files: list[Path], out: Path) -> None:

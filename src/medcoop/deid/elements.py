@@ -219,11 +219,7 @@ def parse(
             if stop > limit:
                 raise ValueError("value runs past its container")
             if vr == "SQ":
-                inner = code == b"UN"
-                items, _ = parse_items(
-                    data, start, stop, implicit=implicit or inner, little=little or inner
-                )
-                elem = Elem(tag, "SQ", code, b"", items, inner_implicit=inner and not implicit)
+                elem, _ = _sequence(data, tag, code, start, stop, implicit=implicit, little=little)
             else:
                 elem = Elem(tag, vr, code, data[start:stop])
             pos = stop
@@ -249,11 +245,9 @@ def _undefined(
         group, element = codec.tag.unpack_from(data, start)
         is_sequence = (group << 16 | element) == ITEM
     if is_sequence:
-        inner = code == b"UN" and not implicit
-        items, pos = parse_items(
-            data, start, -1, implicit=implicit or inner or switched, little=little or inner
+        return _sequence(
+            data, tag, code, start, -1, implicit=implicit, little=little, items_implicit=switched
         )
-        return Elem(tag, "SQ", code, b"", items, inner_implicit=inner), pos
     # Encapsulated fragments: items of defined length up to the sequence delimiter.
     pos = start
     while True:
@@ -267,6 +261,31 @@ def _undefined(
         if item_tag != ITEM or length == UNDEFINED:
             raise ValueError("malformed encapsulated value")
         pos += 8 + length
+
+
+def _sequence(
+    data: bytes,
+    tag: int,
+    code: bytes | None,
+    start: int,
+    end: int,
+    *,
+    implicit: bool,
+    little: bool,
+    items_implicit: bool = False,
+) -> tuple[Elem, int]:
+    """Return a sequence element parsed from ``data[start:end]`` (``end < 0``: to its
+    delimiter) and the position after it.
+
+    A sequence sent as explicit VR ``UN`` holds items in implicit VR little endian
+    (PS3.5 6.2.2); ``items_implicit`` says the items are implicit VR anyway (an element
+    read as implicit inside an explicit VR encoding).
+    """
+    inner = code == b"UN" and not implicit
+    items, pos = parse_items(
+        data, start, end, implicit=implicit or inner or items_implicit, little=little or inner
+    )
+    return Elem(tag, "SQ", code, b"", items, inner_implicit=inner), pos
 
 
 def parse_meta(data: bytes, pos: int) -> tuple[list[Elem], int]:
@@ -394,11 +413,7 @@ def _from_raw(raw: RawDataElement, implicit: bool, little: bool) -> Elem:
     else:
         raise ValueError("unknown VR")
     if vr == "SQ":
-        inner = code == b"UN"
-        items, _ = parse_items(
-            value, 0, len(value), implicit=implicit or inner, little=little or inner
-        )
-        return Elem(tag, "SQ", code, b"", items, inner_implicit=inner)
+        return _sequence(value, tag, code, 0, len(value), implicit=implicit, little=little)[0]
     return Elem(tag, vr, code, value)
 
 
@@ -523,13 +538,12 @@ def encode_text(values: Sequence[str], vr: str, encodings: Sequence[str]) -> byt
 
 def emit(elems: Iterable[Elem], out: list[bytes], *, implicit: bool, little: bool = True) -> None:
     """Append the encoding of ``elems`` to ``out``."""
-    codec = _LITTLE if little else _BIG
-    for elem in elems:
-        value = elem.value if elem.items is None else sequence_value(elem, implicit, little)
-        _header(out, codec, elem, len(value), implicit)
-        out.append(value)
-        if elem.undefined:
-            out.append(codec.implicit.pack(0xFFFE, 0xE0DD, 0))
+    emit_encoded(
+        encode_values(elems, implicit=implicit, little=little),
+        out,
+        implicit=implicit,
+        little=little,
+    )
 
 
 def encode_values(elems: Iterable[Elem], *, implicit: bool, little: bool) -> list[Encoded]:

@@ -20,7 +20,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from functools import lru_cache
+from functools import cache, lru_cache
 from io import BytesIO
 from operator import attrgetter
 
@@ -31,9 +31,11 @@ from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian,
 
 from medcoop import __version__
 from medcoop.deid.elements import (
+    CHARSET_TAG,
     DEFAULT_ENCODINGS,
     Elem,
     Encoded,
+    charset_of,
     decode_texts,
     emit_encoded,
     encode_text,
@@ -58,6 +60,7 @@ from medcoop.deid.residuals import (
     verify_encoded,
 )
 from medcoop.deid.table import ActionTable, compile_actions, table_edition
+from medcoop.dicom.part10 import PIXEL_TAGS
 
 __all__ = ["DUMMY_VALUES", "Deidentified", "Deidentifier", "Withheld"]
 
@@ -183,6 +186,13 @@ class _Syntax:
     deflated: bool
     compressed: bool
 
+    @classmethod
+    def of(cls, uid: UID) -> _Syntax:
+        """The encoding a public transfer syntax ``uid`` names."""
+        return cls(
+            str(uid), uid.is_implicit_VR, uid.is_little_endian, uid.is_deflated, uid.is_compressed
+        )
+
 
 class Deidentifier:
     """De-identify datasets under one site key and one profile.
@@ -284,7 +294,7 @@ class Deidentifier:
         pixels_cleaned = False
         reason = burned_in_reason_for(
             _text(top, 0x00080016, encodings),
-            any(tag in top for tag in (0x7FE00010, 0x7FE00008, 0x7FE00009)),
+            any(tag in top for tag in PIXEL_TAGS),
             _text(top, 0x00280301, encodings),
         )
         if reason is not None:
@@ -315,6 +325,7 @@ class Deidentifier:
         encoded_meta = encode_values(meta, implicit=False, little=True)
         payload, scanned = _encode(encoded_meta, encoded, syntax)
 
+        @cache  # built once, for the gate's walk and for the caller alike
         def output() -> Dataset:
             out = to_dataset(encoded, implicit=syntax.implicit, little=syntax.little)
             out.file_meta = to_dataset(  # type: ignore[assignment]
@@ -418,9 +429,7 @@ def _code_sequence(codes: list[tuple[str, str]]) -> Elem:
 def _syntax(ds: Dataset, meta: Dataset | None) -> _Syntax:
     uid = UID(str(meta.get("TransferSyntaxUID", "") or "")) if meta is not None else UID("")
     if uid and uid.is_transfer_syntax and not uid.is_private:
-        return _Syntax(
-            str(uid), uid.is_implicit_VR, uid.is_little_endian, uid.is_deflated, uid.is_compressed
-        )
+        return _Syntax.of(uid)
     if uid:  # a private transfer syntax: keep the encoding the dataset was read in
         implicit, little = ds.original_encoding
         return _Syntax(str(uid), bool(implicit), little is not False, False, False)
@@ -438,9 +447,7 @@ def _parse_file(data: bytes) -> tuple[list[Elem], list[Elem], _Syntax] | None:
     uid = UID(decode_texts(found.value, "UI", ())[0])
     if not uid.is_transfer_syntax or uid.is_private:
         return None
-    syntax = _Syntax(
-        str(uid), uid.is_implicit_VR, uid.is_little_endian, uid.is_deflated, uid.is_compressed
-    )
+    syntax = _Syntax.of(uid)
     if syntax.deflated:
         data = zlib.decompress(data[start:], -zlib.MAX_WBITS)
         start = 0
@@ -498,11 +505,12 @@ def _device_values(
 
 
 def _gate_encodings(body: list[Elem]) -> list[str]:
+    # Every (0008,0005) in file order, not ``top``'s last one: a parsed file may repeat it.
     for elem in body:
-        if elem.tag == 0x00080005:
+        if elem.tag == CHARSET_TAG:
             terms = tuple(decode_texts(elem.value, "CS", DEFAULT_ENCODINGS))
             if any(terms):
-                return list(item_encodings([elem], ()))
+                return list(charset_of(terms, ()))  # item_encodings([elem], ()), decoded once
     return []
 
 

@@ -11,10 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from pydicom import Dataset
-from pydicom.dataelem import DataElement, RawDataElement
-
-__all__ = ["SAFE_PRIVATE", "is_numeric_value", "keep_safe_private", "safe_private_tags"]
+__all__ = ["SAFE_PRIVATE", "safe_private_tags"]
 
 #: (private creator, group, element byte) → what it holds. Dose-related values that
 #: analytics read from image headers; all numeric.
@@ -30,11 +27,6 @@ _NUMERIC_TEXT = re.compile(
 )
 
 
-def is_numeric_value(elem: DataElement | RawDataElement) -> bool:
-    """Return whether a private element's value is a number (or numbers) and nothing else."""
-    return _is_numeric(elem.VR, elem.value)
-
-
 def _is_numeric(vr: str | None, value: object) -> bool:
     if vr in _NUMERIC_VRS:
         return True
@@ -43,16 +35,6 @@ def _is_numeric(vr: str | None, value: object) -> bool:
     if isinstance(value, str):
         return bool(_NUMERIC_TEXT.match(value.encode("latin_1", "replace")))
     return False
-
-
-def keep_safe_private(ds: Dataset, tags: list[int]) -> list[int]:
-    """Return which of the private ``tags`` of ``ds`` to delete under Retain Safe Private."""
-    elements = []
-    for tag in tags:
-        elem = ds.get_item(tag)
-        elements.append((tag, elem.VR, elem.value))
-    keep = safe_private_tags(elements)
-    return [tag for tag in tags if tag not in keep]
 
 
 def safe_private_tags(elements: Iterable[tuple[int, str | None, object]]) -> set[int]:

@@ -24,14 +24,14 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
-from functools import cached_property, lru_cache
+from functools import cache, cached_property, lru_cache
 from io import BytesIO
 from typing import Literal
 
 from pydicom import Dataset, dcmread
 from pydicom.charset import convert_encodings
 from pydicom.datadict import tag_for_keyword
-from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
+from pydicom.dataelem import DataElement
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
@@ -44,6 +44,7 @@ from medcoop.deid.elements import (
     from_dataset,
     item_encodings,
 )
+from medcoop.dicom.part10 import PIXEL_TAGS
 
 __all__ = [
     "DUMMY_TEXT",
@@ -57,7 +58,6 @@ __all__ = [
     "collect_values",
     "expand_values",
     "identifying_values",
-    "peek",
     "tag_path",
     "text_scanner",
     "verify_encoded",
@@ -121,7 +121,6 @@ _INSTITUTION_TAGS = frozenset(tag_for_keyword(k) for k in INSTITUTION_KEYWORDS) 
 _TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST"})
 _TEXT_VRS |= frozenset({"TM", "UC", "UI", "UR", "UT"})
 _BINARY_VRS = frozenset({"OB", "OW", "UN", "OB or OW", "US or OW"})
-_PIXEL_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
 _CJK_CODECS = ("shift_jis", "euc_jp", "iso2022_jp", "gb18030", "euc_kr", "big5")
 
 NeedleKind = Literal["name", "date", "identifier"]
@@ -210,19 +209,6 @@ def _collect(
             for value in decode_texts(elem.value, elem.vr, encodings):
                 if value:
                     found.update(_raw_forms(value, is_name=elem.vr == "PN"))
-
-
-def peek(ds: Dataset, tag: int) -> object:
-    """Return the value of ``ds[tag]`` without converting the stored raw element.
-
-    pydicom writes a raw element back byte for byte but a converted one through its
-    (slow) per-VR writers, so elements that stay unchanged are best left raw.
-    """
-    elem = ds.get_item(tag)
-    if isinstance(elem, RawDataElement):
-        charset = ds.original_character_set or ds._character_set
-        return convert_raw_data_element(elem, encoding=charset, ds=ds).value
-    return elem.value
 
 
 def _as_strings(value: object) -> list[str]:
@@ -345,11 +331,11 @@ def _date_forms(value: str) -> set[str]:
 class _Scanner:
     """The forms of one object's identifying values, with cheap and precise matchers.
 
-    ``maybe_in_text``/``maybe_in_bytes`` are substring tests over lower-cased words: a
-    superset of what the regular expressions match, so a miss there is final and the
-    expressions (costly to compile for each patient) are built only on a hit. The byte
-    test runs on the data with its NUL bytes taken out, and so do its words: a UTF-16
-    word is then its single-byte form, found by the same search as the others.
+    ``maybe_in_bytes`` is a substring test over lower-cased words: a superset of what
+    the regular expressions match, so a miss there is final and the expressions (costly
+    to compile for each patient) are built only on a hit. The byte test runs on the data
+    with its NUL bytes taken out, and so do its words: a UTF-16 word is then its
+    single-byte form, found by the same search as the others.
     """
 
     def __init__(self, kinds: dict[str, NeedleKind], codecs: list[str]) -> None:
@@ -369,7 +355,6 @@ class _Scanner:
         codec_key = tuple(codecs)
         for word in words:
             fast.update(_word_bytes(word, codec_key))
-        self.fast_bytes = tuple(sorted(fast))
         # Words of digits alone are tested with their digit boundaries (below): a phone
         # number's "2542" is in one remapped UID in ten, and each such object would be
         # walked. GB18030 writes some letters with digit bytes, so there it is not done.
@@ -379,10 +364,6 @@ class _Scanner:
             (w, w.decode("ascii").encode("utf_16_le"), w.decode("ascii").encode("utf_16_be"))
             for w in sorted(digits)
         )
-
-    def maybe_in_text(self, text: str) -> bool:
-        low = text.lower()
-        return any(word in low for word in self.fast_text)
 
     def maybe_in_bytes(self, data: bytes) -> bool:
         # Removing NULs keeps every occurrence of a NUL-free word (and joins UTF-16).
@@ -686,12 +667,10 @@ def verify_encoded(
     encodings : sequence of str, optional
         The Python codecs of ``ds``'s Specific Character Set (``[]`` when it has none).
     """
-    built: list[Dataset] = []
 
+    @cache  # built at most once, whatever the caller passes
     def dataset() -> Dataset:
-        if not built:
-            built.append(ds if isinstance(ds, Dataset) else ds())
-        return built[0]
+        return ds if isinstance(ds, Dataset) else ds()
 
     codecs = list(encodings) if encodings is not None else _dataset_encodings(dataset())
     scanner = _build_scanner(identifying, codecs, retained)
@@ -768,7 +747,7 @@ def _scan_items(
 
 def _scan_element(scanner: _Scanner, elem: DataElement, tag: int) -> NeedleKind | None:
     value = elem.value
-    if value is None or tag in _PIXEL_TAGS:
+    if value is None or tag in PIXEL_TAGS:
         return None
     if isinstance(value, bytes | bytearray):
         scannable = elem.VR in _BINARY_VRS or elem.VR in _TEXT_VRS

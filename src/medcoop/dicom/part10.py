@@ -31,11 +31,11 @@ from pydicom.tag import BaseTag
 from medcoop.dicom.rawsr import VR_KIND, skip_sequence
 from medcoop.dicom.values import shared_tag
 
-__all__ = ["new_dataset", "read_dataset", "read_part10", "read_sequence"]
+__all__ = ["PIXEL_TAGS", "new_dataset", "read_dataset", "read_part10", "read_sequence"]
 
 _UNDEFINED = 0xFFFFFFFF
 #: (7FE0,0008) Float Pixel Data, (7FE0,0009) Double Float, (7FE0,0010) Pixel Data.
-_PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
+PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
 _VR_TEXT = {vr: vr.decode() for vr in VR_KIND}
 _EMPTY = {vr: empty_value_for_VR(vr, raw=True) for vr in (None, *_VR_TEXT.values())}
 _SYNTAXES = {  # transfer syntax -> (implicit VR, little endian), as dcmread reads it
@@ -212,7 +212,7 @@ def _read_elements(
                 else:
                     pos += 8
             tag = (group << 16) | element
-            if top and (tag in _PIXEL_TAGS or group == 0x0002):
+            if top and (tag in PIXEL_TAGS or group == 0x0002):
                 if group == 0x0002:
                     return None
                 # left out, not copied (extraction never reads pixels); what follows is read
