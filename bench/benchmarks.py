@@ -293,7 +293,15 @@ def hub_build(args: argparse.Namespace, work: Path) -> dict[str, object]:
     started = time.perf_counter()
     writer = pq.ParquetWriter(
         work / "studies.parquet",
-        pa.schema([("site_id", pa.int16()), ("month", pa.int16()), ("dlp_mgycm", pa.float32())]),
+        pa.schema(
+            [
+                ("site_id", pa.int16()),
+                # one exam type and metric: every row is "protocol" 0, for query_duckdb
+                ("protocol_id", pa.int16()),
+                ("month", pa.int16()),
+                ("dlp_mgycm", pa.float32()),
+            ]
+        ),
     )
     with factory() as session:
         scope_session(session, ALL_TENANTS)
@@ -333,6 +341,7 @@ def hub_build(args: argparse.Namespace, work: Path) -> dict[str, object]:
                 pa.table(
                     {
                         "site_id": site_of.astype(np.int16),
+                        "protocol_id": np.zeros(site_of.size, dtype=np.int16),
                         "month": month_of.astype(np.int16),
                         "dlp_mgycm": values,
                     }
@@ -545,35 +554,12 @@ def hub_queries(work: Path) -> dict[str, object]:
 def hub_duckdb(work: Path, duck_queries: int) -> dict[str, object]:
     """The same queries, exact, with DuckDB on the Parquet of the same values (child)."""
     job = json.loads((work / "job.json").read_text())
+    # one exam type and metric in the hub's pool: every row is "protocol" 0, and months
+    # 0-11 are the whole window (every row), the asking site left out
     queries = [[site, 0, 0] for site in job["asking"][:duck_queries]]
-    # one exam type and metric in the hub's pool: every row is "protocol" 0
-    result = query_duckdb_hub(work / "studies.parquet", queries)
+    result = query_duckdb(work / "studies.parquet", queries)
     result["peak_rss_mb"] = _peak_rss_mb()
     return result
-
-
-def query_duckdb_hub(parquet: Path, queries: list[list[int]]) -> dict[str, object]:
-    """Exact answers over 12 months of one exam type (every row), the asking site left out."""
-    import duckdb
-
-    con = duckdb.connect()
-    con.execute("SET threads=2")
-    con.execute(f"CREATE VIEW d AS SELECT * FROM read_parquet('{parquet}')")
-    sql = """
-        WITH f AS (SELECT site_id, dlp_mgycm FROM d
-                   WHERE month BETWEEN 0 AND 11 AND site_id <> $s),
-             s AS (SELECT site_id, median(dlp_mgycm) AS m FROM f GROUP BY site_id)
-        SELECT (SELECT count(*) FROM s), (SELECT count(*) FROM f),
-               (SELECT quantile_cont(m, [0.25, 0.5, 0.75]) FROM s),
-               (SELECT quantile_cont(dlp_mgycm, [0.25, 0.5, 0.75]) FROM f)
-    """
-    latencies, answers = [], []
-    for site, _, _ in queries:
-        started = time.perf_counter()
-        n_sites, n_studies, site_q, pooled_q = con.execute(sql, {"s": site}).fetchone()
-        latencies.append(time.perf_counter() - started)
-        answers.append([n_sites, n_studies, *(site_q or [None] * 3), *(pooled_q or [None] * 3)])
-    return {"latencies_s": latencies, "answers": answers}
 
 
 def hub_cells(args: argparse.Namespace) -> dict[str, object]:

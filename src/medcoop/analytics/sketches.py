@@ -67,6 +67,14 @@ def bin_keys(values: np.ndarray) -> np.ndarray:
     return np.ceil(np.log2(values) * _MULTIPLIER).astype(np.int64)
 
 
+def _checked(values: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Return ``values`` as float64, refusing negative, NaN and infinite ones."""
+    array = np.asarray(values, dtype=np.float64)
+    if not np.all(np.isfinite(array)) or np.any(array < 0):
+        raise ValueError("sketch values must be finite and non-negative")
+    return array
+
+
 class DoseSketch:
     """A DDSketch over non-negative values with integer counts and a compact byte form.
 
@@ -98,11 +106,9 @@ class DoseSketch:
         ValueError
             If any value is negative, NaN or infinite; nothing is added then.
         """
-        array = np.asarray(values, dtype=np.float64)
+        array = _checked(values)
         if array.size == 0:
             return
-        if not np.all(np.isfinite(array)) or np.any(array < 0):
-            raise ValueError("sketch values must be finite and non-negative")
         positive = array[array > _MAPPING.min_possible]
         self._zero_count += int(array.size - positive.size)
         self._sum += float(array.sum())
@@ -147,11 +153,9 @@ class DoseSketch:
         ValueError
             If any value is negative, NaN or infinite; nothing is removed then.
         """
-        array = np.asarray(values, dtype=np.float64)
+        array = _checked(values)
         if array.size == 0:
             return 0
-        if not np.all(np.isfinite(array)) or np.any(array < 0):
-            raise ValueError("sketch values must be finite and non-negative")
         positive = array[array > _MAPPING.min_possible]
         zeros = int(array.size - positive.size)
         taken_zeros = min(zeros, self._zero_count)

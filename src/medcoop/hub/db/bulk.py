@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from medcoop.hub.db.base import UtcDateTime
 from medcoop.hub.db.tenancy import check_rows_in_tenant
 
-__all__ = ["among", "bulk_delete", "bulk_insert", "bulk_update"]
+__all__ = ["among", "bulk_insert", "bulk_update", "insert_ignore"]
 
 
 def bulk_insert(
@@ -77,6 +77,19 @@ def bulk_insert(
     connection.exec_driver_sql(f"INSERT INTO {table.name} ({columns}) VALUES ({marks})", params)
 
 
+def insert_ignore(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """INSERT ``rows``, skipping those that conflict with a stored row (PostgreSQL only).
+
+    ``INSERT ... ON CONFLICT DO NOTHING``: a row another transaction is inserting waits
+    for it instead of failing.
+    """
+    if not rows:
+        return
+    check_rows_in_tenant(session, rows)
+    statement = postgresql.insert(table).on_conflict_do_nothing()
+    session.connection().execute(statement, rows)
+
+
 def _processor(column_type: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
     if isinstance(column_type, UtcDateTime) and dialect.name == "sqlite":
         return _sqlite_utc_text
@@ -116,19 +129,6 @@ def bulk_update(
         {**{f"k_{n}": row[n] for n in key}, **{f"v_{n}": row[n] for n in values}} for row in rows
     ]
     session.connection().execute(statement, params)
-
-
-def bulk_delete(
-    session: Session, table: Table, key: Sequence[str], rows: list[dict[str, Any]]
-) -> None:
-    """DELETE one row per dict, found by the ``key`` columns (``org_id`` among them)."""
-    if not rows:
-        return
-    if "org_id" not in key:
-        raise ValueError("a tenant-owned row is found by its org_id too")
-    check_rows_in_tenant(session, rows)
-    statement = table.delete().where(_by_key(table, key))
-    session.connection().execute(statement, [{f"k_{n}": row[n] for n in key} for row in rows])
 
 
 def among(session: Session, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:

@@ -51,7 +51,7 @@ from medcoop.analytics.utilization import (
 from medcoop.hub.db.models import Device, IrradiationEventRow, Patient, Site, Study, UsageFact
 from medcoop.hub.db.tenancy import ALL_TENANTS, scope_session
 from medcoop.hub.errors import NotFoundError
-from medcoop.hub.services.summaries import compact, month_range, read_pooled
+from medcoop.hub.services.summaries import compact, month_range, read_pooled, uuid_bytes
 from medcoop.records import (
     DeviceInfo,
     DoseTotals,
@@ -279,7 +279,7 @@ def _class_devices(pool: Session, wanted: str) -> list[bytes]:
     )
     # the database's text of the id (no UUID object per device): hex, dashed or not
     return [
-        bytes.fromhex(id_.replace("-", ""))
+        uuid_bytes(id_)
         for id_, device_class, modality in rows
         if (device_class or modality) == wanted
     ]

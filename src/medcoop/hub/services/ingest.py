@@ -23,12 +23,11 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from medcoop.hub.db.base import new_ids, utcnow
-from medcoop.hub.db.bulk import among
+from medcoop.hub.db.bulk import among, insert_ignore
 from medcoop.hub.db.bulk import bulk_insert as _bulk_insert
 from medcoop.hub.db.engine import begin_write
 from medcoop.hub.db.models import (
@@ -39,7 +38,7 @@ from medcoop.hub.db.models import (
     Study,
     UsageFact,
 )
-from medcoop.hub.db.tenancy import check_rows_in_tenant, current_tenant
+from medcoop.hub.db.tenancy import current_tenant
 from medcoop.hub.errors import InvalidRecordError, PayloadTooLargeError
 from medcoop.hub.services.analytics_alerts import evaluate_studies
 from medcoop.hub.services.merge import (
@@ -283,8 +282,8 @@ class _Draft:
     usage: dict[str, Any]
     events: dict[str, dict[str, Any]]
     is_new: bool
-    stored_event_uids: frozenset[str] = frozenset()
-    #: Stored events' summary facts (``summaries.EVENT_FACTS``) by event UID.
+    #: Stored events' summary facts (``summaries.EVENT_FACTS``) by event UID (its keys
+    #: are the stored events' UIDs).
     stored_events: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: What the stored study contributes to the dose summaries now.
     summary_before: list[tuple[CellKey, float]] = field(default_factory=list)
@@ -390,9 +389,7 @@ class _BatchWriter:
             # A new edge's first batches arrive together and all bring the same devices:
             # wait for the worker that inserts them first (ON CONFLICT DO NOTHING) and use
             # its ids, rather than fail at commit and redo a whole batch.
-            check_rows_in_tenant(self.session, rows)
-            statement = postgresql.insert(Device.__table__).on_conflict_do_nothing()
-            self.session.connection().execute(statement, rows)
+            insert_ignore(self.session, Device.__table__, rows)
             keys = [row["device_key"] for row in rows]
             found.update(
                 self.session.execute(
@@ -474,7 +471,6 @@ class _BatchWriter:
                 usage={name: getattr(row, name) for name in _USAGE_FIELDS} if row else {},
                 events={},
                 is_new=False,
-                stored_event_uids=frozenset(held),
                 stored_events=held,
                 summary_before=contributions(facts, protocol, held.values()),
             )
@@ -503,7 +499,7 @@ class _BatchWriter:
             )
             return
         draft.values = None
-        self._merge(draft, record, device_id, patient_id, dict(ready.usage))
+        self._merge(draft, record, device_id, patient_id, ready)
 
     def _merge(
         self,
@@ -511,13 +507,15 @@ class _BatchWriter:
         record: StudyRecord,
         device_id: uuid.UUID,
         patient_id: uuid.UUID,
-        usage: dict[str, Any],
+        ready: _Prepared,
     ) -> None:
         study = draft.study
-        held = set(draft.stored_event_uids) | set(draft.events)
-        incoming = {e.event_uid: _event_row(self.org_id, study["id"], e) for e in record.events}
+        held = draft.stored_events.keys() | set(draft.events)
+        # the prepared rows, as copies (a retry starts from them again) under this study's
+        # id (they were drawn for a new study)
+        incoming = {uid: {**row, "study_id": study["id"]} for uid, row in ready.events.items()}
         kind = classify(held, set(incoming))
-        facts = _study_facts(record)
+        facts = ready.facts  # read only
         if kind is MergeKind.SUPERSET:
             study.update(facts)
             study.update(record_key=record.record_key, device_id=device_id, patient_id=patient_id)
@@ -542,7 +540,7 @@ class _BatchWriter:
             set(study.get("sources") or ()) | {s.value for s in record.sources}
         )
         study["updated_at"] = self.now
-        draft.usage = merge_usage(draft.usage, usage, kind)
+        draft.usage = merge_usage(draft.usage, dict(ready.usage), kind)
 
     def flush(self) -> None:
         """Write every draft: bulk INSERT for new studies, UPDATE in place for stored ones."""
@@ -588,7 +586,7 @@ class _BatchWriter:
         study_id = draft.study["id"]
         values = {k: v for k, v in draft.study.items() if k not in ("org_id", "id")}
         self.session.execute(update(Study).where(Study.id == study_id).values(**values))
-        replaced = draft.stored_event_uids & set(draft.events)
+        replaced = draft.stored_events.keys() & set(draft.events)
         if replaced:
             self.session.execute(
                 delete(IrradiationEventRow).where(

@@ -59,15 +59,10 @@ from medcoop.analytics.sketches import (
 )
 from medcoop.hub.db.analytics_models import DoseBlock, DoseSummary
 from medcoop.hub.db.base import utcnow
-from medcoop.hub.db.bulk import bulk_insert, bulk_update
+from medcoop.hub.db.bulk import bulk_insert, bulk_update, insert_ignore
 from medcoop.hub.db.engine import begin_write
 from medcoop.hub.db.models import IrradiationEventRow, Site, Study, UsageFact
-from medcoop.hub.db.tenancy import (
-    ALL_TENANTS,
-    TenantScopeError,
-    check_rows_in_tenant,
-    current_tenant,
-)
+from medcoop.hub.db.tenancy import ALL_TENANTS, TenantScopeError, current_tenant
 from medcoop.records import StudyRecord
 
 __all__ = [
@@ -86,6 +81,7 @@ __all__ = [
     "month_range",
     "rebuild",
     "study_values",
+    "uuid_bytes",
     "with_keys",
 ]
 
@@ -317,20 +313,11 @@ class SummaryChanges:
             adds = self.adds.get(key)
             if adds:
                 sketch.add_many(adds)
-            site_id, device_id, exam_type, metric, month = key
-            row = {
-                "org_id": org_id,
-                "site_id": site_id,
-                "device_id": device_id,
-                "exam_type": exam_type,
-                "metric": metric,
-                "month": month,
-            }
             if sketch.count == 0 and stored is None:
                 continue
             # a cell that lost its last study is kept, empty: deleting it would leave its
             # old values in a pooled block with nothing newer to replace them
-            row.update(n_studies=sketch.count, sketch=sketch.to_bytes(), updated_at=now)
+            row = _cell_row(org_id, key, sketch.count, sketch.to_bytes(), now)
             (updates if stored is not None else inserts).append(row)
         table = DoseSummary.__table__
         bulk_update(session, table, _KEY, updates)  # type: ignore[arg-type]
@@ -338,15 +325,28 @@ class SummaryChanges:
         return len(keys)
 
 
+def _cell_row(
+    org_id: uuid.UUID, key: CellKey, n_studies: int, sketch: bytes, updated_at: datetime
+) -> dict[str, Any]:
+    """One :class:`DoseSummary` row (its :data:`_KEY` columns, then the values)."""
+    site_id, device_id, exam_type, metric, month = key
+    return {
+        "org_id": org_id,
+        "site_id": site_id,
+        "device_id": device_id,
+        "exam_type": exam_type,
+        "metric": metric,
+        "month": month,
+        "n_studies": n_studies,
+        "sketch": sketch,
+        "updated_at": updated_at,
+    }
+
+
 def _insert_empty(session: Session, org_id: uuid.UUID, keys: list[CellKey]) -> None:
     empty, now = DoseSketch().to_bytes(), utcnow()
-    rows = [
-        dict(zip(_KEY, (org_id, *key), strict=True), n_studies=0, sketch=empty, updated_at=now)
-        for key in keys
-    ]
-    check_rows_in_tenant(session, rows)
-    statement = postgresql.insert(DoseSummary.__table__).on_conflict_do_nothing()
-    session.connection().execute(statement, rows)
+    rows = [_cell_row(org_id, key, 0, empty, now) for key in keys]
+    insert_ignore(session, DoseSummary.__table__, rows)  # type: ignore[arg-type]
 
 
 def _sort_key(key: CellKey) -> tuple[str, str, str, str, int]:
@@ -481,24 +481,10 @@ def _rebuild_site(session: Session, org_id: uuid.UUID, site_id: uuid.UUID) -> tu
         .execution_options(synchronize_session=False)
     )
     rows, now = [], utcnow()
-    for (site, device_id, exam_type, metric, month), found in sorted(
-        values.items(), key=lambda item: _sort_key(item[0])
-    ):
+    for key, found in sorted(values.items(), key=lambda item: _sort_key(item[0])):
         sketch = DoseSketch()
         sketch.add_many(found)
-        rows.append(
-            {
-                "org_id": org_id,
-                "site_id": site,
-                "device_id": device_id,
-                "exam_type": exam_type,
-                "metric": metric,
-                "month": month,
-                "n_studies": sketch.count,
-                "sketch": sketch.to_bytes(),
-                "updated_at": now,
-            }
-        )
+        rows.append(_cell_row(org_id, key, sketch.count, sketch.to_bytes(), now))
     bulk_insert(session, DoseSummary.__table__, rows, raw=_RAW)  # type: ignore[arg-type]
     return studies, sum(row["n_studies"] > 0 for row in rows)
 
@@ -651,7 +637,7 @@ def _read_pooled(
     cells = connection.execute(
         union_all(*(select(*columns).where(*of_kind, part) for part in parts))
     ).all()
-    raw = b"".join(_uuid_bytes(row[0]) + _uuid_bytes(row[1]) for row in cells)
+    raw = b"".join(uuid_bytes(row[0]) + uuid_bytes(row[1]) for row in cells)
     cell_ids = np.frombuffer(raw, dtype=np.uint8).reshape(len(cells), 32)
     cell_sites = cell_ids[:, :16].copy().view("V16").ravel()
     for row, site in zip(cells, cell_sites.tolist(), strict=True):
@@ -659,9 +645,6 @@ def _read_pooled(
         held.changed.add(site)
         if row[4]:
             held.recent.add(site)
-    for held in state.values():
-        if held.built_at is None:
-            held.n_sites = len(held.changed)
     # the blocks' rows of changed cells are taken away: their per-device rows are needed
     missing = {
         m: held.built_at
@@ -863,13 +846,10 @@ def _threshold(n_sites: int) -> int:
     return max(_STALE_SITES_MIN, n_sites // _STALE_SITES_SHARE)
 
 
-def _uuid_bytes(text_id: str) -> bytes:
-    # the database's text of a UUID: 32 hex digits on SQLite, canonical on PostgreSQL
+def uuid_bytes(text_id: str) -> bytes:
+    """Return the 16 bytes of the database's text of a UUID (32 hex digits on SQLite,
+    canonical on PostgreSQL), without building a UUID object."""
     return bytes.fromhex(text_id.replace("-", ""))
-
-
-def _keys(found: set[bytes]) -> np.ndarray:
-    return np.fromiter(found, dtype="V16", count=len(found))
 
 
 def _rows_of(site_keys: np.ndarray, keys: np.ndarray) -> np.ndarray | None:
@@ -965,16 +945,18 @@ def _block(
 ) -> dict[str, Any]:
     """Pack one month's cells: per-site rows, and per site-and-device rows."""
     ids = np.frombuffer(
-        b"".join(_uuid_bytes(site) + _uuid_bytes(device) for site, device, _ in rows),
+        b"".join(uuid_bytes(site) + uuid_bytes(device) for site, device, _ in rows),
         dtype="V32",
     )
     order = np.argsort(ids, kind="stable")
     ids = ids[order]
     blobs = [bytes(rows[i][2]) for i in order.tolist()]
     raw = ids.view(np.uint8).reshape(-1, 32)
-    site_keys, site_rows = np.unique(raw[:, :16].copy().view("V16").ravel(), return_inverse=True)
-    per_site = merge_rows(site_rows, blobs)
+    site_keys, first, site_rows = np.unique(
+        raw[:, :16].copy().view("V16").ravel(), return_index=True, return_inverse=True
+    )
     per_device = merge_rows(np.arange(len(blobs)), blobs)
+    per_site = _per_site(per_device, first, site_rows)
     return {
         "exam_type": exam_type,
         "metric": metric,
@@ -985,3 +967,22 @@ def _block(
         "sites": pack_rows(site_keys.view(np.uint8).reshape(-1, 16), per_site),
         "devices": pack_rows(raw, per_device),
     }
+
+
+def _per_site(per_device: SketchMatrix, first: np.ndarray, site_rows: np.ndarray) -> SketchMatrix:
+    """Sum the per-device rows of each site (rows sorted by site: site ``i``'s rows are the
+    run from ``first[i]``; ``site_rows`` is each row's site).
+
+    The same matrix as :func:`merge_rows` of the blobs grouped by site, bit for bit: both
+    share one key range, counts and zeros are exact integers either way, and the sums add
+    each blob's sum in row order per site as ``merge_rows`` does (``0.0 + x == x``).
+    """
+    if first.size == 0:  # no cells: the empty matrix
+        return per_device
+    return SketchMatrix(
+        np.arange(first.size),
+        per_device.min_key,
+        np.add.reduceat(per_device.counts, first, axis=0),
+        np.add.reduceat(per_device.zeros, first),
+        np.bincount(site_rows, weights=per_device.sums, minlength=first.size),
+    )
