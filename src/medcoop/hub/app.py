@@ -21,9 +21,10 @@ from medcoop.hub.api.ingest import RECORD_BATCH_SCHEMA
 from medcoop.hub.db import migrate
 from medcoop.hub.db.engine import make_engine, make_session_factory
 from medcoop.hub.errors import HubError, InvalidRecordError, RateLimitedError
-from medcoop.hub.ratelimit import MemoryRateLimiter, RateLimiter
+from medcoop.hub.ratelimit import RateLimiter, limiter_for
 from medcoop.hub.services.analytics import AlertNotifier
 from medcoop.hub.settings import HubSettings, settings_from_env
+from medcoop.hub.worker import Worker, hub_jobs
 
 __all__ = ["app_from_env", "create_app"]
 
@@ -50,10 +51,13 @@ def create_app(settings: HubSettings, *, limiter: RateLimiter | None = None) -> 
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
-    app.state.notifier = AlertNotifier(
+    app.state.worker = Worker(hub_jobs(settings, app.state.session_factory))
+    # woken after commits that opened alerts; polls the outbox whether or not it runs here
+    notifier = app.state.worker.job("notifier")
+    app.state.notifier = notifier or AlertNotifier(
         app.state.session_factory, interval_s=settings.notifier_interval_s
     )
-    app.state.limiter = limiter or MemoryRateLimiter()
+    app.state.limiter = limiter or limiter_for(settings)
     for router in load_routers():
         app.include_router(router)
     app.add_exception_handler(HubError, _hub_error)
@@ -63,14 +67,14 @@ def create_app(settings: HubSettings, *, limiter: RateLimiter | None = None) -> 
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    # the alert notifier runs while the app serves (see services/notifier.py)
-    notifier: AlertNotifier = app.state.notifier
-    if app.state.settings.notifier_enabled:
-        notifier.start()
+    # the background jobs run here only for the embedded set-up (hub/worker.py)
+    worker: Worker = app.state.worker
+    if app.state.settings.worker_in_process:
+        worker.start()
     try:
         yield
     finally:
-        notifier.stop()
+        worker.stop()
 
 
 def app_from_env() -> FastAPI:

@@ -96,6 +96,11 @@ def serve(
     worker_healthcheck_s: int = typer.Option(
         30, min=1, help="Seconds a worker may take to answer the supervisor's health ping."
     ),
+    background: bool = typer.Option(
+        True,
+        "--background/--no-background",
+        help="Run the background jobs in the web workers (off when `medcoop hub worker` runs).",
+    ),
 ) -> None:
     """Serve the hub's HTTP API (uvicorn), migrating the database once first."""
     import uvicorn
@@ -107,7 +112,9 @@ def serve(
     engine = make_engine(settings)
     migrations.upgrade(engine)
     engine.dispose()
-    worker_settings = settings.model_copy(update={"migrate_on_start": False})
+    worker_settings = settings.model_copy(
+        update={"migrate_on_start": False, "worker_in_process": background}
+    )
     os.environ.update(worker_settings.to_env())
     console.print(f"medcoop hub on http://{host}:{port} ({workers} worker(s))")
     uvicorn.run(
@@ -121,6 +128,46 @@ def serve(
         # uvicorn's default (5 s) restarts busy workers on a loaded 2-core box mid-request.
         timeout_worker_healthcheck=worker_healthcheck_s,
     )
+
+
+@app.command()
+def worker(
+    db: str | None = DbOption,
+    once: bool = typer.Option(False, "--once", help="One pass of every job, then exit."),
+    notifier: bool = typer.Option(True, "--notifier/--no-notifier", help="Deliver notices."),
+    compaction_interval_s: float = typer.Option(
+        60.0, min=0, help="Seconds between compactions of stale pooled blocks (0: none)."
+    ),
+) -> None:
+    """Run the hub's background jobs (alert notices, summary compaction) until stopped.
+
+    Run any number beside `medcoop hub serve --no-background`: every job claims its work.
+    """
+    import signal
+    import threading
+
+    from medcoop.hub.db import migrate as migrations
+    from medcoop.hub.db.engine import make_engine, make_session_factory
+    from medcoop.hub.worker import Worker, hub_jobs
+
+    settings = _settings(
+        db, notifier_enabled=notifier, compaction_interval_s=compaction_interval_s
+    )
+    engine = make_engine(settings)
+    migrations.upgrade(engine)
+    runner = Worker(hub_jobs(settings, make_session_factory(engine)))
+    names = ", ".join(job.name for job in runner.jobs) or "no jobs"
+    if once:
+        done = runner.run_once()
+        console.print(", ".join(f"{name}: {n}" for name, n in done.items()) or names)
+        engine.dispose()
+        return
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    console.print(f"medcoop hub worker: {names} (Ctrl-C stops)")
+    runner.run_until(stop)
+    engine.dispose()
 
 
 @app.command("create-org")

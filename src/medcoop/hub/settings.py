@@ -84,12 +84,19 @@ class HubSettings(BaseModel):
     trusted_origins: tuple[str, ...] = ()
     #: SQLAlchemy pool size per worker (PostgreSQL only).
     pool_size: int = Field(default=5, gt=0)
-    #: Deliver alert notices from a background thread in each worker (see
-    #: ``hub/services/analytics/notifier.py``); off, notices wait in the database for a
-    #: worker that has it.
+    #: Run the background jobs (``hub/worker.py``: notifier, compaction) inside each web
+    #: worker's process, as the embedded demo does; off, ``medcoop hub worker`` runs them.
+    worker_in_process: bool = True
+    #: Deliver alert notices (``hub/services/analytics/notifier.py``) in the worker; off,
+    #: notices wait in the database for a worker that has it.
     notifier_enabled: bool = True
     #: Seconds between the notifier's polls when no commit wakes it.
     notifier_interval_s: float = Field(default=5.0, gt=0)
+    #: Seconds between background compactions of stale pooled blocks (0: queries only).
+    compaction_interval_s: float = Field(default=60.0, ge=0)
+    #: Redis URL for rate limits shared by every hub instance (``redis://host:6379/0``);
+    #: unset, each process keeps its own buckets.
+    rate_limit_redis_url: str | None = None
 
     @property
     def resolved_database_url(self) -> str:

@@ -2,9 +2,10 @@
 
 The alerts table is the outbox. An alert opened while the organisation has a channel
 configured gets ``notify_after`` (due now), in the same transaction that opened it, so a
-crash never loses a notice. Each hub worker runs one :class:`AlertNotifier` thread (the
-app's lifespan starts and stops it); it polls every few seconds, or at once when woken
-after a commit that opened alerts. Per alert:
+crash never loses a notice. The :class:`AlertNotifier` is a background job
+(:mod:`medcoop.hub.background`), run by ``medcoop hub worker`` or in the web app's
+process; it polls every few seconds, or at once when woken after a commit that opened
+alerts. Per alert:
 
 1. **claim** in a short write: ``notify_after`` moves a lease ahead and the attempt is
    counted, conditionally on the value just read, so two workers never both claim it;
@@ -20,13 +21,13 @@ Closed alerts are not notified any more; an organisation without channels has no
 from __future__ import annotations
 
 import logging
-import threading
 import uuid
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from medcoop.hub.background import PeriodicJob
 from medcoop.hub.db.access import Purpose
 from medcoop.hub.db.analytics_models import AlertRow
 from medcoop.hub.db.base import utcnow
@@ -48,8 +49,8 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(_FIRST_RETRY_S * 2 ** max(attempts - 1, 0), _MAX_RETRY_S))
 
 
-class AlertNotifier:
-    """Delivers due alert notices from a background thread (see the module docstring).
+class AlertNotifier(PeriodicJob):
+    """Delivers due alert notices in the background (see the module docstring).
 
     Parameters
     ----------
@@ -64,6 +65,8 @@ class AlertNotifier:
         Alerts handled per poll at most.
     """
 
+    name = "notifier"
+
     def __init__(
         self,
         session_factory: sessionmaker[Session],
@@ -72,43 +75,10 @@ class AlertNotifier:
         lease_s: float = 300.0,
         batch: int = 50,
     ) -> None:
+        super().__init__(interval_s=interval_s)
         self._factory = session_factory
-        self.interval_s = interval_s
         self.lease = timedelta(seconds=lease_s)
         self.batch = batch
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    # -- thread --------------------------------------------------------------------------
-    def start(self) -> None:
-        """Start the background thread (idempotent)."""
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="medcoop-notifier", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout_s: float = 30.0) -> None:
-        """Stop the thread after the delivery in progress, if any."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-            self._thread = None
-
-    def wake(self) -> None:
-        """Ask for a poll now (after a commit that opened alerts)."""
-        self._wake.set()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self._wake.clear()  # before polling: a wake during the poll is not lost
-            try:
-                self.run_once()
-            except Exception:  # keep the thread alive; the alerts stay due
-                log.exception("alert notifier: poll failed, retrying")
-            self._wake.wait(self.interval_s)
 
     # -- one poll ------------------------------------------------------------------------
     def run_once(self, now: datetime | None = None) -> int:
@@ -129,7 +99,7 @@ class AlertNotifier:
             ).all()
         tried = 0
         for org_id, key, after in due:
-            if self._stop.is_set():
+            if self.stopping:
                 break
             if self._claim(org_id, key, after, now):
                 self._deliver(org_id, key, now)

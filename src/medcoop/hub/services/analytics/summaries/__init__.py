@@ -11,6 +11,7 @@ studies as at forty thousand. One module per job:
   exclusive;
 - :mod:`.compaction`: pooled blocks (every site's and device's sketch of one exam type,
   metric and month, packed densely), built from the cells, never by ingest;
+- :mod:`.compactor`: the background job that compacts stale blocks;
 - :mod:`.cache`: the per-process cache of decoded blocks;
 - :mod:`.pooled`: the read, a block plus the cells changed after it was built, so a
   closed month costs one row and the current month its cells.
@@ -19,6 +20,7 @@ studies as at forty thousand. One module per job:
 from medcoop.hub.services.analytics.summaries.cache import BLOCK_CACHE_BYTES, drop_block_cache
 from medcoop.hub.services.analytics.summaries.cells import SummaryChanges, lock_site
 from medcoop.hub.services.analytics.summaries.compaction import BLOCK_MARGIN, compact, uuid_bytes
+from medcoop.hub.services.analytics.summaries.compactor import SummaryCompactor, stale_blocks
 from medcoop.hub.services.analytics.summaries.contributions import (
     EVENT_FACTS,
     METRICS,
@@ -44,6 +46,7 @@ __all__ = [
     "PooledSketches",
     "RebuildResult",
     "SummaryChanges",
+    "SummaryCompactor",
     "SummaryValue",
     "compact",
     "contributions",
@@ -53,6 +56,7 @@ __all__ = [
     "month_range",
     "read_pooled",
     "rebuild",
+    "stale_blocks",
     "study_values",
     "uuid_bytes",
     "with_keys",
