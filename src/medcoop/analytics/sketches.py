@@ -379,7 +379,7 @@ def merge_grouped(items: Iterable[tuple[str, bytes]]) -> dict[str, DoseSketch]:
         sketch = DoseSketch()
         if parts:
             sketch._min_key, sketch._bins = base, matrix[row]
-        zeros, total, low_value, high_value = extras[group]
+        zeros, total, low_value, high_value = extras[group]  # type: ignore[assignment]
         sketch._zero_count, sketch._sum = int(zeros), total
         sketch._min, sketch._max = low_value, high_value
         merged[group] = sketch

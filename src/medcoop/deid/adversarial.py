@@ -289,7 +289,7 @@ def adversarial_corpus(*, seed: int = 7, patients: int = 4) -> list[AdversarialC
     cases: list[AdversarialCase] = []
     for index in range(patients):
         p = _patient(rng, index)
-        uids = {
+        uids: dict[str, str] = {
             key: generate_uid(entropy_srcs=[str(seed), str(index), key])
             for key in ("study", "series", "frame", "ct", "event")
         }

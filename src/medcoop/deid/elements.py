@@ -444,7 +444,7 @@ def _encode_one(
         # As pydicom's writer: encapsulated pixel data has an undefined length.
         elem.is_undefined_length = compressed and elem.value[:4] == _ITEM_BYTES[little]
     if not implicit and elem.VR and len(elem.VR) != 2:
-        elem = correct_ambiguous_vr_element(elem, ds, little)
+        elem = correct_ambiguous_vr_element(elem, ds, little)  # type: ignore[assignment]
         if len(elem.VR) != 2:
             elem.VR = "UN"
     buffer = DicomBytesIO()
@@ -610,5 +610,5 @@ def to_dataset(
         length = UNDEFINED if elem.undefined else len(value)
         raw[tag] = RawDataElement(tag, vr, length, value, 0, implicit, little)
     if cls is FileMetaDataset:
-        return FileMetaDataset(raw)
-    return cls(raw)
+        return FileMetaDataset(raw)  # type: ignore[arg-type]
+    return cls(raw)  # type: ignore[arg-type]

@@ -192,7 +192,7 @@ def collect_values(
     """:func:`identifying_values` of a dataset's encoded elements (the engine's input)."""
     wanted = _INSTITUTION_TAGS | _IDENTIFYING_TAGS if include_institution else _IDENTIFYING_TAGS
     found: set[str] = set()
-    _collect(elems, wanted, found, encodings)
+    _collect(elems, wanted, found, encodings)  # type: ignore[arg-type]
     return {v for v in found if _scannable(v)}
 
 
@@ -589,7 +589,7 @@ def _bytes_pattern(
                 alternatives.add(re.escape(variant.encode(codec)))
     if not alternatives:
         return None
-    body = b"|".join(sorted(alternatives, key=len, reverse=True))
+    body = b"|".join(sorted(alternatives, key=len, reverse=True))  # type: ignore[arg-type]
     return re.compile(b"(?<![0-9])(?:" + body + b")(?![0-9])", re.IGNORECASE)
 
 

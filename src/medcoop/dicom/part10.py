@@ -73,7 +73,7 @@ _MUTABLE = tuple(k for k, v in (_TEMPLATE or {}).items() if isinstance(v, dict |
 def new_dataset(elements: dict[BaseTag, RawDataElement], encoding: str | list[str]) -> Dataset:
     """Return ``Dataset(elements, parent_encoding=encoding)``, the same object, faster."""
     if _TEMPLATE is None:
-        return Dataset(elements, parent_encoding=encoding)
+        return Dataset(elements, parent_encoding=encoding)  # type: ignore[arg-type]
     ds = object.__new__(Dataset)
     attributes = ds.__dict__
     attributes.update(_TEMPLATE)
@@ -115,7 +115,7 @@ def _syntax(data: bytes) -> tuple[bool, bool, int] | None:
     if syntax in pydicom.uid.PrivateTransferSyntaxes:
         return None
     # as dcmread: any other syntax (JPEG and the like) encodes the dataset explicit VR LE
-    implicit, little = _SYNTAXES.get(syntax, (False, True))
+    implicit, little = _SYNTAXES.get(syntax, (False, True))  # type: ignore[call-overload]
     return implicit, little, pos
 
 
@@ -238,7 +238,7 @@ def _read_elements(
                 next_pos = pos + length
                 if next_pos > end:
                     return None  # truncated: dcmread keeps a short value
-                value = data[pos:next_pos] if length else _EMPTY[vr_text]
+                value = data[pos:next_pos] if length else _EMPTY[vr_text]  # type: ignore[assignment]
             base = shared_tag(tag)
             elements[base] = _new(
                 RawDataElement,

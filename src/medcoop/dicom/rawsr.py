@@ -549,9 +549,9 @@ class _Reader:
                     else:
                         code, pos = self.code(pos, length, 0)
                     if element == 0xA043:
-                        name = code
+                        name = code  # type: ignore[assignment]
                     else:
-                        concept = code
+                        concept = code  # type: ignore[assignment]
                     continue
                 elif element == 0xA300:
                     measured, pos = self.measured_le(pos, length)
@@ -673,7 +673,7 @@ class _Reader:
                 if group == 0x0040 and element == 0x08EA:
                     if length != _UNDEFINED:
                         after = pos + length
-                        unit = self.caches.units.get(buf[pos:after], _MISS)  # type: ignore[assignment]
+                        unit = self.caches.units.get(buf[pos:after], _MISS)  # type: ignore[arg-type, assignment]
                         if unit is _MISS:
                             unit, after = self.unit(pos, length, 1)
                         pos = after

@@ -194,7 +194,7 @@ class QuickAckSocket(AssociationSocket):
             time.sleep(wait_s)  # closed: nothing to read until the DUL is stopped
             return False
         try:
-            readable, _, _ = select.select([sock, wakeup.read_fd], [], [], wait_s)
+            readable, _, _ = select.select([sock, wakeup.read_fd], [], [], wait_s)  # type: ignore[type-var]
         except (OSError, TimeoutError, ValueError):
             self.event_queue.put("Evt17")  # transport connection closed, as pynetdicom does
             return False
@@ -271,7 +271,7 @@ class QuickAckRequestHandler(RequestHandler):
             finally:
                 wakeup.close()
 
-        assoc.run = run_then_close_pipe
+        assoc.run = run_then_close_pipe  # type: ignore[method-assign]
         # The reactor waits at its checkpoint: a DIMSE message or a peer's A-RELEASE or
         # abort (both queued by the DUL thread) wakes it.
         gate = _ReactorGate(assoc)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
+    import uuid
+
     from sqlalchemy.orm import Session
 
     from medcoop.hub.settings import HubSettings
@@ -32,7 +34,7 @@ DB_HELP = (
 DbOption = typer.Option(None, "--db", envvar="MEDCOOP_HUB_DB", help=DB_HELP)
 
 
-def _settings(db: str | None, **overrides: object) -> HubSettings:
+def _settings(db: str | None, **overrides: Any) -> HubSettings:
     from medcoop.hub.settings import HubSettings
 
     return HubSettings(database_url=db, **overrides)
@@ -48,12 +50,12 @@ def _session(settings: HubSettings) -> Session:
     return scope_session(make_session_factory(engine)(), ALL_TENANTS)
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     err_console.print(f"[red]error:[/red] {message}")
     raise typer.Exit(code=1)
 
 
-def _org_id(session: Session, org: str) -> object:
+def _org_id(session: Session, org: str) -> uuid.UUID:
     import uuid
 
     from sqlalchemy import select
@@ -66,7 +68,7 @@ def _org_id(session: Session, org: str) -> object:
     found = session.scalar(query)
     if found is None:
         _fail(f"no organisation named {org!r}")
-    return found.id  # type: ignore[union-attr]
+    return found.id
 
 
 @app.command()
@@ -278,7 +280,7 @@ def create_token(
         user = session.scalar(select(User).where(User.email == accounts.normalise_email(email)))
         if user is None:
             _fail(f"no user {email}")
-        query = select(Membership.org_id).where(Membership.user_id == user.id)  # type: ignore[union-attr]
+        query = select(Membership.org_id).where(Membership.user_id == user.id)
         if org is not None:
             query = query.where(Membership.org_id == _org_id(session, org))
         org_id = session.scalar(query)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from medcoop.analytics.alerts import AlertRuleSet
 from medcoop.hub.api.deps import DbSession, WriteSession, require
-from medcoop.hub.api.schemas import ErrorOut
+from medcoop.hub.api.schemas import ErrorOut, Responses
 from medcoop.hub.db.analytics_models import AlertRow
 from medcoop.hub.db.base import utcnow
 from medcoop.hub.services import analytics
@@ -26,7 +26,7 @@ __all__ = ["router"]
 router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
 Reader = Annotated[Principal, Depends(require(Permission.READ_STUDIES))]
 Physicist = Annotated[Principal, Depends(require(Permission.MANAGE_DEVICES))]
-_ERRORS = {
+_ERRORS: Responses = {
     401: {"model": ErrorOut},
     403: {"model": ErrorOut},
     404: {"model": ErrorOut},

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from medcoop.analytics.utilization import OpeningHours
 from medcoop.hub.api.deps import DbSession, open_session, require
-from medcoop.hub.api.schemas import ErrorOut
+from medcoop.hub.api.schemas import ErrorOut, Responses
 from medcoop.hub.errors import HubError
 from medcoop.hub.services import analytics
 from medcoop.hub.services.accounts import Permission, Principal
@@ -26,7 +26,7 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
 Reader = Annotated[Principal, Depends(require(Permission.READ_STUDIES))]
-_ERRORS = {
+_ERRORS: Responses = {
     400: {"model": ErrorOut},
     401: {"model": ErrorOut},
     403: {"model": ErrorOut},

@@ -24,7 +24,7 @@ from medcoop.analytics.protocols import (
 )
 from medcoop.hub.api.analytics_dose import PoolSession
 from medcoop.hub.api.deps import DbSession, WriteSession, require
-from medcoop.hub.api.schemas import ErrorOut
+from medcoop.hub.api.schemas import ErrorOut, Responses
 from medcoop.hub.db.base import utcnow
 from medcoop.hub.services import analytics
 from medcoop.hub.services.accounts import Permission, Principal
@@ -34,7 +34,7 @@ __all__ = ["router"]
 router = APIRouter(prefix="/api/v1/analytics/protocols", tags=["analytics"])
 Reader = Annotated[Principal, Depends(require(Permission.READ_STUDIES))]
 Physicist = Annotated[Principal, Depends(require(Permission.MANAGE_DEVICES))]
-_ERRORS = {
+_ERRORS: Responses = {
     400: {"model": ErrorOut},
     401: {"model": ErrorOut},
     403: {"model": ErrorOut},

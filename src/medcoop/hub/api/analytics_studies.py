@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from medcoop.analytics.query import ROW_COLUMNS, StudyQuery, rows_to_csv
 from medcoop.hub.api.deps import DbSession, Paging, require
-from medcoop.hub.api.schemas import ErrorOut
+from medcoop.hub.api.schemas import ErrorOut, Responses
 from medcoop.hub.errors import HubError
 from medcoop.hub.services import analytics
 from medcoop.hub.services.accounts import Permission, Principal
@@ -25,7 +25,7 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
 Reader = Annotated[Principal, Depends(require(Permission.READ_STUDIES))]
-_ERRORS = {
+_ERRORS: Responses = {
     400: {"model": ErrorOut},
     401: {"model": ErrorOut},
     403: {"model": ErrorOut},
@@ -111,7 +111,7 @@ def studies(
     max_weight_kg: Annotated[float | None, Query(ge=0, le=700)] = None,
     min_diameter_cm: Annotated[float | None, Query(ge=0, le=100)] = None,
     max_diameter_cm: Annotated[float | None, Query(ge=0, le=100)] = None,
-    sort: SortKey = "-study_at",
+    sort: SortKey = "-study_at",  # type: ignore[valid-type]
     format: Literal["json", "csv"] = "json",
 ) -> StudyPageOut | Response:
     """Query the organisation's studies with dose-monitoring filters; JSON page or CSV."""

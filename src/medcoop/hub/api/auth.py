@@ -18,7 +18,7 @@ from medcoop.hub.api.deps import (
     get_limiter,
     open_session,
 )
-from medcoop.hub.api.schemas import ErrorOut, LoginIn, LoginOut, TokenIn, TokenOut
+from medcoop.hub.api.schemas import ErrorOut, LoginIn, LoginOut, Responses, TokenIn, TokenOut
 from medcoop.hub.db.engine import begin_write
 from medcoop.hub.db.models import Token, TokenKind
 from medcoop.hub.errors import NotFoundError, PermissionDeniedError, RateLimitedError
@@ -28,7 +28,7 @@ from medcoop.hub.settings import HubSettings
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1", tags=["authentication"])
-_AUTH_ERRORS = {
+_AUTH_ERRORS: Responses = {
     401: {"model": ErrorOut, "description": "Wrong credentials"},
     429: {"model": ErrorOut, "description": "Too many attempts; see Retry-After"},
 }
@@ -71,10 +71,11 @@ def login(body: LoginIn, request: Request, response: Response, settings: Setting
         request, settings, body, TokenKind.SESSION, settings.session_ttl_s, "web session"
     )
     csrf = secrets.token_urlsafe(32)
-    common = {"secure": settings.cookie_secure, "samesite": "lax", "path": "/"}
-    max_age = settings.session_ttl_s
-    response.set_cookie(SESSION_COOKIE, secret, httponly=True, max_age=max_age, **common)
-    response.set_cookie(CSRF_COOKIE, csrf, httponly=False, max_age=max_age, **common)
+    max_age, secure = settings.session_ttl_s, settings.cookie_secure
+    for name, value, httponly in ((SESSION_COOKIE, secret, True), (CSRF_COOKIE, csrf, False)):
+        response.set_cookie(
+            name, value, httponly=httponly, max_age=max_age, secure=secure, samesite="lax", path="/"
+        )
     assert token.expires_at is not None
     return LoginOut(csrf_token=csrf, expires_at=token.expires_at, organisation_id=token.org_id)
 

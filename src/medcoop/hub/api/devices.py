@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from medcoop.hub.api.deps import DbSession, Paging, WriteSession, require
-from medcoop.hub.api.schemas import DeviceOut, DevicePatch, ErrorOut, Page
+from medcoop.hub.api.schemas import DeviceOut, DevicePatch, ErrorOut, Page, Responses
 from medcoop.hub.services import accounts
 from medcoop.hub.services.accounts import Permission, Principal
 
@@ -17,7 +17,7 @@ __all__ = ["router"]
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
 Reader = Annotated[Principal, Depends(require(Permission.READ_DIRECTORY))]
 Editor = Annotated[Principal, Depends(require(Permission.MANAGE_DEVICES))]
-_ERRORS = {401: {"model": ErrorOut}, 403: {"model": ErrorOut}}
+_ERRORS: Responses = {401: {"model": ErrorOut}, 403: {"model": ErrorOut}}
 _ERRORS_404 = {**_ERRORS, 404: {"model": ErrorOut}}
 
 

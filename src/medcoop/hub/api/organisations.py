@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, status
 
 from medcoop.hub.api.deps import DbSession, Paging, WriteSession, require
-from medcoop.hub.api.schemas import ErrorOut, OrganisationIn, OrganisationOut, Page
+from medcoop.hub.api.schemas import ErrorOut, OrganisationIn, OrganisationOut, Page, Responses
 from medcoop.hub.services import accounts
 from medcoop.hub.services.accounts import Permission, Principal
 
@@ -17,7 +17,7 @@ __all__ = ["router"]
 router = APIRouter(prefix="/api/v1/organisations", tags=["organisations"])
 Reader = Annotated[Principal, Depends(require(Permission.READ_DIRECTORY))]
 Creator = Annotated[Principal, Depends(require(Permission.MANAGE_ORGANISATIONS))]
-_ERRORS = {401: {"model": ErrorOut}, 403: {"model": ErrorOut}}
+_ERRORS: Responses = {401: {"model": ErrorOut}, 403: {"model": ErrorOut}}
 
 
 @router.get("", response_model=Page[OrganisationOut], responses=_ERRORS)

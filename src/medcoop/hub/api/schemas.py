@@ -25,6 +25,7 @@ __all__ = [
     "OrganisationIn",
     "OrganisationOut",
     "Page",
+    "Responses",
     "SiteIn",
     "SiteOut",
     "StudyDetailOut",
@@ -36,6 +37,8 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+#: The ``responses=`` of a route: status code → OpenAPI response (FastAPI's own type).
+Responses = dict[int | str, dict[str, Any]]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Email = Annotated[str, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
 Password = Annotated[str, Field(min_length=8, max_length=1024)]

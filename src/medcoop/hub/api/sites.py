@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, status
 
 from medcoop.hub.api.deps import DbSession, Paging, Settings, WriteSession, require
-from medcoop.hub.api.schemas import EnrollmentCodeOut, ErrorOut, Page, SiteIn, SiteOut
+from medcoop.hub.api.schemas import EnrollmentCodeOut, ErrorOut, Page, Responses, SiteIn, SiteOut
 from medcoop.hub.db.base import utcnow
 from medcoop.hub.services import accounts
 from medcoop.hub.services.accounts import Permission, Principal
@@ -19,7 +19,7 @@ __all__ = ["router"]
 router = APIRouter(prefix="/api/v1/sites", tags=["sites"])
 Reader = Annotated[Principal, Depends(require(Permission.READ_DIRECTORY))]
 Manager = Annotated[Principal, Depends(require(Permission.MANAGE_SITES))]
-_ERRORS = {401: {"model": ErrorOut}, 403: {"model": ErrorOut}}
+_ERRORS: Responses = {401: {"model": ErrorOut}, 403: {"model": ErrorOut}}
 _ERRORS_404 = {**_ERRORS, 404: {"model": ErrorOut}}
 
 

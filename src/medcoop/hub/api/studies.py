@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from medcoop.hub.api.deps import DbSession, Paging, require
-from medcoop.hub.api.schemas import ErrorOut, Page, StudyDetailOut, StudyOut
+from medcoop.hub.api.schemas import ErrorOut, Page, Responses, StudyDetailOut, StudyOut
 from medcoop.hub.services import ingest
 from medcoop.hub.services.accounts import Permission, Principal
 
@@ -17,7 +17,7 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1/studies", tags=["studies"])
 Reader = Annotated[Principal, Depends(require(Permission.READ_STUDIES))]
-_ERRORS = {401: {"model": ErrorOut}, 403: {"model": ErrorOut}}
+_ERRORS: Responses = {401: {"model": ErrorOut}, 403: {"model": ErrorOut}}
 
 
 @router.get("", response_model=Page[StudyOut], responses=_ERRORS)

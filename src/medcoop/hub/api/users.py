@@ -22,6 +22,7 @@ from medcoop.hub.api.schemas import (
     InvitationIn,
     InvitationOut,
     Page,
+    Responses,
     UserIn,
     UserOut,
 )
@@ -36,7 +37,7 @@ __all__ = ["router"]
 router = APIRouter(prefix="/api/v1", tags=["people"])
 Reader = Annotated[Principal, Depends(require(Permission.READ_DIRECTORY))]
 Manager = Annotated[Principal, Depends(require(Permission.MANAGE_USERS))]
-_ERRORS = {401: {"model": ErrorOut}, 403: {"model": ErrorOut}}
+_ERRORS: Responses = {401: {"model": ErrorOut}, 403: {"model": ErrorOut}}
 _ERRORS_404 = {**_ERRORS, 404: {"model": ErrorOut}}
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, ColumnElement, Table, and_, any_, bindparam
+from sqlalchemy import JSON, ColumnElement, FromClause, Table, and_, any_, bindparam
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
@@ -28,7 +28,7 @@ __all__ = ["among", "bulk_insert", "bulk_update", "insert_ignore"]
 
 def bulk_insert(
     session: Session,
-    table: Table,
+    model_table: FromClause,
     rows: list[dict[str, Any]],
     *,
     raw: frozenset[str] = frozenset(),
@@ -41,6 +41,7 @@ def bulk_insert(
     """
     if not rows:
         return
+    table = cast(Table, model_table)  # a model's __table__ (typed as any FROM clause)
     check_rows(session, table, rows)
     connection = session.connection()
     dialect = connection.dialect
@@ -60,10 +61,10 @@ def bulk_insert(
             values = [None if v is None else proc(v) for v in values]
         columns.append(values)
     params = list(zip(*columns, strict=True))
-    columns = ", ".join(names)
+    listed = ", ".join(names)
     if dialect.name == "postgresql":
         # COPY: one stream, no per-row statement; several times an executemany pipeline.
-        sql = f"COPY {table.name} ({columns}) FROM STDIN"
+        sql = f"COPY {table.name} ({listed}) FROM STDIN"
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             with cursor.copy(sql) as copy:
@@ -74,10 +75,10 @@ def bulk_insert(
             raise DBAPIError.instance(sql, None, exc, dialect.loaded_dbapi.Error) from exc
         return
     marks = ", ".join(["?" if dialect.paramstyle == "qmark" else "%s"] * len(names))
-    connection.exec_driver_sql(f"INSERT INTO {table.name} ({columns}) VALUES ({marks})", params)
+    connection.exec_driver_sql(f"INSERT INTO {table.name} ({listed}) VALUES ({marks})", params)
 
 
-def insert_ignore(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+def insert_ignore(session: Session, model_table: FromClause, rows: list[dict[str, Any]]) -> None:
     """INSERT ``rows``, skipping those that conflict with a stored row (PostgreSQL only).
 
     ``INSERT ... ON CONFLICT DO NOTHING``: a row another transaction is inserting waits
@@ -85,6 +86,7 @@ def insert_ignore(session: Session, table: Table, rows: list[dict[str, Any]]) ->
     """
     if not rows:
         return
+    table = cast(Table, model_table)
     check_rows(session, table, rows)
     statement = postgresql.insert(table).on_conflict_do_nothing()
     session.connection().execute(statement, rows)
@@ -111,13 +113,14 @@ def _by_key(table: Table, key: Sequence[str]) -> Any:
 
 
 def bulk_update(
-    session: Session, table: Table, key: Sequence[str], rows: list[dict[str, Any]]
+    session: Session, model_table: FromClause, key: Sequence[str], rows: list[dict[str, Any]]
 ) -> None:
     """UPDATE one row per dict, found by the ``key`` columns (``org_id`` among them)."""
     if not rows:
         return
     if "org_id" not in key:
         raise ValueError("a tenant-owned row is found by its org_id too")
+    table = cast(Table, model_table)
     check_rows(session, table, rows)
     values = [name for name in rows[0] if name not in key]
     statement = (

@@ -9,8 +9,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -186,10 +187,13 @@ def issue_token(
 
 def revoke_token(session: Session, token_id: uuid.UUID, *, org_id: uuid.UUID) -> None:
     """Revoke a token of ``org_id`` (a no-op when already revoked)."""
-    done = session.execute(
-        update(Token)
-        .where(Token.id == token_id, Token.org_id == org_id, Token.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
+    done = cast(
+        "CursorResult[Any]",
+        session.execute(
+            update(Token)
+            .where(Token.id == token_id, Token.org_id == org_id, Token.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        ),
     )
     if done.rowcount == 0 and session.get(Token, token_id) is None:
         raise NotFoundError("token", token_id)
@@ -233,7 +237,7 @@ def enroll_edge(session: Session, code: str, edge_name: str, *, token_ttl_s: int
         )
         .values(used_at=now)
     )
-    if claimed.rowcount != 1:
+    if cast("CursorResult[Any]", claimed).rowcount != 1:
         raise GoneError("enrollment code already used or expired")
     site = session.get(Site, (row.org_id, row.site_id))
     org = session.get(Organisation, row.org_id)

@@ -37,6 +37,7 @@ from medcoop.analytics.benchmarks import (
     benchmark_site,
 )
 from medcoop.analytics.drl import (
+    DoseObservation,
     DrlComparison,
     compare_with_drls,
     load_national_drls,
@@ -183,7 +184,7 @@ def drl_comparisons(
     """Compare one site's studies with the national DRLs, like with like."""
     require_site(session, site_id)
     entries = [e for e in load_national_drls() if source_id in (None, e.source_id)]
-    observations = []
+    observations: list[DoseObservation] = []
     for site, record in load_records(session, site_ids=[site_id], from_at=from_at, to_at=to_at):
         exam = classify_record(record)
         if exam is not None:

@@ -23,8 +23,9 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from medcoop.hub.background import PeriodicJob
@@ -106,7 +107,9 @@ class AlertNotifier(PeriodicJob):
                 tried += 1
         return tried
 
-    def _claim(self, org_id: uuid.UUID, key: str, after: datetime, now: datetime) -> bool:
+    def _claim(
+        self, org_id: uuid.UUID, key: str, after: datetime | None, now: datetime
+    ) -> bool:
         with self._factory() as session:
             scope_session(session, org_id)
             begin_write(session)
@@ -121,7 +124,7 @@ class AlertNotifier(PeriodicJob):
                 .execution_options(synchronize_session=False)
             )
             session.commit()
-            return claimed.rowcount == 1
+            return cast("CursorResult[Any]", claimed).rowcount == 1
 
     def _deliver(self, org_id: uuid.UUID, key: str, now: datetime) -> None:
         with self._factory() as session:

@@ -19,10 +19,10 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
-from sqlalchemy import delete, select, update
+from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -462,13 +462,13 @@ class _BatchWriter:
             events.setdefault(row[0], {})[facts["event_uid"]] = facts
         names = Study.__table__.columns.keys()
         for study in stored:
-            row = usage.get(study.id)
+            fact = usage.get(study.id)
             held = events.get(study.id, {})
             facts = {name: getattr(study, name) for name in names}
-            protocol = row.performed_protocol if row else None
+            protocol = fact.performed_protocol if fact else None
             self.drafts[study.study_uid] = _Draft(
                 study=facts,
-                usage={name: getattr(row, name) for name in _USAGE_FIELDS} if row else {},
+                usage={name: getattr(fact, name) for name in _USAGE_FIELDS} if fact else {},
                 events={},
                 is_new=False,
                 stored_events=held,
@@ -597,8 +597,11 @@ class _BatchWriter:
         usage = {name: draft.usage.get(name) for name in _USAGE_FIELDS}
         usage["series_count"] = usage["series_count"] or 0
         usage["image_count"] = usage["image_count"] or 0
-        done = self.session.execute(
-            update(UsageFact).where(UsageFact.study_id == study_id).values(**usage)
+        done = cast(
+            "CursorResult[Any]",
+            self.session.execute(
+                update(UsageFact).where(UsageFact.study_id == study_id).values(**usage)
+            ),
         )
         if done.rowcount == 0:
             _bulk_insert(

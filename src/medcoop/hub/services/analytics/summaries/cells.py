@@ -77,7 +77,8 @@ class SummaryChanges:
             # (ON CONFLICT DO NOTHING waits for it instead of failing), then lock them.
             _insert_empty(session, org_id, missing)
             found.update(_read_cells(session, missing))
-        inserts, updates = [], []
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
         # when the cells changed: a pooled block stands for its month's cells up to its
         # built_at, so queries read the cells changed after it (see compact)
         now = utcnow()
@@ -86,11 +87,11 @@ class SummaryChanges:
             sketch = DoseSketch.from_bytes(stored) if stored is not None else DoseSketch()
             removes = self.removes.get(key)
             if removes:
-                missing = sketch.remove_many(removes)
-                if missing:
+                lacked = sketch.remove_many(removes)
+                if lacked:
                     # bookkeeping out of step (rows older than the summaries, or exam types
                     # changed by a release): run `medcoop hub rebuild-summaries`
-                    log.warning("summary %s lacked %d value(s) to remove", key, missing)
+                    log.warning("summary %s lacked %d value(s) to remove", key, lacked)
             adds = self.adds.get(key)
             if adds:
                 sketch.add_many(adds)
@@ -101,8 +102,8 @@ class SummaryChanges:
             row = cell_row(org_id, key, sketch.count, sketch.to_bytes(), now)
             (updates if stored is not None else inserts).append(row)
         table = DoseSummary.__table__
-        bulk_update(session, table, _KEY, updates)  # type: ignore[arg-type]
-        bulk_insert(session, table, inserts, raw=SKETCH_RAW)  # type: ignore[arg-type]
+        bulk_update(session, table, _KEY, updates)
+        bulk_insert(session, table, inserts, raw=SKETCH_RAW)
         return len(keys)
 
 
@@ -127,7 +128,7 @@ def cell_row(
 def _insert_empty(session: Session, org_id: uuid.UUID, keys: list[CellKey]) -> None:
     empty, now = DoseSketch().to_bytes(), utcnow()
     rows = [cell_row(org_id, key, 0, empty, now) for key in keys]
-    insert_ignore(session, DoseSummary.__table__, rows)  # type: ignore[arg-type]
+    insert_ignore(session, DoseSummary.__table__, rows)
 
 
 def cell_order(key: CellKey) -> tuple[str, str, str, str, int]:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import String, select
+from sqlalchemy import String, Table, select
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -85,7 +85,8 @@ def compact(
     if not built:
         return 0
     begin_write(session)
-    table = DoseBlock.__table__
+    table = cast(Table, DoseBlock.__table__)
+    insert: postgresql.Insert | sqlite.Insert
     if session.connection().dialect.name == "postgresql":
         insert = postgresql.insert(table)
     else:

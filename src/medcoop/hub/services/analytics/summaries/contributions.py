@@ -60,8 +60,12 @@ EVENT_FACTS: tuple[str, ...] = (
     "dlp_mgycm",
     "dap_gycm2",
 )
-_TOTALS = ("total_dlp_mgycm", "total_dap_gycm2", "total_fluoro_dap_gycm2")
-_TOTALS += ("total_acquisition_dap_gycm2",)
+_TOTALS: tuple[str, ...] = (
+    "total_dlp_mgycm",
+    "total_dap_gycm2",
+    "total_fluoro_dap_gycm2",
+    "total_acquisition_dap_gycm2",
+)
 
 
 def month_of(at: datetime | None) -> int:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import String, and_, select, union_all
+from sqlalchemy import ColumnElement, String, and_, select, union_all
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
@@ -143,6 +143,7 @@ def _read_pooled(
     # (few, once a month is closed); one index range scan each, joined with UNION ALL
     # (SQLite scans the whole exam type for an OR of them)
     listed = _months_between(low, high)
+    parts: list[ColumnElement[bool]]
     if listed is not None:
         parts = [DoseSummary.month.in_([m for m in listed if m not in state])]
     else:
@@ -233,9 +234,9 @@ def _read_pooled(
         total.add_matrix(*_merged(groups, blobs))
         if in_class is not None and wanted_devices is not None:
             hit = wanted_devices.contains(cell_ids[:, 16:])
-            picked = [blob for blob, h in zip(blobs, hit.tolist(), strict=True) if h]
-            if picked:
-                in_class.add_matrix(*_merged(groups[hit], picked))
+            chosen = [blob for blob, h in zip(blobs, hit.tolist(), strict=True) if h]
+            if chosen:
+                in_class.add_matrix(*_merged(groups[hit], chosen))
     ids = np.empty(site_keys.size, dtype=object)
     ids[:] = _canonical(site_keys)
     # worth (re)building: a new block would at least halve what is read from the cells

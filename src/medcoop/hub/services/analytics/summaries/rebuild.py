@@ -122,7 +122,7 @@ def _rebuild_site(session: Session, org_id: uuid.UUID, site_id: uuid.UUID) -> tu
         sketch = DoseSketch()
         sketch.add_many(found)
         rows.append(cell_row(org_id, key, sketch.count, sketch.to_bytes(), now))
-    bulk_insert(session, DoseSummary.__table__, rows, raw=SKETCH_RAW)  # type: ignore[arg-type]
+    bulk_insert(session, DoseSummary.__table__, rows, raw=SKETCH_RAW)
     return studies, sum(row["n_studies"] > 0 for row in rows)
 
 
