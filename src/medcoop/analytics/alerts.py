@@ -28,7 +28,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from medcoop.records import EventKind, StudyRecord
+from medcoop.records import StudyRecord
+from medcoop.vocabulary import Metric, study_dap_gycm2, study_metric
 
 __all__ = [
     "Alert",
@@ -47,8 +48,6 @@ __all__ = [
     "close",
     "evaluate_study",
     "open_alert",
-    "study_dap_gycm2",
-    "study_metric",
 ]
 
 
@@ -98,7 +97,7 @@ class OutlierRule(_Rule):
     """A study whose metric exceeds ``k`` × the median of its protocol."""
 
     type: Literal["outlier"] = "outlier"
-    metric: Literal["ctdivol", "dlp", "dap"]
+    metric: Metric
     k: Annotated[float, Field(gt=1)] = 2.0
 
 
@@ -165,39 +164,11 @@ def _candidate(
     )
 
 
-def study_dap_gycm2(record: StudyRecord) -> float | None:
-    """Return a study's total DAP in Gy·cm²: the stated total, else its parts, else the events."""
-    totals = record.totals
-    if totals.total_dap_gycm2 is not None:
-        return totals.total_dap_gycm2
-    parts = (totals.total_fluoro_dap_gycm2, totals.total_acquisition_dap_gycm2)
-    if any(p is not None for p in parts):
-        return sum(p or 0.0 for p in parts)
-    daps = [e.dap_gycm2 for e in record.events if e.dap_gycm2 is not None]
-    return sum(daps) if daps else None
-
-
 def _study_rp_dose_mgy(record: StudyRecord) -> float | None:
     if record.totals.total_rp_dose_mgy is not None:
         return record.totals.total_rp_dose_mgy
     doses = [e.rp_dose_mgy for e in record.events if e.rp_dose_mgy is not None]
     return sum(doses) if doses else None
-
-
-def study_metric(record: StudyRecord, metric: str) -> float | None:
-    """Return a study's value of ``ctdivol`` (max per acquisition), ``dlp`` (total) or ``dap``."""
-    ct = [e for e in record.events if e.kind == EventKind.CT_ACQUISITION]
-    if metric == "ctdivol":
-        values = [e.ctdivol_mgy for e in ct if e.ctdivol_mgy is not None]
-        return max(values) if values else None
-    if metric == "dlp":
-        if record.totals.total_dlp_mgycm is not None:
-            return record.totals.total_dlp_mgycm
-        values = [e.dlp_mgycm for e in ct if e.dlp_mgycm is not None]
-        return sum(values) if values else None
-    if metric == "dap":
-        return study_dap_gycm2(record)
-    raise ValueError(f"unknown metric {metric!r}")
 
 
 def _study_protocol(record: StudyRecord) -> str | None:

@@ -23,8 +23,8 @@ import jinja2
 import numpy as np
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from medcoop.analytics.alerts import study_dap_gycm2, study_metric
 from medcoop.records import StudyRecord
+from medcoop.vocabulary import study_dap_gycm2, study_metric
 
 __all__ = [
     "ComparisonRow",

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from medcoop.analytics.alerts import study_dap_gycm2, study_metric
 from medcoop.analytics.exam_types import classify_record
 from medcoop.analytics.ssde import ssde_for_event
 from medcoop.records import EventKind, StudyRecord
+from medcoop.vocabulary import study_dap_gycm2, study_metric
 
 __all__ = [
     "ROW_COLUMNS",

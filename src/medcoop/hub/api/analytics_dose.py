@@ -21,6 +21,7 @@ from medcoop.hub.api.schemas import ErrorOut, Responses
 from medcoop.hub.errors import HubError
 from medcoop.hub.services import analytics
 from medcoop.hub.services.accounts import Permission, Principal
+from medcoop.vocabulary import Metric
 
 __all__ = ["router"]
 
@@ -32,7 +33,6 @@ _ERRORS: Responses = {
     403: {"model": ErrorOut},
     404: {"model": ErrorOut},
 }
-Metric = Literal["ctdivol", "dlp", "dap"]
 GroupBy = Literal["site_id", "device_key", "protocol"]
 
 

@@ -42,7 +42,6 @@ from medcoop.analytics.alerts import (
     close,
     evaluate_study,
     open_alert,
-    study_metric,
 )
 from medcoop.analytics.exam_types import classify_record
 from medcoop.analytics.notify import NotificationError, SmtpNotifier, WebhookNotifier
@@ -51,6 +50,7 @@ from medcoop.hub.db.models import IrradiationEventRow, UsageFact
 from medcoop.hub.errors import ConflictError, NotFoundError
 from medcoop.hub.services.analytics.dose import load_records
 from medcoop.records import StudyRecord
+from medcoop.vocabulary import METRICS, study_metric
 
 __all__ = [
     "MEDIAN_CACHE_TTL_S",
@@ -142,7 +142,7 @@ def _protocol_medians(records: list[StudyRecord]) -> dict[tuple[str, str], float
         protocol = _protocol(record)
         if protocol is None:
             continue
-        for metric in ("ctdivol", "dlp", "dap"):
+        for metric in METRICS:
             value = study_metric(record, metric)
             if value is not None:
                 values[(protocol, metric)].append(value)

@@ -64,6 +64,7 @@ from medcoop.records import (
     StudyRecord,
     UsageFacts,
 )
+from medcoop.vocabulary import Metric
 
 __all__ = [
     "drl_comparisons",
@@ -200,7 +201,7 @@ def peer_benchmark(
     site_id: uuid.UUID,
     *,
     exam_type: str,
-    metric: Literal["ctdivol", "dlp", "dap"],
+    metric: Metric,
     filters: dict[str, str] | None = None,
     from_at: datetime | None = None,
     to_at: datetime | None = None,

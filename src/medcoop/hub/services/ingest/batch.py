@@ -59,6 +59,7 @@ from medcoop.hub.services.ingest.merge import (
     merge_usage,
 )
 from medcoop.records import SCHEMA_VERSION, IrradiationEvent, RecordBatch, StudyRecord
+from medcoop.vocabulary import EVENT_FIELDS, PATIENT_FACT_FIELDS, USAGE_FIELDS
 
 __all__ = ["IngestResult", "ingest_batch", "parse_batch"]
 
@@ -81,29 +82,11 @@ def _retryable(exc: DBAPIError) -> bool:
     return getattr(exc.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
 
 
-_EVENT_COLUMNS = (
-    "kind",
-    "source",
-    "started_at",
-    "protocol",
-    "target_region",
-    "acquisition_type",
-    "ctdivol_mgy",
-    "dlp_mgycm",
-    "ctdi_phantom",
-    "pitch",
-    "kvp",
-    "tube_current_ma",
-    "exposure_time_s",
-    "scanning_length_mm",
-    "nominal_total_collimation_mm",
-    "dap_gycm2",
-    "rp_dose_mgy",
-    "fluoro_time_s",
-    "agd_mgy",
-    "laterality",
-    "administered_activity_mbq",
-    "effective_dose_msv",
+#: The event fields the hub keeps as columns (the rest travel in ``details``).
+_EVENT_COLUMNS = tuple(
+    name
+    for name in EVENT_FIELDS
+    if name != "event_uid" and name in IrradiationEventRow.__table__.columns
 )
 _STUDY_FACTS = (
     "modality",
@@ -111,22 +94,7 @@ _STUDY_FACTS = (
     "utc_offset_min",
     "study_description",
     "procedure_code",
-    "age_years",
-    "sex",
-    "height_m",
-    "weight_kg",
-    "effective_diameter_cm",
-    "water_equivalent_diameter_cm",
-)
-_USAGE_FIELDS = (
-    "first_acquisition_at",
-    "last_acquisition_at",
-    "mpps_started_at",
-    "mpps_ended_at",
-    "mpps_status",
-    "performed_protocol",
-    "series_count",
-    "image_count",
+    *PATIENT_FACT_FIELDS,
 )
 
 
@@ -257,13 +225,10 @@ def _study_facts(record: StudyRecord) -> dict[str, Any]:
         "utc_offset_min": record.utc_offset_min,
         "study_description": record.study_description,
         "procedure_code": record.procedure_code,
-        "age_years": patient.age_years,
-        "sex": patient.sex.value if patient.sex else None,
-        "height_m": patient.height_m,
-        "weight_kg": patient.weight_kg,
-        "effective_diameter_cm": patient.effective_diameter_cm,
-        "water_equivalent_diameter_cm": patient.water_equivalent_diameter_cm,
     }
+    held = patient.__dict__  # pydantic v2 keeps the field values here
+    facts.update({name: held[name] for name in PATIENT_FACT_FIELDS})
+    facts["sex"] = patient.sex.value if patient.sex else None
     totals = record.totals.__dict__  # pydantic v2 keeps the field values here
     facts.update({name: totals[name] for name in TOTAL_FIELDS})
     facts["number_of_events"] = (
@@ -309,7 +274,7 @@ def _prepare(records: Sequence[StudyRecord], org_id: uuid.UUID) -> dict[str, _Pr
     for record, study_id in zip(records, new_ids(len(records)), strict=True):
         facts = _study_facts(record)
         fields = record.usage.__dict__  # pydantic v2 keeps the field values here
-        usage = {name: fields[name] for name in _USAGE_FIELDS}
+        usage = {name: fields[name] for name in USAGE_FIELDS}
         events = {e.event_uid: _event_row(org_id, study_id, e) for e in record.events}
         values = study_values(facts, usage["performed_protocol"], events.values())
         prepared[record.record_key] = _Prepared(study_id, facts, usage, events, values)
@@ -468,7 +433,7 @@ class _BatchWriter:
             protocol = fact.performed_protocol if fact else None
             self.drafts[study.study_uid] = _Draft(
                 study=facts,
-                usage={name: getattr(fact, name) for name in _USAGE_FIELDS} if fact else {},
+                usage={name: getattr(fact, name) for name in USAGE_FIELDS} if fact else {},
                 events={},
                 is_new=False,
                 stored_events=held,
@@ -594,7 +559,7 @@ class _BatchWriter:
                     IrradiationEventRow.event_uid.in_(replaced),
                 )
             )
-        usage = {name: draft.usage.get(name) for name in _USAGE_FIELDS}
+        usage = {name: draft.usage.get(name) for name in USAGE_FIELDS}
         usage["series_count"] = usage["series_count"] or 0
         usage["image_count"] = usage["image_count"] or 0
         done = cast(

@@ -19,21 +19,10 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
+from medcoop.vocabulary import TOTAL_FIELDS
+
 __all__ = ["TOTAL_FIELDS", "MergeKind", "add_event_contributions", "classify", "merge_usage"]
 
-TOTAL_FIELDS: tuple[str, ...] = (
-    "total_dlp_mgycm",
-    "total_dap_gycm2",
-    "total_fluoro_dap_gycm2",
-    "total_acquisition_dap_gycm2",
-    "total_rp_dose_mgy",
-    "total_fluoro_time_s",
-    "total_acquisition_time_s",
-    "total_agd_left_mgy",
-    "total_agd_right_mgy",
-    "total_administered_activity_mbq",
-    "total_effective_dose_msv",
-)
 
 
 class MergeKind(Enum):

@@ -3,7 +3,7 @@
 A study contributes one value per metric (:data:`METRICS`) to the cell of its site,
 device, exam type and UTC month, by the same
 :func:`~medcoop.analytics.exam_types.classify_record` and
-:func:`~medcoop.analytics.alerts.study_metric` the rest of the hub uses. Periods are whole
+:func:`~medcoop.vocabulary.study_metric` the rest of the hub uses. Periods are whole
 UTC months (:func:`month_of`, :func:`month_range`).
 """
 
@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from medcoop.analytics.alerts import study_metric
 from medcoop.analytics.exam_types import classify_record
 from medcoop.records import StudyRecord
+from medcoop.vocabulary import METRICS, Metric, study_metric
 
 __all__ = [
     "EVENT_FACTS",
@@ -32,11 +32,10 @@ __all__ = [
     "with_keys",
 ]
 
-METRICS: tuple[str, ...] = ("ctdivol", "dlp", "dap")
 #: (site_id, device_id, exam_type, metric, month)
 CellKey = tuple[uuid.UUID, uuid.UUID, str, str, int]
 #: (exam_type, metric, month, value): a study's contribution before its site and device
-SummaryValue = tuple[str, str, int, float]
+SummaryValue = tuple[str, Metric, int, float]
 #: The study columns a contribution depends on.
 STUDY_FACTS: tuple[str, ...] = (
     "site_id",
