@@ -56,7 +56,7 @@ def test_key_id_follows_the_signed_note_spec() -> None:
 def test_keys_round_trip_through_their_strings() -> None:
     assert Signer.from_string(LOG.to_string()) == LOG
     assert Verifier.from_string(LOG.verifier.to_string()) == LOG.verifier
-    name, hex_id, raw = LOG.verifier.to_string().split("+")
+    name, hex_id, raw = LOG.verifier.to_string().split("+", 2)
     assert name == LOG.name and len(hex_id) == 8 and base64.b64decode(raw)[0] == 1
     with pytest.raises(LedgerKeyError):
         Verifier.from_string(f"{name}+00000000+{raw}")
