@@ -1,4 +1,4 @@
-"""Shared fixtures of the ledger tests: the transparency-dev RFC 6962 vectors."""
+"""Shared fixtures of the ledger tests: the transparency-dev RFC 6962 vectors, hub databases."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.hub.conftest import app, client, db_url, pg_server_url, settings  # noqa: F401
 
 VECTORS = Path(__file__).resolve().parents[3] / "shared" / "reference" / "rfc6962-vectors"
 

@@ -5,37 +5,16 @@ from __future__ import annotations
 import pytest
 
 from medcoop.ledger.checkpoint import Checkpoint, add_cosignatures, sign_checkpoint
-from medcoop.ledger.entries import (
-    AccessEntry,
-    Aggregate,
-    ConsentEntry,
-    Decision,
-    Period,
-    canonical_json,
-    parse_entry,
-)
+from medcoop.ledger.entries import AccessEntry, Aggregate, canonical_json, parse_entry
 from medcoop.ledger.errors import EntryError, ForkError, ReceiptError, StaleCheckpointError
 from medcoop.ledger.note import ALG_COSIGNATURE, generate_signer
 from medcoop.ledger.receipt import Receipt, verify_receipt, verify_receipt_still_included
 from medcoop.ledger.tiles import MemoryTiles, consistency_proof, inclusion_proof
 from medcoop.ledger.witness import WitnessState, cosign_checkpoint
+from tests.ledger.factories import consent
 
 LOG = generate_signer("medcoop.test/log")
 WITNESS = generate_signer("hospital.test/witness", alg=ALG_COSIGNATURE)
-
-
-def consent(n: int, decision: Decision = Decision.DENY) -> ConsentEntry:
-    return ConsentEntry(
-        site="site-a",
-        pseudonym=f"{n:032x}",
-        pooling=decision,
-        research=Decision.DENY,
-        purpose="dose benchmarking",
-        period=Period(start="2026-01-01"),
-        document_sha256="ab" * 32,
-        recorded_by="registrar-7",
-        recorded_at=1_780_000_000,
-    )
 
 
 def test_entries_are_canonical_and_strict() -> None:

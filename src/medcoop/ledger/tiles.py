@@ -38,9 +38,11 @@ __all__ = [
     "MemoryTiles",
     "TileKey",
     "TileReader",
+    "append_entries",
     "append_leaves",
     "consistency_proof",
     "decode_bundle",
+    "edge_keys",
     "encode_bundle",
     "entries_path",
     "inclusion_proof",
@@ -293,6 +295,26 @@ def decode_bundle(data: bytes) -> list[bytes]:
     return entries
 
 
+def append_entries(bundle: bytes, size: int, entries: Sequence[bytes]) -> dict[TileKey, bytes]:
+    """Append entries to the bundles of a log of ``size``; return every bundle that changed.
+
+    ``bundle`` is the stored (partial) bundle at index ``size // 256``, empty if none.
+    """
+    changed: dict[TileKey, bytes] = {}
+    index, pos, current = size, 0, bundle
+    while pos < len(entries):
+        key = TileKey(ENTRIES_LEVEL, index // TILE_WIDTH)
+        take = min(TILE_WIDTH - index % TILE_WIDTH, len(entries) - pos)
+        changed[key] = current + encode_bundle(entries[pos : pos + take])
+        index, pos, current = index + take, pos + take, b""
+    return changed
+
+
+def edge_keys(size: int) -> list[TileKey]:
+    """Return the tiles and the entry bundle an append to a log of ``size`` reads."""
+    return [*right_edge(size), TileKey(ENTRIES_LEVEL, size // TILE_WIDTH)]
+
+
 @dataclass
 class MemoryTiles:
     """A whole tiled log in memory: for tests, benchmarks and verifying a downloaded copy."""
@@ -307,13 +329,8 @@ class MemoryTiles:
         """Append entries; return the index of the first."""
         first = self.size
         self.tiles.update(append_leaves(self.tiles, first, [leaf_hash(e) for e in entries]))
-        index, pos = first, 0
-        while pos < len(entries):
-            key = TileKey(ENTRIES_LEVEL, index // TILE_WIDTH)
-            take = min(TILE_WIDTH - index % TILE_WIDTH, len(entries) - pos)
-            self.tiles[key] = self.tiles.get(key, b"") + encode_bundle(entries[pos : pos + take])
-            index += take
-            pos += take
+        bundle = self.tiles.get(TileKey(ENTRIES_LEVEL, first // TILE_WIDTH), b"")
+        self.tiles.update(append_entries(bundle, first, entries))
         self.size += len(entries)
         return first
 
