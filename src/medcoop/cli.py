@@ -75,6 +75,10 @@ from medcoop.deid.cli import deid_command  # noqa: E402
 
 app.command("deid")(deid_command)
 
+from medcoop.ledger.cli import app as ledger_app  # noqa: E402
+
+app.add_typer(ledger_app, name="ledger")
+
 from medcoop.demo.cli import demo_command  # noqa: E402
 
 app.command("demo")(demo_command)
