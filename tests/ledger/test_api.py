@@ -89,3 +89,25 @@ def test_the_hub_collects_cosignatures_from_its_witnesses(app: object, client: T
     assert client.post(post, json={"size": 1, "line": line}).json() == {"witness": WITNESS.name}
     served = client.get("/log/checkpoint").content
     assert line.encode() in served and verify_checkpoint(served, key) == checkpoint
+
+
+def test_schemathesis_finds_no_server_errors_in_the_ledger(app: object) -> None:
+    import schemathesis
+
+    from tests.hub.test_openapi import _fuzz
+
+    tenant = make_tenant(app, "Fuzz")  # type: ignore[arg-type]
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    failures = []
+    operations = 0
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        if not operation.path.startswith(("/api/v1/ledger", "/log/")):
+            continue
+        operations += 1
+        try:
+            _fuzz(operation, auth(tenant.site_token))
+        except Exception as exc:  # collect every operation's failure, then report all
+            failures.append(f"{operation.method.upper()} {operation.path}: {exc}"[:2000])
+    assert operations >= 8
+    assert not failures, "\n\n".join(failures)

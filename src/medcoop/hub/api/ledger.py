@@ -15,6 +15,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Res
 from pydantic import BaseModel, Field
 
 from medcoop.hub.api.deps import authenticate_request, get_settings
+from medcoop.hub.api.schemas import ErrorOut
 from medcoop.hub.db.models import TokenKind
 from medcoop.hub.services.ledger import SqlLedger, load_or_create_log_key
 from medcoop.hub.services.ledger.store import TileNotFoundError
@@ -51,6 +52,15 @@ def get_ledger(request: Request) -> SqlLedger:
 Ledger = Annotated[SqlLedger, Depends(get_ledger)]
 
 
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": ErrorOut} for code in codes}
+
+
+_TEXT = {200: {"content": {"text/plain": {}}}}
+_BYTES = {200: {"content": {"application/octet-stream": {}}}, **_errors(400, 404)}
+_JSON_404 = _errors(404, 422)
+
+
 def _b64(values: list[bytes]) -> list[str]:
     return [base64.b64encode(v).decode() for v in values]
 
@@ -62,7 +72,12 @@ def _not_found(exc: Exception) -> HTTPException:
 # --- C2SP tlog-tiles ------------------------------------------------------------------------
 
 
-@router.get("/log/checkpoint", summary="The latest signed checkpoint, with cosignatures")
+@router.get(
+    "/log/checkpoint",
+    summary="The latest signed checkpoint, with cosignatures",
+    response_class=Response,
+    responses=_TEXT,
+)
 def get_checkpoint(ledger: Ledger) -> Response:
     return Response(
         ledger.checkpoint(),
@@ -71,7 +86,12 @@ def get_checkpoint(ledger: Ledger) -> Response:
     )
 
 
-@router.get("/log/key", summary="The log's verifier key (C2SP signed-note vkey)")
+@router.get(
+    "/log/key",
+    summary="The log's verifier key (C2SP signed-note vkey)",
+    response_class=Response,
+    responses=_TEXT,
+)
 def get_key(ledger: Ledger) -> Response:
     return Response(
         ledger.verifier().to_string() + "\n",
@@ -80,7 +100,12 @@ def get_key(ledger: Ledger) -> Response:
     )
 
 
-@router.get("/log/tile/{path:path}", summary="A tile or entry bundle (C2SP tlog-tiles)")
+@router.get(
+    "/log/tile/{path:path}",
+    summary="A tile or entry bundle (C2SP tlog-tiles)",
+    response_class=Response,
+    responses=_BYTES,
+)
 def get_tile(path: str, ledger: Ledger) -> Response:
     try:
         key, width = parse_tile_path("tile/" + path)
@@ -97,7 +122,7 @@ def get_tile(path: str, ledger: Ledger) -> Response:
 # --- JSON conveniences ----------------------------------------------------------------------
 
 
-@router.get("/api/v1/ledger/entries/{index}", summary="One entry by index")
+@router.get("/api/v1/ledger/entries/{index}", summary="One entry by index", responses=_JSON_404)
 def get_entry(index: int, ledger: Ledger) -> dict[str, Any]:
     try:
         raw = ledger.entry(index)
@@ -106,7 +131,9 @@ def get_entry(index: int, ledger: Ledger) -> dict[str, Any]:
     return {"index": index, "entry": raw.decode()}
 
 
-@router.get("/api/v1/ledger/proofs/inclusion", summary="Inclusion proof of an entry")
+@router.get(
+    "/api/v1/ledger/proofs/inclusion", summary="Inclusion proof of an entry", responses=_JSON_404
+)
 def get_inclusion(
     ledger: Ledger,
     index: Annotated[int, Query(ge=0)],
@@ -120,7 +147,11 @@ def get_inclusion(
     return {"index": index, "size": tree_size, "proof": _b64(proof)}
 
 
-@router.get("/api/v1/ledger/proofs/consistency", summary="Consistency proof between sizes")
+@router.get(
+    "/api/v1/ledger/proofs/consistency",
+    summary="Consistency proof between sizes",
+    responses=_JSON_404,
+)
 def get_consistency(
     ledger: Ledger,
     old: Annotated[int, Query(ge=1)],
@@ -134,7 +165,12 @@ def get_consistency(
     return {"old": old, "new": new_size, "proof": _b64(proof)}
 
 
-@router.get("/api/v1/ledger/receipts/{index}", summary="A receipt for an entry")
+@router.get(
+    "/api/v1/ledger/receipts/{index}",
+    summary="A receipt for an entry",
+    response_class=Response,
+    responses={200: {"content": {"application/json": {}}}, **_JSON_404},
+)
 def get_receipt(index: int, ledger: Ledger) -> Response:
     try:
         return Response(build_receipt(ledger, index).to_json(), media_type="application/json")
@@ -159,7 +195,11 @@ class AppendIn(BaseModel):
     entries: list[str] = Field(min_length=1, max_length=_MAX_APPEND)
 
 
-@router.post("/api/v1/ledger/entries", summary="Append consent entries (enrolled edges)")
+@router.post(
+    "/api/v1/ledger/entries",
+    summary="Append consent entries (enrolled edges)",
+    responses=_errors(401, 403, 422),
+)
 def post_entries(
     request: Request, ledger: Ledger, body: Annotated[AppendIn, Body()]
 ) -> dict[str, Any]:
@@ -184,7 +224,11 @@ class CosignatureIn(BaseModel):
     line: str = Field(min_length=1, max_length=1000)
 
 
-@router.post("/api/v1/ledger/cosignatures", summary="A witness hands in its cosignature")
+@router.post(
+    "/api/v1/ledger/cosignatures",
+    summary="A witness hands in its cosignature",
+    responses=_errors(422),
+)
 def post_cosignature(ledger: Ledger, body: Annotated[CosignatureIn, Body()]) -> dict[str, str]:
     # No token: a cosignature authenticates itself against the configured witness keys.
     try:
