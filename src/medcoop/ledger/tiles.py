@@ -14,6 +14,7 @@ import re
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import NamedTuple, Protocol
 
 from medcoop.ledger.errors import TileError
@@ -166,11 +167,23 @@ def _hash_level(hashes: list[bytes]) -> list[bytes]:
     return [node_hash(hashes[i], hashes[i + 1]) for i in range(0, len(hashes), 2)]
 
 
+def _levels(hashes: list[bytes]) -> list[list[bytes]]:
+    levels = [hashes]
+    while len(levels[-1]) > 1:
+        levels.append(_hash_level(levels[-1]))
+    return levels
+
+
+@lru_cache(maxsize=8192)
+def _full_tile_levels(tile: bytes) -> list[list[bytes]]:
+    # A full tile never changes, so its 8 inner levels are worth keeping (64 KiB each).
+    return _levels([tile[i : i + HASH_SIZE] for i in range(0, len(tile), HASH_SIZE)])
+
+
 def _tile_root(tile: bytes) -> bytes:
-    hashes = [tile[i : i + HASH_SIZE] for i in range(0, len(tile), HASH_SIZE)]
-    while len(hashes) > 1:
-        hashes = _hash_level(hashes)
-    return hashes[0]
+    if len(tile) == TILE_WIDTH * HASH_SIZE:
+        return _full_tile_levels(tile)[-1][0]
+    return _levels([tile[i : i + HASH_SIZE] for i in range(0, len(tile), HASH_SIZE)])[-1][0]
 
 
 def node_from_tile(tile: bytes, node: Node) -> bytes:
@@ -179,10 +192,11 @@ def node_from_tile(tile: bytes, node: Node) -> bytes:
     end = (offset + count) * HASH_SIZE
     if len(tile) < end:
         raise TileError(f"tile of {len(tile) // HASH_SIZE} hashes cannot hold node {node}")
+    sub = count.bit_length() - 1
+    if len(tile) == TILE_WIDTH * HASH_SIZE:
+        return _full_tile_levels(tile)[sub][offset >> sub]
     hashes = [tile[i : i + HASH_SIZE] for i in range(offset * HASH_SIZE, end, HASH_SIZE)]
-    while len(hashes) > 1:
-        hashes = _hash_level(hashes)
-    return hashes[0]
+    return _levels(hashes)[-1][0]
 
 
 def _node_hashes(reader: TileReader, nodes: Sequence[Node]) -> list[bytes]:

@@ -290,20 +290,23 @@ class SqlLedger:
         return layout.decode_bundle(data)[index % TILE_WIDTH]
 
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
-        self._check_size(size)
-        return layout.inclusion_proof(self, index, size)
+        with self.engine.connect() as conn:
+            return layout.inclusion_proof(self._sized(conn, size), index, size)
 
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
-        self._check_size(new_size)
-        return layout.consistency_proof(self, old_size, new_size)
+        with self.engine.connect() as conn:
+            return layout.consistency_proof(self._sized(conn, new_size), old_size, new_size)
 
     def root(self, size: int) -> bytes:
-        self._check_size(size)
-        return layout.root_hash(self, size)
+        with self.engine.connect() as conn:
+            return layout.root_hash(self._sized(conn, size), size)
 
-    def _check_size(self, size: int) -> None:
-        if size > self.size():
+    def _sized(self, conn: Connection, size: int) -> _ConnTiles:
+        """Return a tile reader on ``conn`` once the log is known to hold ``size`` leaves."""
+        stored = conn.execute(select(_STATE.c.size).where(_STATE.c.id == 1)).scalar_one()
+        if size > stored:
             raise TileNotFoundError(f"the log is smaller than {size}")
+        return _ConnTiles(conn)
 
 
 def _dialect_insert(conn: Connection, table: Any) -> Any:
