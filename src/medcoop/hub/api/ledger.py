@@ -219,6 +219,16 @@ def post_entries(
     return {"indices": indices, "checkpoint": ledger.checkpoint().decode()}
 
 
+@router.get(
+    "/api/v1/ledger/site",
+    summary="The site an edge's consent entries must name",
+    responses=_errors(401),
+)
+def get_site(request: Request) -> dict[str, str]:
+    principal = authenticate_request(request, _SITE)
+    return {"site": str(principal.site_id)}
+
+
 class CosignatureIn(BaseModel):
     size: int = Field(ge=0)
     line: str = Field(min_length=1, max_length=1000)
