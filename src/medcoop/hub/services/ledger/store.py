@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, delete, insert, select, tuple_, update
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from medcoop.hub.db.engine import WRITE_OPTION
@@ -81,13 +81,24 @@ class _ConnTiles:
         if self.overlay:
             found = {k: self.overlay[k] for k in wanted if k in self.overlay}
             wanted = [k for k in wanted if k not in found]
-        for i in range(0, len(wanted), _IN_CHUNK):
-            chunk = [tuple(k) for k in wanted[i : i + _IN_CHUNK]]
-            rows = self.conn.execute(
-                select(_TILES.c.level, _TILES.c.idx, _TILES.c.data).where(
-                    tuple_(_TILES.c.level, _TILES.c.idx).in_(chunk)
+        by_level: dict[int, list[int]] = {}
+        for key in wanted:
+            by_level.setdefault(key.level, []).append(key.index)
+        # One indexed select per level, in one driver-level statement: SQLite does not use
+        # the primary key for a row-value IN list, and a proof is a handful of rows, where
+        # building a SQLAlchemy statement would cost more than the read.
+        mark = "?" if self.conn.dialect.paramstyle == "qmark" else "%s"
+        parts, params = [], []
+        for level, indices in by_level.items():
+            for i in range(0, len(indices), _IN_CHUNK):
+                chunk = indices[i : i + _IN_CHUNK]
+                parts.append(
+                    f"SELECT level, idx, data FROM ledger_tiles WHERE level = {mark} "
+                    f"AND idx IN ({', '.join([mark] * len(chunk))})"
                 )
-            )
+                params += [level, *chunk]
+        if parts:
+            rows = self.conn.exec_driver_sql(" UNION ALL ".join(parts), tuple(params))
             found.update({TileKey(level, idx): bytes(data) for level, idx, data in rows})
         return found
 
