@@ -10,9 +10,14 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from medcoop.ledger.client import HttpLog
+    from medcoop.ledger.note import Verifier
 
 __all__ = ["app"]
 
@@ -39,13 +44,13 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _log_key(log: object, given: str | None):  # type: ignore[no-untyped-def]
+def _log_key(log: HttpLog, given: str | None) -> Verifier:
     from medcoop.ledger.note import Verifier
 
     if given:
         return Verifier.from_string(given)
     err.print("[yellow]note:[/] trusting the log key the hub serves (pass --log-key to pin it)")
-    return Verifier.from_string(log.key())  # type: ignore[attr-defined]
+    return Verifier.from_string(log.key())
 
 
 @app.command("key")
