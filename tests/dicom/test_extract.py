@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from pathlib import Path
 
 import pytest
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from medcoop.dicom import Extraction, Skipped, extract_dataset
+from medcoop.dicom import Extraction, Skipped, extract_bytes, extract_dataset
 from medcoop.records import EventKind, Sex, SourceKind
 
 from . import builders as b
 
 ENHANCED_SR = "1.2.840.10008.5.1.4.1.1.88.22"
+
+
+def _ok_bytes(data: bytes) -> Extraction:
+    result = extract_bytes(data)
+    assert isinstance(result, Extraction), result
+    return result
 
 
 def _ok(ds: Dataset) -> Extraction:
@@ -192,3 +199,44 @@ def test_objects_without_dose_facts() -> None:
     del no_study.StudyInstanceUID
     assert extract_dataset(no_study) == Skipped("no Study Instance UID", no_study.SOPInstanceUID)
     assert isinstance(extract_dataset(Dataset()), Skipped)
+
+
+_DEVICE_TYPE = ("122142", "DCM", "Acquisition Device Type")
+_FLUORO_GUIDED = ("113957", "DCM", "Fluoroscopy-Guided Projection Radiography System")
+
+
+@pytest.mark.parametrize("where", ["root", "device_role"])
+def test_fluoroscopy_guided_device_without_fluoro_events_is_rf(where: str) -> None:
+    stationary = ("113611", "DCM", "Stationary Acquisition")
+    device_type = b.coded(_DEVICE_TYPE, _FLUORO_GUIDED, rel="HAS OBS CONTEXT")
+    if where == "device_role":
+        device_type = b.coded(
+            ("113876", "DCM", "Device Role in Procedure"),
+            ("113859", "DCM", "Irradiating Device"),
+            rel="HAS OBS CONTEXT",
+        )
+        device_type.ContentSequence = Sequence([b.coded(_DEVICE_TYPE, _FLUORO_GUIDED)])
+    ds = b.rdsr(
+        b.coded(("121058", "DCM", "Procedure reported"), ("113704", "DCM", "Projection X-Ray")),
+        device_type,
+        _projection_event(stationary, 0.1, "Gy.cm2"),
+    )
+    result = _ok(ds)
+    assert result.modality == "RF"
+    assert [e.kind for e in result.events] == [EventKind.PROJECTION]
+
+
+def test_corpus_device_types_decide_only_for_fluoroscopy_guided_systems(corpus_dir: Path) -> None:
+    modality = {
+        name: _ok_bytes((corpus_dir / f"{name}.dcm").read_bytes()).modality
+        for name in (
+            "RF-RDSR-GE-OECEliteMiniView",  # 113957
+            "DX-RDSR-Carestream_DRXEvolution",  # 113958, no fluoroscopy
+            "RF-RDSR-Philips_Azurion",  # states 113958 beside its fluoroscopy events
+        )
+    }
+    assert modality == {
+        "RF-RDSR-GE-OECEliteMiniView": "RF",
+        "DX-RDSR-Carestream_DRXEvolution": "DX",
+        "RF-RDSR-Philips_Azurion": "RF",
+    }
