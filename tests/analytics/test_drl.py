@@ -15,7 +15,7 @@ from medcoop.analytics.drl import (
     local_drls,
     observations_from_record,
 )
-from medcoop.records import DoseTotals, EventKind, IrradiationEvent
+from medcoop.records import DoseTotals, EventKind, IrradiationEvent, StudyRecord
 
 from .factories import KEY, ct_event, record
 
@@ -130,3 +130,100 @@ def test_local_drl_is_p75_of_site_medians_and_achievable_dose_their_median() -> 
     assert drl.n_sites == 5 and drl.n_values == 55
     assert drl.drl == pytest.approx(400.0) and drl.achievable_dose == pytest.approx(300.0)
     assert local_drls(values, min_values_per_site=10, min_sites=6) == []
+
+
+# --- CT acquisition types: what per-acquisition DRLs are defined for ---------------------
+
+_LOCALIZER = "Constant Angle Acquisition"
+_SPIRAL = "Spiral Acquisition"
+
+
+def _chest_study(number: int, spiral_ctdivol: float) -> StudyRecord:
+    return record(
+        f"1.2.9.{number}",
+        description="CT chest",
+        events=(
+            ct_event(f"1.2.9.{number}.1", 0.18, 6.0, acquisition_type=_LOCALIZER),
+            ct_event(f"1.2.9.{number}.2", 0.2, 6.5, acquisition_type=_LOCALIZER),
+            ct_event(f"1.2.9.{number}.3", spiral_ctdivol, 330.0, acquisition_type=_SPIRAL),
+        ),
+    )
+
+
+def test_localizers_are_not_compared_with_per_sequence_ctdivol_drls() -> None:
+    # the demo's case: two localizers a study beside one spiral above the UK DRL (8.5 mGy)
+    entries = [e for e in load_national_drls() if e.source_id == "UK-NDRL-2024"]
+    values = [
+        ob
+        for n in range(12)
+        for ob in observations_from_record(
+            _chest_study(n, 9.0 + n / 10), site_id="A", exam_type="ct_chest"
+        )
+    ]
+    ctdivol = [c for c in compare_with_drls(values, entries) if c.entry.quantity == "ctdivol"]
+    assert len(ctdivol) == 1
+    assert ctdivol[0].n == 12 and ctdivol[0].median == pytest.approx(9.55)
+    assert ctdivol[0].exceeds  # with the localizers in, the median was 0.2 mGy: "ok"
+    assert "localizers" in ctdivol[0].entry.acquisitions
+    assert "spiral" in ctdivol[0].entry.acquisitions
+    # the complete examination's DLP keeps every acquisition
+    dlp = [c for c in compare_with_drls(values, entries) if c.entry.scope == "per_exam"]
+    assert dlp[0].median == pytest.approx(342.5)
+
+
+def test_stationary_and_free_acquisitions_and_helical_only_rows() -> None:
+    from medcoop.analytics.drl import acquisition_class
+
+    assert [
+        acquisition_class(t)
+        for t in (
+            "Constant Angle Acquisition",
+            "Spiral Acquisition",
+            "Sequenced Acquisition",
+            "Stationary Acquisition",
+            "Free Acquisition",
+            "TOPOGRAM",
+            None,
+            "something else",
+        )
+    ] == ["constant_angle", "spiral", "sequenced", "stationary", "free", "constant_angle",
+          None, None]  # fmt: skip
+    entries = {(e.source_id, e.exam, e.quantity): e for e in load_national_drls()}
+    chest = entries[("UK-NDRL-2024", "Chest", "ctdivol")]
+    hr = entries[("UK-NDRL-2024", "Chest - high resolution", "ctdivol")]
+    assert chest.acquisition_classes == {"spiral", "sequenced", None}
+    assert hr.acquisition_classes == {"spiral", None}  # the table says "Helical"
+    assert entries[("UK-NDRL-2024", "Chest", "dlp")].acquisition_classes == frozenset()
+    perfusion = record(
+        "1.2.9.99",
+        events=(ct_event("1.2.9.99.1", 150.0, 1200.0, acquisition_type="Stationary Acquisition"),),
+    )
+    obs = list(observations_from_record(perfusion, site_id="A", exam_type="ct_chest"))
+    per_acq = [o for o in obs if o.scope == "per_acquisition"]
+    assert {o.acquisition_class for o in per_acq} == {"stationary"}
+    assert compare_with_drls(per_acq * 10, [chest]) == []
+    assert local_drls(
+        [
+            DoseObservation(s, "d", None, "ct_chest", "ctdivol", "per_acquisition", "body32",
+                            150.0, "x", "stationary")  # fmt: skip
+            for s in "ABCDE"
+            for _ in range(10)
+        ]
+    ) == []
+
+
+def test_a_study_ctdivol_for_alerts_and_benchmarks_leaves_localizers_out() -> None:
+    from medcoop.analytics.alerts import study_metric
+
+    study = record(
+        "1.2.9.50",
+        events=(
+            ct_event("1.2.9.50.1", 0.3, 6.0, acquisition_type=_LOCALIZER),
+            ct_event("1.2.9.50.2", 9.16, 330.0, acquisition_type=_SPIRAL),
+        ),
+    )
+    assert study_metric(study, "ctdivol") == pytest.approx(9.16)
+    only_localizer = record(
+        "1.2.9.51", events=(ct_event("1.2.9.51.1", 0.3, 6.0, acquisition_type=_LOCALIZER),)
+    )
+    assert study_metric(only_localizer, "ctdivol") is None

@@ -22,16 +22,19 @@ from typing import Literal
 
 import numpy as np
 
-from medcoop.records import EventKind, StudyRecord
+from medcoop.records import EventKind, IrradiationEvent, StudyRecord
 
 __all__ = [
+    "AcquisitionClass",
     "DoseObservation",
     "DrlComparison",
     "DrlEntry",
     "LocalDrl",
     "Quantity",
     "Scope",
+    "acquisition_class",
     "compare_with_drls",
+    "counts_for_ctdivol",
     "load_national_drls",
     "local_drls",
     "observations_from_record",
@@ -41,6 +44,34 @@ Quantity = Literal["ctdivol", "dlp", "dap", "esd"]
 Scope = Literal["per_acquisition", "per_exam", "per_projection"]
 Phantom = Literal["head16", "body32"]
 GroupBy = Literal["site_id", "device_key", "protocol"]
+#: CT Acquisition Type (DCM 113820, CID 10013) in classes: the record carries its meaning.
+AcquisitionClass = Literal["spiral", "sequenced", "constant_angle", "stationary", "free"]
+
+#: Words of CID 10013's meanings and vendors' variants, most specific first.
+_ACQUISITION_WORDS: tuple[tuple[str, AcquisitionClass], ...] = (
+    ("constant angle", "constant_angle"),
+    ("localizer", "constant_angle"),
+    ("localiser", "constant_angle"),
+    ("scout", "constant_angle"),
+    ("topogram", "constant_angle"),
+    ("surview", "constant_angle"),
+    ("scanogram", "constant_angle"),
+    ("spiral", "spiral"),
+    ("helical", "spiral"),
+    ("sequenced", "sequenced"),
+    ("axial", "sequenced"),
+    ("stationary", "stationary"),
+    ("free", "free"),
+)
+#: What per-acquisition (per-sequence) CT DRLs are defined for. The UK NDRLs' "All
+#: sequences" are the diagnostic scan sequences (spiral and sequenced); the French
+#: arrêté's "par acquisition" likewise. Localizers (constant angle) are radiographs, not
+#: scan sequences; stationary (bolus tracking, perfusion) and free (interventional)
+#: acquisitions are not what either table surveyed, so neither is compared. A row whose
+#: technique is "Helical" is compared with spiral acquisitions only. Events without a
+#: stated type (image headers that do not say) are compared: nothing marks them out.
+_DRL_ACQUISITIONS: frozenset[AcquisitionClass | None] = frozenset({"spiral", "sequenced", None})
+_HELICAL_ONLY: frozenset[AcquisitionClass | None] = frozenset({"spiral", None})
 
 #: DRL rows → medcoop exam types, keyed by (source_id, exam) as the table spells them.
 _EXAM_TYPE_OF_ROW: dict[tuple[str, str], str] = {
@@ -80,6 +111,26 @@ _EXAM_TYPE_OF_ROW: dict[tuple[str, str], str] = {
 _HEAD_EXAM_TYPES = frozenset({"ct_head", "ct_sinus"})
 
 
+def acquisition_class(acquisition_type: str | None) -> AcquisitionClass | None:
+    """Return the class of a CT event's ``acquisition_type`` text (None if unknown)."""
+    if not acquisition_type:
+        return None
+    lowered = acquisition_type.lower()
+    for word, found in _ACQUISITION_WORDS:
+        if word in lowered:
+            return found
+    return None
+
+
+def counts_for_ctdivol(event: IrradiationEvent) -> bool:
+    """Whether a CT event's CTDIvol counts in a study's CTDIvol (alerts, benchmarks).
+
+    A localizer (constant angle acquisition) is a radiograph whose CTDIvol (~0.2 mGy)
+    says nothing of the scan: a study's CTDIvol is that of its scan acquisitions.
+    """
+    return acquisition_class(event.acquisition_type) != "constant_angle"
+
+
 @dataclass(frozen=True, slots=True)
 class DrlEntry:
     """One published reference value, normalised to SI, with where it comes from."""
@@ -103,6 +154,28 @@ class DrlEntry:
     year: int
     source: str
     notes: str
+    #: CT acquisition classes a per-acquisition value is compared for (None: not stated
+    #: on the event); empty for per-exam and projection entries (every value counts).
+    acquisition_classes: frozenset[AcquisitionClass | None] = frozenset()
+
+    @property
+    def acquisitions(self) -> str:
+        """The acquisitions this entry is compared with, as a physicist reads it."""
+        if not self.acquisition_classes:
+            return "whole examination" if self.scope == "per_exam" else "every value"
+        named = sorted(c for c in self.acquisition_classes if c is not None)
+        return (
+            " and ".join(named) + " acquisitions (localizers, stationary and free "
+            "acquisitions excluded; events of unstated type included)"
+        )
+
+
+def _acquisition_classes(
+    modality: str, scope: Scope, basis: str
+) -> frozenset[AcquisitionClass | None]:
+    if modality != "CT" or scope != "per_acquisition":
+        return frozenset()
+    return _HELICAL_ONLY if "helical" in basis.lower() else _DRL_ACQUISITIONS
 
 
 def _quantity(metric: str) -> Quantity:
@@ -172,6 +245,7 @@ def load_national_drls(text: str | None = None) -> tuple[DrlEntry, ...]:
                 year=int(row["year"]),
                 source=row["source"],
                 notes=row["notes"],
+                acquisition_classes=_acquisition_classes(row["modality"], scope, row["basis"]),
             )
         )
     return tuple(entries)
@@ -190,6 +264,8 @@ class DoseObservation:
     phantom: Phantom | None
     value: float
     study_uid: str
+    #: The CT acquisition's class, for per-acquisition CT values.
+    acquisition_class: AcquisitionClass | None = None
 
 
 def observations_from_record(
@@ -197,7 +273,9 @@ def observations_from_record(
 ) -> Iterator[DoseObservation]:
     """Yield the DRL-comparable values of one study.
 
-    Per acquisition: each CT event's CTDIvol and DLP with its phantom. Per exam: the
+    Per acquisition: each CT event's CTDIvol and DLP with its phantom and acquisition
+    class (localizers are never compared per acquisition; see :data:`_DRL_ACQUISITIONS`
+    for what each entry takes). Per exam: the
     study's total DLP (or the sum of its events' DLP when every event has one; a CT study
     mixing phantoms gives no per-exam DLP, as it is not comparable). Per projection: each
     projection event's DAP; per exam: the total DAP.
@@ -209,20 +287,34 @@ def observations_from_record(
         value: float,
         phantom: Phantom | None,
         protocol: str | None,
+        acquisition: AcquisitionClass | None = None,
     ) -> DoseObservation:
         device = record.device.device_key
         return DoseObservation(
-            site_id, device, protocol, exam_type, quantity, scope, phantom, value, record.study_uid
+            site_id,
+            device,
+            protocol,
+            exam_type,
+            quantity,
+            scope,
+            phantom,
+            value,
+            record.study_uid,
+            acquisition,
         )
 
     study_protocol = record.usage.performed_protocol
     ct_events = [e for e in record.events if e.kind == EventKind.CT_ACQUISITION]
     for event in ct_events:
         protocol = event.protocol or study_protocol
+        kind = acquisition_class(event.acquisition_type)
+        if kind == "constant_angle":
+            continue  # a localizer: no DRL is defined per localizer
+        phantom = event.ctdi_phantom
         if event.ctdivol_mgy is not None:
-            yield obs("ctdivol", "per_acquisition", event.ctdivol_mgy, event.ctdi_phantom, protocol)
+            yield obs("ctdivol", "per_acquisition", event.ctdivol_mgy, phantom, protocol, kind)
         if event.dlp_mgycm is not None:
-            yield obs("dlp", "per_acquisition", event.dlp_mgycm, event.ctdi_phantom, protocol)
+            yield obs("dlp", "per_acquisition", event.dlp_mgycm, phantom, protocol, kind)
     if ct_events:
         phantoms = {e.ctdi_phantom for e in ct_events}
         total = record.totals.total_dlp_mgycm
@@ -245,6 +337,7 @@ def _matches(entry: DrlEntry, ob: DoseObservation) -> bool:
         and ob.quantity == entry.quantity
         and ob.scope == entry.scope
         and (entry.phantom is None or ob.phantom == entry.phantom)
+        and (not entry.acquisition_classes or ob.acquisition_class in entry.acquisition_classes)
     )
 
 
@@ -340,6 +433,8 @@ def local_drls(
         lambda: defaultdict(list)
     )
     for ob in observations:
+        if ob.scope == "per_acquisition" and ob.acquisition_class not in _DRL_ACQUISITIONS:
+            continue  # per-sequence DRLs are for scan sequences, as the national ones
         per_site[(ob.exam_type, ob.quantity, ob.scope, ob.phantom)][ob.site_id].append(ob.value)
     results = []
     for (exam, quantity, scope, phantom), sites in sorted(per_site.items(), key=str):

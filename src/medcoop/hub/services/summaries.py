@@ -111,6 +111,7 @@ EVENT_FACTS: tuple[str, ...] = (
     "kind",
     "protocol",
     "target_region",
+    "acquisition_type",
     "ctdivol_mgy",
     "dlp_mgycm",
     "dap_gycm2",
@@ -161,6 +162,7 @@ class _Event:
     kind: str  # an EventKind value (a StrEnum compares equal to it)
     protocol: str | None
     target_region: str | None
+    acquisition_type: str | None  # a localizer's CTDIvol is not the study's
     ctdivol_mgy: float | None
     dlp_mgycm: float | None
     dap_gycm2: float | None
@@ -222,6 +224,7 @@ def study_values(
                 e["kind"],
                 e["protocol"],
                 e["target_region"],
+                e["acquisition_type"],
                 e["ctdivol_mgy"],
                 e["dlp_mgycm"],
                 e["dap_gycm2"],
