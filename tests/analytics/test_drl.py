@@ -186,8 +186,10 @@ def test_stationary_and_free_acquisitions_and_helical_only_rows() -> None:
             None,
             "something else",
         )
-    ] == ["constant_angle", "spiral", "sequenced", "stationary", "free", "constant_angle",
-          None, None]  # fmt: skip
+    ] == [
+        "constant_angle", "spiral", "sequenced", "stationary", "free", "constant_angle",
+        None, None,
+    ]
     entries = {(e.source_id, e.exam, e.quantity): e for e in load_national_drls()}
     chest = entries[("UK-NDRL-2024", "Chest", "ctdivol")]
     hr = entries[("UK-NDRL-2024", "Chest - high resolution", "ctdivol")]
@@ -204,8 +206,10 @@ def test_stationary_and_free_acquisitions_and_helical_only_rows() -> None:
     assert compare_with_drls(per_acq * 10, [chest]) == []
     assert local_drls(
         [
-            DoseObservation(s, "d", None, "ct_chest", "ctdivol", "per_acquisition", "body32",
-                            150.0, "x", "stationary")  # fmt: skip
+            DoseObservation(
+                s, "d", None, "ct_chest", "ctdivol", "per_acquisition", "body32", 150.0, "x",
+                "stationary",
+            )
             for s in "ABCDE"
             for _ in range(10)
         ]
