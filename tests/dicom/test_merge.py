@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import reduce
 from itertools import permutations
+from pathlib import Path
 
 from medcoop.dicom import DoseEvent, merge_study_events
 from medcoop.records import EventKind, SourceKind
@@ -105,3 +106,48 @@ def test_two_versions_of_one_event_the_more_complete_wins_whatever_the_order() -
     fuller = bare.model_copy(update={"ctdivol_mgy": 5.0})
     for order in ([[bare], [fuller]], [[fuller], [bare]]):
         assert _fold(tuple(order))["1"] == fuller
+
+
+# --- events against totals -----------------------------------------------------------------
+
+
+def test_totals_the_events_do_not_add_up_to_are_named() -> None:
+    from medcoop.dicom.consistency import totals_disagreement
+    from medcoop.records import DoseTotals
+
+    # the damaged Siemens report: 2 of 4 events, one without its DLP, total 724.52
+    events = [_ev("1", 11.51), DoseEvent(event_uid="2", kind=EventKind.CT_ACQUISITION)]
+    assert totals_disagreement(events, DoseTotals(total_dlp_mgycm=724.52)) == ("total_dlp_mgycm",)
+    whole = [_ev("1", 11.51), _ev("2", 1.2), _ev("3", 3.61), _ev("4", 708.2)]
+    assert totals_disagreement(whole, DoseTotals(total_dlp_mgycm=724.52)) == ()
+    # within 2 %: rounding apart; no event value: nothing to compare
+    assert totals_disagreement([_ev("1", 100.0)], DoseTotals(total_dlp_mgycm=101.5)) == ()
+    assert totals_disagreement([DoseEvent(event_uid="1", kind=EventKind.CT_ACQUISITION)],
+                               DoseTotals(total_dlp_mgycm=5.0)) == ()  # fmt: skip
+    mg = [
+        DoseEvent(event_uid=f"m{i}", kind=EventKind.MAMMOGRAPHY, agd_mgy=1.0, laterality=side)
+        for i, side in enumerate("LLRR")
+    ]
+    assert totals_disagreement(
+        mg, DoseTotals(total_agd_left_mgy=2.0, total_agd_right_mgy=1.0)
+    ) == ("total_agd_right_mgy",)
+
+
+def test_the_corpus_reports_whose_events_disagree_with_their_totals(corpus_dir: Path) -> None:
+    from medcoop.dicom import Extraction, extract_bytes
+    from medcoop.dicom.consistency import totals_disagreement
+
+    flagged = {}
+    for path in sorted(corpus_dir.glob("*.dcm")):
+        result = extract_bytes(path.read_bytes())
+        if isinstance(result, Extraction):
+            found = totals_disagreement(result.events, result.totals)
+            if found:
+                flagged[path.stem] = found
+    # both true disagreements in the files: Canon's events state 6,718 s of fluoroscopy
+    # against a 70 s total; Eurocolumbus' fluoro events hold 0.08 Gy·cm² beside a stated
+    # 0.09 Gy·cm² total and a 0.0 fluoro total
+    assert flagged == {
+        "RF-RDSR-Canon-Alphenix-rotational": ("total_fluoro_time_s",),
+        "RF-RDSR-Eurocolumbus": ("total_dap_gycm2", "total_fluoro_dap_gycm2"),
+    }

@@ -85,3 +85,34 @@ def test_half_a_report_over_stow_rs_is_quarantined_not_half_counted(
     # the part's bytes end inside its Content Sequence: read_dataset says so
     assert reasons == ["malformed: TruncatedFileError"]
     assert _study_rows(node) == 0
+
+
+def test_a_report_whose_events_fall_short_of_its_totals_is_flagged_on_the_record(
+    node: EdgeNode, corpus_dir: Path
+) -> None:
+    from medcoop.records import StudyRecord
+
+    # whole in structure (four acquisitions as stated), but the 708 mGy·cm spiral's DLP
+    # is gone: the record is sent, and says its DLP total disagrees with its events
+    ds = pydicom.dcmread(corpus_dir / _SIEMENS)
+    spirals = [
+        item for item in ds.ContentSequence
+        if item.ConceptNameCodeSequence[0].CodeValue == "113819"
+    ]  # fmt: skip
+    dose = next(
+        child for child in spirals[-1].ContentSequence
+        if child.ConceptNameCodeSequence[0].CodeValue == "113829"
+    )  # fmt: skip
+    dose.ContentSequence = pydicom.sequence.Sequence(
+        [c for c in dose.ContentSequence if c.ConceptNameCodeSequence[0].CodeValue != "113838"]
+    )
+    buffer = io.BytesIO()
+    ds.save_as(buffer)
+    pipeline = node.pipeline
+    assert pipeline is not None
+    assert pipeline.process_bytes(buffer.getvalue(), "test").status == "stored"
+    assert pipeline.emit_due(now=2e10) == 1
+    (pending,) = pipeline.outbox.pending(10)
+    record = StudyRecord.model_validate_json(pending.body)
+    assert len(record.events) == 4 and record.totals.total_dlp_mgycm == pytest.approx(724.52)
+    assert record.totals_disagree == ("total_dlp_mgycm",)

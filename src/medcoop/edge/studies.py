@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from medcoop import records
 from medcoop.deid.pseudonym import SiteKey
+from medcoop.dicom.consistency import totals_disagreement
 from medcoop.dicom.model import DeviceIdentity, DoseEvent, Extraction, MppsFacts, PatientIdentity
 from medcoop.edge.privacy import clean_text
 
@@ -296,6 +297,7 @@ def build_record(state: StudyState, *, keyed: bool = True) -> records.StudyRecor
         "usage": usage,
         "sources": tuple(state.sources),
     }
+    content["totals_disagree"] = totals_disagreement(events, content["totals"])
     draft = records.StudyRecord.model_validate({**content, "record_key": DRAFT_KEY})
     return with_key(draft) if keyed else draft
 
