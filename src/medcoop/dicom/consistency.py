@@ -1,4 +1,4 @@
-"""Do a study's events add up to its stated totals? A pure check, flagged on the record.
+"""Do a study's events add up to its stated totals? And its totals when no report states them.
 
 A report states accumulated totals (TID 10011 CT Dose Length Product Total, TID 10002
 Dose Area Product Total, Accumulated Average Glandular Dose per breast...) besides its
@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from medcoop.records import DoseTotals, EventKind, IrradiationEvent
 
-__all__ = ["RELATIVE_TOLERANCE", "totals_disagreement"]
+__all__ = ["RELATIVE_TOLERANCE", "totals_disagreement", "totals_from_events"]
 
 #: Sums and totals within 2 % agree: devices round events and totals apart (OpenREM's
 #: Dual-RDSR-RF states 0.0212 Gy·cm² for events that add to 0.0209).
@@ -81,3 +81,19 @@ def totals_disagreement(
         if abs(summed - stated) > max(absolute, RELATIVE_TOLERANCE * max(stated, summed)):
             found.append(name)
     return tuple(found)
+
+
+def totals_from_events(events: Sequence[IrradiationEvent]) -> dict[str, float]:
+    """Return the totals a study's events add up to, for studies no dose report covers.
+
+    The same contributions as :func:`totals_disagreement` compares (DLP of CT events,
+    DAP of X-ray events, AGD per breast, administered activity...). A mammography study
+    sent as images only thus has its total AGD per breast, as one with a report has.
+    Totals no event carries a value of are left out (never zero-filled).
+    """
+    found = {}
+    for name, select, _ in _CHECKS:
+        summed = _sum(select(e) for e in events)
+        if summed is not None:
+            found[name] = summed
+    return found
