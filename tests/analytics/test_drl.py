@@ -29,7 +29,10 @@ def test_every_row_loads_with_its_source_and_si_value(reference_dir: Path) -> No
     entries = load_national_drls()
     with (reference_dir / "drl" / "drl.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert len(entries) == len(rows) == 58
+    extra = resources.files("medcoop.analytics.data").joinpath("drl_extra.csv").read_text()
+    rows += list(csv.DictReader(extra.splitlines()))
+    assert len(rows) == 58 + 6
+    assert len(entries) == len(rows)
     for entry, row in zip(entries, rows, strict=True):
         assert entry.value_si == float(row["value_si"])
         assert entry.source == row["source"] and entry.source
@@ -231,3 +234,58 @@ def test_a_study_ctdivol_for_alerts_and_benchmarks_leaves_localizers_out() -> No
         "1.2.9.51", events=(ct_event("1.2.9.51.1", 0.3, 6.0, acquisition_type=_LOCALIZER),)
     )
     assert study_metric(only_localizer, "ctdivol") is None
+
+
+# --- mammography: the packaged table beside the shared one ---------------------------------
+
+
+def _mg_view(uid: str, agd: float, view: str, thickness: float) -> IrradiationEvent:
+    return IrradiationEvent(
+        event_uid=KEY.remap_uid(uid),
+        kind=EventKind.MAMMOGRAPHY,
+        agd_mgy=agd,
+        view=view,
+        laterality="L",
+        compressed_thickness_mm=thickness,
+    )
+
+
+def test_mammography_drls_are_packaged_with_their_sources() -> None:
+    mg = [e for e in load_national_drls() if e.modality == "MG"]
+    assert len(mg) == 6 and all("doi:10.1371/journal.pone.0294541" in e.source for e in mg)
+    by_band = {(e.view, e.thickness_mm): e.value_si for e in mg}
+    assert by_band[("CC", (40.0, 59.0))] == 1.78 and by_band[("MLO", (60.0, 99.0))] == 2.22
+    assert {e.exam_type for e in mg} == {"mg_screening"}
+    assert {(e.quantity, e.scope, e.unit_si) for e in mg} == {("agd", "per_projection", "mGy")}
+    assert mg[0].acquisitions == "CC views, compressed breast thickness 7-39 mm"
+
+
+def test_mammography_agd_is_compared_per_view_and_thickness_band() -> None:
+    from medcoop.analytics.exam_types import classify_record
+
+    entries = [e for e in load_national_drls() if e.modality == "MG"]
+    studies = [
+        record(
+            f"1.2.8.{n}",
+            modality="MG",
+            description="Screening Mammography",
+            events=(
+                _mg_view(f"1.2.8.{n}.1", 1.9 + n / 100, "cranio-caudal", 52.0),
+                _mg_view(f"1.2.8.{n}.2", 1.5, "medio-lateral oblique", 55.0),
+                _mg_view(f"1.2.8.{n}.3", 9.0, "cranio-caudal", 75.0),  # another band
+                _mg_view(f"1.2.8.{n}.4", 9.0, "spot compression", 52.0),  # not a DRL view
+            ),
+        )
+        for n in range(10)
+    ]
+    assert {classify_record(s).key for s in studies} == {"mg_screening"}  # type: ignore[union-attr]
+    values = [
+        ob
+        for s in studies
+        for ob in observations_from_record(s, site_id="A", exam_type="mg_screening")
+    ]
+    found = {(c.entry.view, c.entry.thickness_mm): c for c in compare_with_drls(values, entries)}
+    assert set(found) == {("CC", (40.0, 59.0)), ("MLO", (40.0, 59.0)), ("CC", (60.0, 99.0))}
+    cc = found[("CC", (40.0, 59.0))]
+    assert cc.n == 10 and cc.median == pytest.approx(1.945) and cc.exceeds  # DRL 1.78 mGy
+    assert not found[("MLO", (40.0, 59.0))].exceeds  # 1.5 against 1.87 mGy

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ import numpy as np
 from medcoop.records import EventKind, IrradiationEvent, StudyRecord
 
 __all__ = [
+    "PACKAGED_TABLES",
     "AcquisitionClass",
     "DoseObservation",
     "DrlComparison",
@@ -37,10 +39,11 @@ __all__ = [
     "counts_for_ctdivol",
     "load_national_drls",
     "local_drls",
+    "mammography_view",
     "observations_from_record",
 ]
 
-Quantity = Literal["ctdivol", "dlp", "dap", "esd"]
+Quantity = Literal["ctdivol", "dlp", "dap", "esd", "agd"]
 Scope = Literal["per_acquisition", "per_exam", "per_projection"]
 Phantom = Literal["head16", "body32"]
 GroupBy = Literal["site_id", "device_key", "protocol"]
@@ -107,7 +110,13 @@ _EXAM_TYPE_OF_ROW: dict[tuple[str, str], str] = {
     ("RSNA2019-UCSF-registry", "Head/sinuses"): "ct_sinus",
     ("RSNA2019-UCSF-registry", "Head"): "ct_head",
     ("RSNA2019-UCSF-registry", "Cervical spine"): "ct_cspine",
+    ("UG-NDRL-2023", "Screening mammography"): "mg_screening",
 }
+#: The packaged tables: the byte-for-byte copy of ../shared's and the one we add to it
+#: (DRLs the shared table lacks, each row with its source; see the data folder's tables).
+PACKAGED_TABLES = ("drl.csv", "drl_extra.csv")
+_BAND = re.compile(r"compressed breast thickness (\d+(?:\.\d+)?)-(\d+(?:\.\d+)?) mm")
+_VIEW = re.compile(r"\bview (CC|MLO)\b")
 _HEAD_EXAM_TYPES = frozenset({"ct_head", "ct_sinus"})
 
 
@@ -157,10 +166,24 @@ class DrlEntry:
     #: CT acquisition classes a per-acquisition value is compared for (None: not stated
     #: on the event); empty for per-exam and projection entries (every value counts).
     acquisition_classes: frozenset[AcquisitionClass | None] = frozenset()
+    #: Mammography: the view (``CC``/``MLO``) and compressed breast thickness band (mm,
+    #: both ends included) the AGD level is defined for.
+    view: str | None = None
+    thickness_mm: tuple[float, float] | None = None
 
     @property
     def acquisitions(self) -> str:
         """The acquisitions this entry is compared with, as a physicist reads it."""
+        if self.view is not None or self.thickness_mm is not None:
+            band = self.thickness_mm
+            return ", ".join(
+                part
+                for part in (
+                    f"{self.view} views" if self.view else None,
+                    f"compressed breast thickness {band[0]:g}-{band[1]:g} mm" if band else None,
+                )
+                if part
+            )
         if not self.acquisition_classes:
             return "whole examination" if self.scope == "per_exam" else "every value"
         named = sorted(c for c in self.acquisition_classes if c is not None)
@@ -178,9 +201,18 @@ def _acquisition_classes(
     return _HELICAL_ONLY if "helical" in basis.lower() else _DRL_ACQUISITIONS
 
 
+def _mammography_band(basis: str) -> dict[str, object]:
+    band = _BAND.search(basis)
+    view = _VIEW.search(basis)
+    return {
+        "view": view.group(1) if view else None,
+        "thickness_mm": (float(band.group(1)), float(band.group(2))) if band else None,
+    }
+
+
 def _quantity(metric: str) -> Quantity:
     lowered = metric.lower()
-    for name in ("ctdivol", "dlp", "dap", "esd"):
+    for name in ("ctdivol", "dlp", "dap", "esd", "agd"):
         if lowered.startswith(name):
             return name  # type: ignore[return-value]
     raise ValueError(f"unknown DRL metric {metric!r}")
@@ -216,7 +248,12 @@ def load_national_drls(text: str | None = None) -> tuple[DrlEntry, ...]:
         If a row names an exam this module cannot map to an exam type, or a bad number.
     """
     if text is None:
-        text = resources.files("medcoop.analytics.data").joinpath("drl.csv").read_text("utf-8")
+        data = resources.files("medcoop.analytics.data")
+        return tuple(
+            entry
+            for name in PACKAGED_TABLES
+            for entry in load_national_drls(data.joinpath(name).read_text("utf-8"))
+        )
     entries = []
     for line, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):
         key = (row["source_id"], row["exam"])
@@ -246,6 +283,7 @@ def load_national_drls(text: str | None = None) -> tuple[DrlEntry, ...]:
                 source=row["source"],
                 notes=row["notes"],
                 acquisition_classes=_acquisition_classes(row["modality"], scope, row["basis"]),
+                **_mammography_band(row["basis"]),
             )
         )
     return tuple(entries)
@@ -266,6 +304,9 @@ class DoseObservation:
     study_uid: str
     #: The CT acquisition's class, for per-acquisition CT values.
     acquisition_class: AcquisitionClass | None = None
+    #: Mammography: the view (``CC``/``MLO``) and compressed breast thickness (mm).
+    view: str | None = None
+    thickness_mm: float | None = None
 
 
 def observations_from_record(
@@ -329,6 +370,37 @@ def observations_from_record(
             yield obs("dap", "per_projection", event.dap_gycm2, None, protocol)
     if record.totals.total_dap_gycm2 is not None:
         yield obs("dap", "per_exam", record.totals.total_dap_gycm2, None, study_protocol)
+    for event in record.events:
+        if event.kind == EventKind.MAMMOGRAPHY and event.agd_mgy is not None:
+            yield DoseObservation(
+                site_id,
+                record.device.device_key,
+                event.protocol or study_protocol,
+                exam_type,
+                "agd",
+                "per_projection",
+                None,
+                event.agd_mgy,
+                record.study_uid,
+                view=mammography_view(event.view),
+                thickness_mm=event.compressed_thickness_mm,
+            )
+
+
+def mammography_view(view: str | None) -> str | None:
+    """Return ``CC`` or ``MLO`` for a mammography view's code meaning or label, else None.
+
+    Only the standard screening views: a rolled or magnified CC (``RCC``, ``XCCL``) is not
+    the projection the DRLs survey.
+    """
+    if not view:
+        return None
+    text = re.sub(r"[^a-z]+", " ", view.lower()).strip()
+    if text in ("cc", "cranio caudal", "craniocaudal"):
+        return "CC"
+    if text in ("mlo", "medio lateral oblique", "mediolateral oblique"):
+        return "MLO"
+    return None
 
 
 def _matches(entry: DrlEntry, ob: DoseObservation) -> bool:
@@ -338,6 +410,14 @@ def _matches(entry: DrlEntry, ob: DoseObservation) -> bool:
         and ob.scope == entry.scope
         and (entry.phantom is None or ob.phantom == entry.phantom)
         and (not entry.acquisition_classes or ob.acquisition_class in entry.acquisition_classes)
+        and (entry.view is None or ob.view == entry.view)
+        and (
+            entry.thickness_mm is None
+            or (
+                ob.thickness_mm is not None
+                and entry.thickness_mm[0] <= ob.thickness_mm <= entry.thickness_mm[1] + 0.99
+            )
+        )
     )
 
 
