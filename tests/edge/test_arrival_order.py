@@ -173,3 +173,42 @@ def test_a_record_per_object_still_ends_with_the_report_events(
         assert (events, sources) == (count, source)
         assert totals_left == pytest.approx(left) and totals_right == pytest.approx(right)
         assert agd_sum == pytest.approx((left or 0) + (right or 0))
+
+
+def test_ct_header_dose_sent_first_is_replaced_by_the_report_at_the_hub(
+    tmp_path: Path, live_hub: LiveHub
+) -> None:
+    study = next(
+        s
+        for s in fleet_studies(80)
+        if {ds.Modality for ds in s.datasets} == {"CT", "SR"} and len(s.datasets) >= 3
+    )
+    renamed = _renamed(list(study.datasets), "ct-header-first")
+    for ds in renamed:
+        if ds.Modality == "CT":
+            del ds.IrradiationEventUID  # as many scanners: header events get their own keys
+    images = [ds for ds in renamed if ds.Modality == "CT"]
+    report = [ds for ds in renamed if ds.Modality == "SR"]
+    node = _node(tmp_path, live_hub)
+    node.start()
+    try:
+        assert set(_send(node.dicom_port, images)) == {0x0000}
+        _wait(live_hub, node, 1)  # the header-only record reached the hub
+        with sqlite3.connect(live_hub.db_path) as conn:
+            first = conn.execute("SELECT source FROM irradiation_events").fetchall()
+        assert first and {row[0] for row in first} == {"image_header"}
+        assert set(_send(node.dicom_port, report)) == {0x0000}
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with sqlite3.connect(live_hub.db_path) as conn:
+                sources = {r[0] for r in conn.execute("SELECT source FROM irradiation_events")}
+            if sources == {"rdsr"} and not node.status().backlog.size:
+                break
+            time.sleep(0.2)
+    finally:
+        node.stop()
+    with sqlite3.connect(live_hub.db_path) as conn:
+        rows = conn.execute("SELECT source, dlp_mgycm FROM irradiation_events").fetchall()
+        total = conn.execute("SELECT total_dlp_mgycm FROM studies").fetchone()[0]
+    assert len(rows) == study.truth.event_count and {r[0] for r in rows} == {"rdsr"}
+    assert total == pytest.approx(study.truth.totals.total_dlp_mgycm)

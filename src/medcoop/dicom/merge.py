@@ -8,12 +8,12 @@ event UIDs of a new RDSR with those it holds; this is that rule as a pure functi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from medcoop.dicom.model import DoseEvent
 from medcoop.records import EventKind, SourceKind
 
-__all__ = ["merge_study_events"]
+__all__ = ["merge_study_events", "superseded_by_reports"]
 
 
 def merge_study_events(
@@ -105,6 +105,24 @@ def _reports_take_precedence(events: tuple[DoseEvent, ...]) -> tuple[DoseEvent, 
     if not reported:
         return events
     return tuple(e for e in events if e.source in _REPORTS or _FAMILY[e.kind] not in reported)
+
+
+def superseded_by_reports(
+    held: Mapping[str, tuple[str, str]], incoming: Mapping[str, tuple[str, str]]
+) -> set[str]:
+    """Return the held events that the incoming events' dose reports supersede.
+
+    The same rule as :func:`merge_study_events`, for a side that keeps only each event's
+    ``(kind, source)`` by UID (the hub's stored rows): header and vendor-summary events
+    of a kind an incoming report event covers, and that the incoming object does not
+    itself hold, are the same exposures counted a second way.
+    """
+    reported = {_FAMILY[EventKind(k)] for k, source in incoming.values() if source in _REPORTS}
+    return {
+        uid
+        for uid, (kind, source) in held.items()
+        if uid not in incoming and source not in _REPORTS and _FAMILY[EventKind(kind)] in reported
+    }
 
 
 def _unique(events: Sequence[DoseEvent]) -> list[DoseEvent]:

@@ -54,6 +54,7 @@ STUDY_FACTS: tuple[str, ...] = (
 EVENT_FACTS: tuple[str, ...] = (
     "event_uid",
     "kind",
+    "source",  # not a contribution: ingest drops header events a later report supersedes
     "protocol",
     "target_region",
     "acquisition_type",
