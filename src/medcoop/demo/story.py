@@ -446,7 +446,7 @@ def _run_live(
             if edges[study.truth.site].site.local:
                 at_hub = sum(_studies_at_hub(client, i) for i in local_ids.values())
                 console.print(
-                    f"{study.truth.started_at:%H:%M} {study.device.kind.upper():3} "
+                    f"{study.truth.true_started_at:%H:%M} {study.device.kind.upper():3} "
                     f"{study.truth.site:15} {delivery.accepted}/{delivery.sent} messages accepted; "
                     f"the group's studies at the hub: {at_hub}",
                     highlight=False,
