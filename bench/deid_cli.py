@@ -41,7 +41,7 @@ BIN = Path(sys.executable).parent
 def write_files(folder: Path, count: int) -> list[Path]:
     """Write ``count`` distinct copies of the pydicom test files into ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
-    originals = [dcmread(get_testdata_file(name)) for name in SOURCES]
+    originals = [dcmread(str(get_testdata_file(name))) for name in SOURCES]
     paths = []
     for i in range(count):
         ds = originals[i % len(originals)].copy()
