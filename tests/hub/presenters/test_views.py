@@ -35,6 +35,7 @@ def _drl_row(source_id: str, status: str, exceeds: bool, unit: str = "mGy.cm") -
         "source_id": source_id,
         "source": "a citation",
         "status": status,
+        "acquisitions": "whole examination",
     }
 
 
@@ -59,6 +60,9 @@ def test_drl_view_names_groups_spells_units_and_marks_superseded_sets() -> None:
     assert first["ratio"] == "0.93" and first["status"] == "in force"
     assert second["status"] == "superseded" and second["review"] == "above DRL"
     assert any("FR-2011 is a superseded DRL set" in note for note in view.notes)
+    spiral = {**rows[0], "quantity": "ctdivol", "acquisitions": "spiral acquisitions (…)"}
+    noted = drl_view([spiral], site="St Elsewhere").notes
+    assert noted == ("ct_head: spiral acquisitions (…).",)
     # programs get the raw numbers, the unit and the status
     data = view.as_dict()["rows"][1]
     assert data["median"] == 905.123 and data["unit"] == "mGy·cm"

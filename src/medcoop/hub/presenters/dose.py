@@ -35,6 +35,8 @@ class DrlComparisonOut(BaseModel):
     exceeds: bool
     source_id: str
     source: str
+    #: What was compared: for per-acquisition CT DRLs, which acquisition types.
+    acquisitions: str
     #: The DRL set's status as its table states it ("national DRL (in force …)", "superseded …").
     status: str = ""
 
@@ -67,6 +69,7 @@ def drl_comparisons_out(found: Sequence[DrlComparison]) -> list[DrlComparisonOut
             exceeds=c.exceeds,
             source_id=c.entry.source_id,
             source=c.entry.source,
+            acquisitions=c.entry.acquisitions,
             status=c.entry.status,
         )
         for c in found
@@ -104,6 +107,7 @@ def drl_view(
             "review": "above DRL" if row["exceeds"] else "ok",
             "drl_set": row["source_id"],
             "drl_status": drl_status(row.get("status", "")),
+            "acquisitions": row.get("acquisitions", ""),
         }
         for row in rows
     ]
@@ -121,10 +125,18 @@ def drl_view(
         Column("review", "review", style=_review),
         Column("drl_set", "DRL set"),
         Column("drl_status", "status", style=lambda v: "dim" if v == "superseded" else None),
+        Column("acquisitions", "acquisitions compared", hidden=True),
     )
     superseded = sorted({r["drl_set"] for r in records if r["drl_status"] == "superseded"})
-    notes = tuple(
+    notes = [
         f"{source} is a superseded DRL set: shown for comparison, not for review."
         for source in superseded
-    )
-    return View(f"DRL comparison, {site}", columns, records, notes)
+    ]
+    # per-acquisition CT rows say which acquisitions were compared (localizers excluded)
+    generic = {"", "whole examination", "every value"}
+    for compared in dict.fromkeys(r["acquisitions"] for r in records):
+        if compared in generic:
+            continue
+        exams = sorted({r["exam_type"] for r in records if r["acquisitions"] == compared})
+        notes.append(f"{', '.join(exams)}: {compared}.")
+    return View(f"DRL comparison, {site}", columns, records, tuple(notes))
