@@ -18,6 +18,8 @@ from fastapi.testclient import TestClient
 
 from medcoop.hub.app import create_app
 from medcoop.hub.db.models import Role
+from medcoop.hub.db.tenancy import ALL_TENANTS, scope_session
+from medcoop.hub.services import accounts
 from medcoop.hub.settings import HubSettings
 from medcoop.records import DoseTotals, EventKind, IrradiationEvent, StudyRecord, UsageFacts
 from tests.analytics.factories import ct_event, ingest_via_api, record
@@ -33,7 +35,7 @@ RULES = {
 
 @dataclass(frozen=True)
 class World:
-    """The app and its two tenants (A has the alerts)."""
+    """The app and its two tenants, both with alerts."""
 
     app: FastAPI
     a: Tenant
@@ -98,17 +100,23 @@ def _studies(tag: str, n: int, seed: int) -> list[StudyRecord]:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    """Two organisations with data; A has alert rules and open alerts."""
+    """Two organisations with data, alert rules and open alerts."""
     db = Path(tmp_path_factory.mktemp("web")) / "hub.db"
     app = create_app(HubSettings(database_url=f"sqlite:///{db}", notifier_enabled=False))
     with TestClient(app) as client:
         a = make_tenant(app, "Alpha", passwords=True)
         b = make_tenant(app, "Beta", passwords=True)
-        headers = auth(a.tokens[Role.MEDICAL_PHYSICIST])
-        saved = client.put(
-            "/api/v1/analytics/alert-settings", json={"rules": RULES}, headers=headers
-        )
-        assert saved.status_code == 200, saved.text
+        for tenant in (a, b):
+            headers = auth(tenant.tokens[Role.MEDICAL_PHYSICIST])
+            saved = client.put(
+                "/api/v1/analytics/alert-settings", json={"rules": RULES}, headers=headers
+            )
+            assert saved.status_code == 200, saved.text
+        with app.state.session_factory() as session:  # A has one more member than B
+            scope_session(session, ALL_TENANTS)
+            extra = accounts.create_user(session, "second.viewer@alpha.example")
+            accounts.add_membership(session, a.org_id, extra.id, Role.VIEWER)
+            session.commit()
         ingest_via_api(client, a, _studies("a", 40, 1))
         ingest_via_api(client, b, _studies("b", 12, 2))
     yield World(app, a, b)

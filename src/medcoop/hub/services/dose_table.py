@@ -182,14 +182,16 @@ def study_page(
             break
         scanned += len(keys)
         flat = _flatten(session, {uid: study_id for study_id, uid, _ in keys})
+        used = 0
         for study_id, _uid, value in keys:
             row = flat[study_id]
             last = (value, study_id)
+            used += 1
             if filters.keeps(row):
                 rows.append(row)
                 if len(rows) == limit:
                     break
-        if len(keys) < want:
+        if len(keys) < want and used == len(keys):  # read to the end of the table
             exhausted = True
             break
     more = not exhausted and last is not None and (len(rows) == limit or scanned >= MAX_SCAN)
