@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from medcoop.hub.db.models import Study
 from medcoop.hub.db.tenancy import scope_session
 from medcoop.hub.errors import HubError
-from medcoop.hub.services.dose_table import SORTABLE, TableFilter, study_page
+from medcoop.hub.services.analytics import SORTABLE, TableFilter, study_page
 from tests.hub.web.conftest import World
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from medcoop.hub.db.analytics_models import AlertRow
 from medcoop.hub.db.models import Role, Token
 from medcoop.hub.db.tenancy import ALL_TENANTS, scope_session
-from medcoop.hub.services import analytics_alerts
+from medcoop.hub.services import analytics
 from tests.hub.conftest import PASSWORD, auth
 from tests.hub.web.conftest import World, csrf, sign_in
 
@@ -24,7 +24,7 @@ from tests.hub.web.conftest import World, csrf, sign_in
 def _alerts(world: World) -> dict[str, AlertRow]:
     with world.app.state.session_factory() as session:
         scope_session(session, world.a.org_id)
-        rows = analytics_alerts.list_alerts(session)
+        rows = analytics.list_alerts(session)
         for row in rows:
             session.expunge(row)
         return {r.alert_key: r for r in rows}
@@ -104,7 +104,7 @@ def test_rules_edit_validates_like_the_api(world: World) -> None:
         assert answer.status_code == 400 and message in answer.text, answer.text[-800:]
     with world.app.state.session_factory() as session:
         scope_session(session, world.a.org_id)
-        rules, _ = analytics_alerts.get_settings(session)
+        rules, _ = analytics.get_settings(session)
     assert [r.rule_id for r in rules.rules] == ["dlp-600", "fluoro"]
     new = '{"rules": [{"rule_id": "dlp-700", "type": "ct_threshold", "metric": "dlp", ' \
         '"threshold": 700}]}'

@@ -24,7 +24,7 @@ from medcoop.hub.api import users as api_users
 from medcoop.hub.api.deps import DbSession, PageParams, Settings, UserPrincipal, WriteSession
 from medcoop.hub.api.schemas import DevicePatch, InvitationIn, SiteIn, TokenIn
 from medcoop.hub.db.models import Role, Study, Token, TokenKind
-from medcoop.hub.services.auth import Permission, Principal
+from medcoop.hub.services.accounts import Permission, Principal
 from medcoop.hub.web.routing import PageRoute, page
 
 __all__ = ["router"]

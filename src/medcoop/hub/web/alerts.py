@@ -20,8 +20,8 @@ from medcoop.hub.api import analytics_alerts as api
 from medcoop.hub.api.deps import DbSession, WriteSession
 from medcoop.hub.db.models import Study
 from medcoop.hub.errors import HubError
-from medcoop.hub.services import analytics_alerts
-from medcoop.hub.services.auth import Permission
+from medcoop.hub.services import analytics
+from medcoop.hub.services.accounts import Permission
 from medcoop.hub.web.forms import parse_query
 from medcoop.hub.web.routing import PageRoute, page
 
@@ -47,7 +47,7 @@ class AlertFilters(BaseModel):
 def alerts(request: Request, _principal: api.Reader, db: DbSession) -> Response:
     """The organisation's alerts (newest first), each with its history."""
     filters = parse_query(request, AlertFilters)
-    rows = analytics_alerts.list_alerts(db, filters.state, kind=filters.kind, limit=SHOWN)
+    rows = analytics.list_alerts(db, filters.state, kind=filters.kind, limit=SHOWN)
     uids = sorted({r.study_uid for r in rows})
     study_ids = dict(
         db.execute(select(Study.study_uid, Study.id).where(Study.study_uid.in_(uids))).all()
@@ -114,7 +114,7 @@ def save_rules(
         parsed = json.loads(rules_json)
     except json.JSONDecodeError as exc:
         raise HubError(f"the rules are not valid JSON: {exc.msg} (line {exc.lineno})") from exc
-    _rules, notify = analytics_alerts.get_settings(db)
+    _rules, notify = analytics.get_settings(db)
     body = api.AlertSettingsIn.model_validate({"rules": parsed, "notify": notify.model_dump()})
     api.write_settings(body, principal, db)
     return RedirectResponse("/alerts?done=rules", status_code=303)

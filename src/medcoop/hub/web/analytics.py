@@ -24,7 +24,7 @@ from medcoop.hub.api.deps import DbSession, WriteSession
 from medcoop.hub.db.base import utcnow
 from medcoop.hub.db.models import Site
 from medcoop.hub.errors import NotFoundError
-from medcoop.hub.services.auth import Permission, Principal
+from medcoop.hub.services.accounts import Permission, Principal
 from medcoop.hub.web.forms import parse_query
 from medcoop.hub.web.routing import PageRoute, page
 

@@ -31,9 +31,9 @@ from medcoop.hub.api.deps import DbSession, open_session, require
 from medcoop.hub.db.base import utcnow
 from medcoop.hub.db.models import Device, Site, Study, UsageFact
 from medcoop.hub.db.tenancy import scope_session
-from medcoop.hub.services import analytics_alerts, analytics_dose, directory, studies
-from medcoop.hub.services.auth import Permission, Principal
-from medcoop.hub.services.dose_table import iter_rows, study_page
+from medcoop.hub.services import accounts, analytics, ingest
+from medcoop.hub.services.accounts import Permission, Principal
+from medcoop.hub.services.analytics import iter_rows, study_page
 from medcoop.hub.web.forms import DoseFilters, parse_query
 from medcoop.hub.web.routing import PageRoute, page
 
@@ -53,9 +53,9 @@ _DRL_QUANTITY = {"dlp": "DLP", "dap": "DAP"}
 def _filters(request: Request, db: Session) -> DoseFilters:
     filters = parse_query(request, DoseFilters)
     if filters.site_id is not None:
-        analytics_dose.require_site(db, filters.site_id)  # another tenant's site: 404
+        analytics.require_site(db, filters.site_id)  # another tenant's site: 404
     if filters.device_id is not None:
-        directory.get_device(db, filters.device_id)
+        accounts.get_device(db, filters.device_id)
     return filters
 
 
@@ -135,7 +135,7 @@ def _lines(
     if filters.site_id is None:
         notes.append("Choose a site to draw the local DRL from its peers.")
         return shapes, notes
-    result = analytics_dose.peer_benchmark(
+    result = analytics.peer_benchmark(
         db, pool, filters.site_id, exam_type=filters.exam_type, metric=filters.metric
     )
     if result.peers is not None:
@@ -292,9 +292,9 @@ def _cell(value: Any) -> Any:
 @router.get("/dose/studies/{study_id}")
 def study(study_id: uuid.UUID, request: Request, _principal: Reader, db: DbSession) -> Response:
     """One study with every irradiation event (as ``GET /api/v1/studies/{id}``), and SSDE."""
-    detail = studies.get_study(db, study_id)
-    device = directory.get_device(db, detail["device_id"])
-    loaded = analytics_dose.load_records(db, study_ids=[study_id])
+    detail = ingest.get_study(db, study_id)
+    device = accounts.get_device(db, detail["device_id"])
+    loaded = analytics.load_records(db, study_ids=[study_id])
     ssde: dict[str, float] = {}
     pseudonym = None
     if loaded:
@@ -316,7 +316,7 @@ def study(study_id: uuid.UUID, request: Request, _principal: Reader, db: DbSessi
 
 
 def _window_days(db: Session) -> int:
-    rules, _notify = analytics_alerts.get_settings(db)
+    rules, _notify = analytics.get_settings(db)
     windows = [r.window_days for r in rules.rules if isinstance(r, FluoroCumulativeRule)]
     return max(windows) if windows else FluoroCumulativeRule(rule_id="default").window_days
 
@@ -324,7 +324,7 @@ def _window_days(db: Session) -> int:
 @router.get("/dose/patients/{pseudonym}")
 def patient(pseudonym: Pseudonym, request: Request, _principal: Reader, db: DbSession) -> Response:
     """A patient pseudonym's studies with running totals, and the rolling fluoroscopy dose."""
-    points = analytics_dose.patient_history(db, pseudonym)
+    points = analytics.patient_history(db, pseudonym)
     days = _window_days(db)
     dated = [p for p in points if p.study_at is not None]
     last_at = max((p.study_at for p in dated), default=None)

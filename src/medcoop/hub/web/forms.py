@@ -16,7 +16,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from medcoop.hub.services.dose_table import SORTABLE, TableFilter
+from medcoop.hub.services.analytics import SORTABLE, TableFilter
 
 __all__ = ["DoseFilters", "parse_query"]
 

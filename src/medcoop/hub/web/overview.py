@@ -1,7 +1,7 @@
 """The overview page: this week's and month's studies, open alerts, edges, DRL exceedances.
 
 Every number comes from one grouped statement (studies, alerts, edges' tokens) or from
-:func:`~medcoop.hub.services.analytics_dose.drl_comparisons` over the last 90 days, so
+:func:`~medcoop.hub.services.analytics.drl_comparisons` over the last 90 days, so
 the page costs the same few statements however many sites the organisation has.
 """
 
@@ -18,8 +18,8 @@ from medcoop.hub.api.deps import DbSession, require
 from medcoop.hub.db.analytics_models import AlertRow
 from medcoop.hub.db.base import utcnow
 from medcoop.hub.db.models import Site, Study, Token, TokenKind
-from medcoop.hub.services import analytics_dose
-from medcoop.hub.services.auth import Permission, Principal
+from medcoop.hub.services import analytics
+from medcoop.hub.services.accounts import Permission, Principal
 from medcoop.hub.web.routing import PageRoute, page
 
 __all__ = ["router"]
@@ -66,7 +66,7 @@ def overview(request: Request, principal: Reader, db: DbSession) -> Response:
     month_from = now - timedelta(days=30)
     sites = {s.id: s for s in db.scalars(select(Site).order_by(Site.name))}
     alerts = dict(db.execute(select(AlertRow.state, func.count()).group_by(AlertRow.state)).all())
-    comparisons = analytics_dose.drl_comparisons(db, None, from_at=now - DRL_WINDOW)
+    comparisons = analytics.drl_comparisons(db, None, from_at=now - DRL_WINDOW)
     exceeded = [c for c in comparisons if c.exceeds]
     return page(
         request,

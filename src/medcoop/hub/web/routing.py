@@ -27,7 +27,7 @@ from pydantic import ValidationError
 
 from medcoop.hub.api.deps import CSRF_COOKIE, CSRF_FIELD
 from medcoop.hub.errors import AuthenticationError, HubError
-from medcoop.hub.services.auth import Permission, Principal
+from medcoop.hub.services.accounts import Permission, Principal
 
 __all__ = ["PageRoute", "page", "static_file"]
 

@@ -18,7 +18,7 @@ from medcoop.hub.api.deps import Settings, UserPrincipal, WriteSession
 from medcoop.hub.api.schemas import LoginIn
 from medcoop.hub.errors import AuthenticationError, PermissionDeniedError, RateLimitedError
 from medcoop.hub.services import accounts
-from medcoop.hub.services.auth import Permission
+from medcoop.hub.services.accounts import Permission
 from medcoop.hub.web.routing import PageRoute, page, static_file
 
 __all__ = ["router"]

@@ -1,6 +1,6 @@
 """The dashboard's study table: SQL filters, server-side sort, keyset pagination.
 
-Unlike :func:`medcoop.hub.services.analytics_dose.query_studies` (which flattens every
+Unlike :func:`medcoop.hub.services.analytics.dose.query_studies` (which flattens every
 matching study in Python, fine for a CSV of one site), a page here costs one indexed
 range read of the studies table plus one read of the page's events: it never depends on
 how many studies the organisation holds. Rows are flattened by the same
@@ -29,7 +29,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from medcoop.analytics.query import study_row
 from medcoop.hub.db.models import Study
 from medcoop.hub.errors import HubError
-from medcoop.hub.services.analytics_dose import load_records
+from medcoop.hub.services.analytics.dose import load_records
 
 __all__ = ["MAX_SCAN", "SORTABLE", "StudyTable", "TableFilter", "iter_rows", "study_page"]
 
