@@ -29,7 +29,7 @@ from medcoop.hub.api.deps import CSRF_COOKIE, CSRF_FIELD
 from medcoop.hub.errors import AuthenticationError, HubError
 from medcoop.hub.services.accounts import Permission, Principal
 
-__all__ = ["PageRoute", "page", "static_file"]
+__all__ = ["NAV", "PageRoute", "page", "static_file"]
 
 log = logging.getLogger(__name__)
 _HERE = Path(__file__).parent
@@ -66,7 +66,7 @@ ENV.filters["num"] = _num
 ENV.globals["Permission"] = Permission
 _STUDIES = Permission.READ_STUDIES
 #: The main navigation: each page's link is shown to those holding its permission.
-ENV.globals["nav"] = (
+NAV: tuple[tuple[str, str, Permission], ...] = (
     ("/overview", "Overview", _STUDIES),
     ("/dose", "Dose", _STUDIES),
     ("/alerts", "Alerts", _STUDIES),
@@ -75,6 +75,7 @@ ENV.globals["nav"] = (
     ("/protocols", "Protocols", _STUDIES),
     ("/admin", "Administration", Permission.READ_DIRECTORY),
 )
+ENV.globals["nav"] = NAV
 
 
 def page(
