@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import tempfile
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,7 +101,9 @@ def _no_identifiers(options: DemoOptions, result: DemoResult) -> CheckResult:
 
 
 def _pages(options: DemoOptions, logins: list[DemoLogin]) -> CheckResult:
-    from fastapi.testclient import TestClient
+    with warnings.catch_warnings():  # Starlette's note about its httpx client, not ours
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from fastapi.testclient import TestClient
     from sqlalchemy import select
 
     from medcoop.hub.app import create_app

@@ -210,6 +210,8 @@ def test_physicist_uses_every_filter_and_form(world: World, live: str, chromium:
     page.get_by_label("Age from (years)").fill("abc")
     page.get_by_role("button", name="Apply filters").click()
     assert "min_age_years" in page.get_by_role("alert").inner_text()
+    # Chromium logs the deliberate 400 answer as a console error: that one is expected
+    guard.problems = [p for p in guard.problems if "status of 400" not in p]
     # export CSV
     page.goto(f"{live}/dose?modality=CT")
     with page.expect_download() as download:
