@@ -20,6 +20,7 @@ import argparse
 import json
 import random
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -168,6 +169,7 @@ def main() -> None:
         app = create_app(HubSettings(database_url=url, notifier_enabled=False))
         org_id, site_ids = _tenant(app, "bench", args.sites, people=True)
         load_s = _load(app, org_id, site_ids, args.studies, args.seed)
+        print(f"loaded {args.studies} studies in {load_s:.0f} s", file=sys.stderr)
         for p in range(args.peers):  # peers for the benchmark page (k-anonymity needs ≥ 5)
             peer, peer_sites = _tenant(app, f"peer{p}", 1, people=False)
             _load(app, peer, peer_sites, 600, args.seed + p + 1)
@@ -187,6 +189,7 @@ def main() -> None:
                 times.append((time.perf_counter() - started) * 1000)
                 assert answer.status_code == 200, (path, answer.status_code)
             times.sort()
+            print(f"{path[:60]}: p95 {times[-1]:.0f} ms (max)", file=sys.stderr)
             results[path.split("?")[0] + ("?" + path.split("?")[1][:40] if "?" in path else "")] = {
                 "p50_ms": round(statistics.median(times), 1),
                 "p95_ms": round(times[max(0, int(len(times) * 0.95) - 1)], 1),

@@ -197,3 +197,24 @@ def test_exports_hold_the_apis_rows(world: World) -> None:
     table = list(sheet.iter_rows(values_only=True))
     assert len(table) == 41 and table[0][0] == "study_uid"
     assert {r[0] for r in table[1:]} == set(rows(expected))
+
+
+def test_charts_and_overview_hold_the_studies_numbers(world: World) -> None:
+    browser = sign_in(world.app, world.a, Role.VIEWER)
+    figure = browser.get("/dose/charts/distribution.json?exam_type=ct_head").json()
+    # the national DRL line is the reference table's (UK NDRL 2024, CT head, DLP per exam)
+    assert [s["y0"] for s in figure["layout"]["shapes"]] == [790.0]
+    heads = [v for box in figure["data"] for v in box["y"]]
+    api = TestClient(world.app)
+    rows = api.get(
+        "/api/v1/analytics/studies?exam_type=ct_head&limit=500",
+        headers=auth(world.a.tokens[Role.VIEWER]),
+    ).json()["items"]
+    assert sorted(heads) == sorted(r["total_dlp_mgycm"] for r in rows)
+    # the overview's median (from the summaries' sketches, 1 % bins) is the rows' middle
+    values = sorted(r["total_dlp_mgycm"] for r in rows)
+    low, high = values[len(values) // 2 - 1], values[len(values) // 2]
+    page = browser.get("/overview").text
+    cell = page.split("<td>ct_head</td><td>DLP per examination</td>")[1]
+    shown = float(cell.split('<td class="num">')[2].split("<")[0].replace(",", ""))
+    assert 0.99 * low <= shown <= 1.01 * high, (shown, low, high)

@@ -47,7 +47,7 @@ EXPORT_ROWS = 100_000
 PAGE_ROWS = 50
 _METRIC_COLUMN = {"dlp": Study.total_dlp_mgycm, "dap": Study.total_dap_gycm2}
 _METRIC_LABEL = {"dlp": "DLP (mGy·cm)", "dap": "DAP (Gy·cm²)"}
-_DRL_QUANTITY = {"dlp": "DLP", "dap": "DAP"}
+_DRL_QUANTITY = {"dlp": "dlp", "dap": "dap"}
 
 
 def _filters(request: Request, db: Session) -> DoseFilters:
@@ -126,12 +126,12 @@ def _lines(
     national = [
         e
         for e in load_national_drls()
-        if e.exam_type == filters.exam_type and e.quantity == wanted and e.scope == "exam"
+        if e.exam_type == filters.exam_type and e.quantity == wanted and e.scope == "per_exam"
     ]
     for entry in national[:1]:
         shapes.append(_hline(entry.value_si, f"national DRL {entry.source_id}", "#8a1010"))
     if not national:
-        notes.append(f"No national {wanted} DRL per exam for {filters.exam_type}.")
+        notes.append(f"No national {wanted.upper()} DRL per exam for {filters.exam_type}.")
     if filters.site_id is None:
         notes.append("Choose a site to draw the local DRL from its peers.")
         return shapes, notes

@@ -66,7 +66,7 @@ def overview(request: Request, principal: Reader, db: DbSession) -> Response:
     month_from = now - timedelta(days=30)
     sites = {s.id: s for s in db.scalars(select(Site).order_by(Site.name))}
     alerts = dict(db.execute(select(AlertRow.state, func.count()).group_by(AlertRow.state)).all())
-    comparisons = analytics.drl_comparisons(db, None, from_at=now - DRL_WINDOW)
+    comparisons = analytics.site_dlp_against_drls(db, from_at=now - DRL_WINDOW)
     exceeded = [c for c in comparisons if c.exceeds]
     return page(
         request,

@@ -1,6 +1,7 @@
 """Hub analytics: the pure :mod:`medcoop.analytics` over the hub's tables.
 
 - :mod:`.dose`: DRL comparisons, peer benchmarks, utilization, study query, history;
+- :mod:`.summary_drl`: sites' median DLP from the summaries against national DRLs;
 - :mod:`.dose_table`: the dashboard's study table (SQL filters, sort, keyset pages);
 - :mod:`.alerts`: an organisation's rules, evaluation, lifecycle, notices due;
 - :mod:`.notifier`: delivering due notices with retries (background work);
@@ -46,6 +47,7 @@ from medcoop.hub.services.analytics.protocols import (
     own_protocols,
     publish_protocol,
 )
+from medcoop.hub.services.analytics.summary_drl import SiteDrl, site_dlp_against_drls
 
 __all__ = [
     "MEDIAN_CACHE_TTL_S",
@@ -54,6 +56,7 @@ __all__ = [
     "AlertNotifier",
     "EmailSettings",
     "NotifySettings",
+    "SiteDrl",
     "StudyTable",
     "TableFilter",
     "WebhookSettings",
@@ -76,6 +79,7 @@ __all__ = [
     "put_settings",
     "query_studies",
     "require_site",
+    "site_dlp_against_drls",
     "study_page",
     "transition",
     "utilization",
