@@ -21,6 +21,7 @@ component or ID would match nearly every object.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -30,7 +31,6 @@ from typing import Literal
 
 from pydicom import Dataset, dcmread
 from pydicom.charset import convert_encodings
-from pydicom.datadict import tag_for_keyword
 from pydicom.dataelem import DataElement
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
@@ -44,6 +44,8 @@ from medcoop.deid.elements import (
     from_dataset,
     item_encodings,
 )
+from medcoop.deid.patterns import GENERIC
+from medcoop.dicom.identity import INSTITUTION_TAGS, PATIENT_IDENTIFYING_TAGS
 from medcoop.dicom.part10 import PIXEL_TAGS
 
 __all__ = [
@@ -71,52 +73,9 @@ MIN_VALUE_CHARS = 3
 #: Shortest value scanned for in binary values (OB/OW/UN): shorter ones hit by chance.
 MIN_BINARY_VALUE_CHARS = 4
 
-#: Attributes whose values identify a patient, a person or a place, wherever they occur.
-IDENTIFYING_KEYWORDS: frozenset[str] = frozenset(
-    {
-        "PatientName",
-        "PatientID",
-        "OtherPatientIDs",
-        "OtherPatientNames",
-        "PatientBirthName",
-        "PatientMotherBirthName",
-        "PatientBirthDate",
-        "PatientAddress",
-        "PatientTelephoneNumbers",
-        "PatientTelecomInformation",
-        "MedicalRecordLocator",
-        "AccessionNumber",
-        "AdmissionID",
-        "StudyID",
-        "RequestedProcedureID",
-        "ScheduledProcedureStepID",
-        "PerformedProcedureStepID",
-        "PlacerOrderNumberImagingServiceRequest",
-        "FillerOrderNumberImagingServiceRequest",
-        "PlacerOrderNumberProcedure",
-        "FillerOrderNumberProcedure",
-        "RegionOfResidence",
-        "MilitaryRank",
-        "ResponsiblePerson",
-        "ResponsibleOrganization",
-        "PersonAddress",
-        "PersonTelephoneNumbers",
-        "PersonTelecomInformation",
-        "ReferringPhysicianAddress",
-        "ReferringPhysicianTelephoneNumbers",
-        "VerifyingOrganization",
-        "InsurancePlanIdentification",
-        "ClinicalTrialSubjectID",
-        "ClinicalTrialSubjectReadingID",
-    }
-)
-#: Institution attributes: identifying unless the profile retains institution identity.
-INSTITUTION_KEYWORDS: frozenset[str] = frozenset(
-    {"InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName"}
-)
-
-_IDENTIFYING_TAGS = frozenset(tag_for_keyword(k) for k in IDENTIFYING_KEYWORDS) - {None}
-_INSTITUTION_TAGS = frozenset(tag_for_keyword(k) for k in INSTITUTION_KEYWORDS) - {None}
+# The one list of identifying attributes (derived from Table E.1-1 in dicom/identity).
+_IDENTIFYING_TAGS = frozenset(PATIENT_IDENTIFYING_TAGS)
+_INSTITUTION_TAGS = frozenset(INSTITUTION_TAGS)
 
 _TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST"})
 _TEXT_VRS |= frozenset({"TM", "UC", "UI", "UR", "UT"})
@@ -253,10 +212,88 @@ PLACEHOLDERS = frozenset(
 
 def _scannable(value: str) -> bool:
     core = value.strip()
-    if len(core) < MIN_VALUE_CHARS or core.upper() in PLACEHOLDERS:
+    if core.upper() in PLACEHOLDERS:
         return False
+    if len(core) < MIN_VALUE_CHARS:
+        # A CJK or Hangul syllable is a word: two-character names (山田, 민준) are common.
+        return len(core) == 2 and all(_is_cjk(ch) for ch in core)
     # Short pure numbers (series 1, study 42) are counters, not identifiers.
     return not (core.isdigit() and len(core) < 4)
+
+
+def _is_cjk(char: str) -> bool:
+    code = ord(char)
+    return (
+        0x3040 <= code <= 0x30FF
+        or 0x3400 <= code <= 0x9FFF
+        or 0xAC00 <= code <= 0xD7AF
+        or 0xF900 <= code <= 0xFAFF
+        or 0x20000 <= code <= 0x2FFFF
+    )
+
+
+# --- folding: case, diacritics, transliteration ----------------------------------------
+
+#: Letters that do not decompose into a base letter and a mark.
+_STRIP = {"ø": "o", "æ": "ae", "œ": "oe", "ß": "ss", "đ": "d", "ł": "l", "ı": "i", "þ": "th"}
+_STRIP.update({"ð": "d", "ŀ": "l", "ħ": "h"})
+#: The transliterations people type for letters their keyboard lacks (Müller → MUELLER,
+#: Itō → ITOU, Åsa → AASA).
+_EXPAND = {"ä": "ae", "ö": "oe", "ü": "ue", "å": "aa", "ø": "oe", "ō": "ou", "ū": "uu"}
+_CONTRACT = (("ae", "a"), ("oe", "o"), ("ue", "u"), ("aa", "a"), ("ou", "o"), ("uu", "u"))
+
+
+@lru_cache(maxsize=65536)
+def _fold_char(char: str) -> str:
+    low = char.casefold()
+    if char.isascii():
+        return low
+    if 0xFF01 <= ord(char) <= 0xFF5E:  # full-width ASCII (ＹＡＭＡＤＡ)
+        return unicodedata.normalize("NFKC", char).casefold()
+    if ord(char) >= 0x2000:  # CJK, kana and Hangul are compared as they are
+        return low
+    out = []
+    for part in low:
+        if part in _STRIP:
+            out.append(_STRIP[part])
+            continue
+        decomposed = unicodedata.normalize("NFKD", part)
+        out.append("".join(c for c in decomposed if not unicodedata.combining(c)))
+    return "".join(out)
+
+
+def fold(text: str) -> str:
+    """Return ``text`` case-folded without diacritics (``Núñez`` → ``nunez``, ``ß`` → ``ss``)."""
+    if text.isascii():
+        return text.lower()
+    return "".join(_fold_char(ch) for ch in text)
+
+
+def _fold_mapped(text: str) -> tuple[str, list[int]]:
+    # The folded text and, for each of its characters, where it came from in ``text``.
+    out: list[str] = []
+    where: list[int] = []
+    for index, char in enumerate(text):
+        folded = _fold_char(char)
+        out.append(folded)
+        where.extend([index] * len(folded))
+    return "".join(out), where
+
+
+def _variants(form: str) -> set[str]:
+    """The folded spellings of one form: as folded, transliterated, contracted."""
+    low = form.casefold()
+    found = {fold(form)}
+    if not low.isascii():
+        expanded = "".join(_EXPAND.get(ch, ch) for ch in low)
+        found.add(fold(expanded))
+        if "ō" in low:
+            found.add(fold(low.replace("ō", "oh")))
+    elif not any(ch.isdigit() for ch in low):
+        for long, short in _CONTRACT:
+            if long in low:
+                found.add(low.replace(long, short))
+    return found
 
 
 # --- expanding into the forms values take in outputs -----------------------------------
@@ -266,13 +303,16 @@ def expand_values(values: Iterable[str]) -> dict[str, NeedleKind]:
     """Return the forms to look for, each with its kind.
 
     Person names (``^``-separated) give their components and the orderings people type
-    (``JOHN DOE``, ``DOE, JOHN``, ``DOE JOHN``); eight-digit dates give ISO, US, European
-    and dotted forms; everything is upper-cased (matching is case-insensitive).
+    (``JOHN DOE``, ``DOE, JOHN``, ``DOE JOHN``; CJK names also without a space); eight-digit
+    dates give ISO, US, European and dotted forms; every form is folded (case, diacritics)
+    and transliterated (``MÜLLER`` gives ``muller`` and ``mueller``, ``MUELLER`` gives
+    ``muller``), and is also kept as written, case-folded (for the byte search).
     """
     needles: dict[str, NeedleKind] = {}
     for raw in values:
         for form, kind in _forms_of(raw):
-            needles.setdefault(form, kind)
+            if needles.setdefault(form, kind) == "identifier" and kind == "name":
+                needles[form] = kind
     return needles
 
 
@@ -291,8 +331,13 @@ def _forms_of(raw: str) -> tuple[tuple[str, NeedleKind], ...]:
 
 
 def _normalised(forms: set[str], kind: NeedleKind) -> tuple[tuple[str, NeedleKind], ...]:
-    normal = (" ".join(form.split()).upper() for form in sorted(forms))
-    return tuple((form, kind) for form in normal if _scannable(form))
+    normal: set[str] = set()
+    for form in forms:
+        spaced = " ".join(form.split())
+        if _scannable(spaced):
+            normal.add(spaced.casefold())
+            normal.update(v for v in _variants(spaced) if _scannable(v))
+    return tuple((form, kind) for form in sorted(normal))
 
 
 def _name_forms(value: str) -> set[str]:
@@ -306,6 +351,8 @@ def _name_forms(value: str) -> set[str]:
         if family and given:
             forms |= {f"{given} {family}", f"{family} {given}", f"{family}, {given}"}
             forms.add(f"{family},{given}")
+            if any(_is_cjk(ch) for ch in family + given):  # written without a space
+                forms |= {f"{family}{given}", f"{given}{family}"}
             if middle:
                 forms |= {f"{given} {middle} {family}", f"{family}, {given} {middle}"}
     return forms
@@ -389,8 +436,14 @@ class _Scanner:
         return _text_pattern(candidates) if candidates else None
 
     def candidates(self, text: str) -> tuple[str, ...]:
-        """Return the forms whose every word occurs in ``text`` (longest first)."""
-        low = text.lower()
+        """Return the forms whose every word occurs in ``text`` (longest first).
+
+        ``text`` is folded (:func:`fold`); digits grouped by separators count as joined
+        (``208-6828`` holds the word ``2086828``), as the expressions match them.
+        """
+        low = fold(text)  # idempotent: folded text may be passed again
+        if _GROUPED_DIGITS.search(low):
+            low = low + " " + _GROUPED_DIGITS.sub(_join_digits, low)
         present = {word for word in self.fast_text if word in low}
         if not present:
             return ()
@@ -405,12 +458,12 @@ class _Scanner:
         return _bytes_pattern(self.ordered, self.codecs, MIN_BINARY_VALUE_CHARS)
 
     def kind_of_text(self, match: str) -> NeedleKind:
-        return self.kinds.get(" ".join(match.split()).upper(), "identifier")
+        return self.kinds.get(" ".join(fold(match).split()), "identifier")
 
     def kind_of_bytes(self, match: bytes) -> NeedleKind:
         for codec in ("utf_8", "latin_1", "utf_16_le", "utf_16_be"):
             try:
-                kind = self.kinds.get(" ".join(match.decode(codec).split()).upper())
+                kind = self.kinds.get(" ".join(match.decode(codec).split()).casefold())
             except UnicodeDecodeError:
                 continue
             if kind is not None:
@@ -441,7 +494,7 @@ def _word_bytes(word: str, codecs: tuple[str, ...]) -> frozenset[bytes]:
         variants, word_codecs = [word], [c for c in codecs if not _ascii_compatible(c)]
     else:
         forms = set()
-        variants = sorted({word, word.lower(), word.title()})
+        variants = sorted({word, word.lower(), word.title(), word.upper()})
         word_codecs = [*codecs, *_CJK_CODECS, "utf_16_le", "utf_16_be"]
     for variant in variants:
         for codec in word_codecs:
@@ -473,9 +526,27 @@ def _ascii_compatible(codec: str) -> bool:
 
 @lru_cache(maxsize=4096)
 def _text_pattern(needles: tuple[str, ...]) -> re.Pattern[str]:
-    # Digit boundaries: an ID inside a longer number (a remapped UID, a DLP) is chance.
-    body = "|".join(_flexible(n) for n in needles)
-    return re.compile(f"(?<![0-9])(?:{body})(?![0-9])", re.IGNORECASE)
+    """One expression for folded ``needles``, to run on folded text.
+
+    Forms match as whole words: not inside a longer word or number (``ono`` is not in
+    ``monochrome2``, an ID not inside a remapped UID), except at an end written in a
+    script without spaces (CJK names run into the words around them).
+    """
+    return re.compile("|".join(_bounded_form(n) for n in needles))
+
+
+_WORD_EDGE = "[^\\W_]"
+_GROUPED_DIGITS = re.compile(r"\d(?:[-./ ]\d)+")
+
+
+def _join_digits(match: re.Match[str]) -> str:
+    return "".join(ch for ch in match.group(0) if ch.isdigit())
+
+
+def _bounded_form(needle: str) -> str:
+    before = "" if _is_cjk(needle[0]) else f"(?<!{_WORD_EDGE})"
+    after = "" if _is_cjk(needle[-1]) else f"(?!{_WORD_EDGE})"
+    return f"{before}{_flexible(needle)}{after}"
 
 
 def _build_scanner(
@@ -518,8 +589,8 @@ def _remove_ascii_forms(text: str, needles: tuple[str, ...]) -> str:
             end = _words_end(low, start + len(first), words[1:])
             if (
                 end >= 0
-                and (start == 0 or low[start - 1] not in _DIGITS)
-                and (end == size or low[end] not in _DIGITS)
+                and (start == 0 or not low[start - 1].isalnum())
+                and (end == size or not low[end].isalnum())
             ):
                 found.append((start, rank, end))
             start = low.find(first, start + 1)
@@ -537,8 +608,24 @@ def _remove_ascii_forms(text: str, needles: tuple[str, ...]) -> str:
     return "".join(parts)
 
 
-_DIGITS = frozenset("0123456789")
 _DIGIT_BYTES = frozenset(b"0123456789")
+
+
+def _remove_folded(text: str, pattern: re.Pattern[str]) -> str:
+    # Matches are found in the folded text and cut from the original at the same places.
+    folded, where = _fold_mapped(text)
+    parts: list[str] = []
+    done = 0
+    for match in pattern.finditer(folded):
+        if match.end() == match.start():
+            continue
+        start, end = where[match.start()], where[match.end() - 1] + 1
+        if start >= done:
+            parts.append(text[done:start])
+            parts.append(" ")
+            done = end
+    parts.append(text[done:])
+    return "".join(parts)
 
 
 def _bounded(data: bytes, word: bytes) -> bool:
@@ -576,7 +663,7 @@ def _bytes_pattern(
         if len(needle) < min_chars:
             continue
         ascii_only = needle.isascii()
-        variants = {needle} if ascii_only else {needle, needle.lower(), needle.title()}
+        variants = {needle} if ascii_only else {needle, needle.title(), needle.upper()}
         needle_codecs = codecs if ascii_only else codecs + list(_CJK_CODECS)
         for variant in variants:
             for codec in needle_codecs:
@@ -590,12 +677,20 @@ def _bytes_pattern(
     if not alternatives:
         return None
     body = b"|".join(sorted(alternatives, key=len, reverse=True))
-    return re.compile(b"(?<![0-9])(?:" + body + b")(?![0-9])", re.IGNORECASE)
+    # Whole words, as in text: no ASCII letter or digit just before or after.
+    return re.compile(b"(?<![0-9A-Za-z])(?:" + body + b")(?![0-9A-Za-z])", re.IGNORECASE)
 
 
 def _flexible(needle: str) -> str:
-    # Any run of whitespace in a needle matches any run of whitespace in the output.
-    return r"\s+".join(re.escape(word) for word in needle.split())
+    # Any run of whitespace in a needle matches any run of whitespace in the output; in a
+    # long number, digits may be grouped by separators (2086828 written 208-6828).
+    words = []
+    for word in needle.split():
+        if sum(ch.isdigit() for ch in word) >= 5:
+            words.append("[-./ ]?".join(re.escape(ch) for ch in word))
+        else:
+            words.append(re.escape(word))
+    return r"\s+".join(words)
 
 
 def verify_no_residuals(
@@ -759,27 +854,13 @@ def _scan_element(scanner: _Scanner, elem: DataElement, tag: int) -> NeedleKind 
     if elem.VR not in _TEXT_VRS:
         return None
     text = "\\".join(_as_strings(value)) if isinstance(value, MultiValue) else str(value)
-    pattern = scanner.text_pattern(text)
-    match = pattern.search(text) if pattern is not None else None
+    folded = fold(text)
+    pattern = scanner.text_pattern(folded)
+    match = pattern.search(folded) if pattern is not None else None
     return scanner.kind_of_text(match.group(0)) if match else None
 
 
 # --- cleaning free text -----------------------------------------------------------------
-
-_GENERIC_PATTERNS = re.compile(
-    "|".join(
-        [
-            r"\b(?:19|20)\d{2}[-/.]?(?:0[1-9]|1[0-2])[-/.]?(?:0[1-9]|[12]\d|3[01])\b",
-            r"\b(?:0?[1-9]|[12]\d|3[01])[-/.](?:0?[1-9]|1[0-2])[-/.](?:19|20)?\d{2}\b",
-            r"\d{6,}",
-            r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+",
-            r"\+?\d[\d ()-]{8,}\d",
-            r"\b(?:Dr|Prof|Mr|Mrs|Ms|Miss|Herr|Frau|Mme|Mlle)\.?\s+[A-Z][\w'-]+(?:\s+[A-Z][\w'-]+)?",
-            r"\b(?:MRN|NHS|DOB|SSN|PID)\b\s*[:#]?\s*\S*",
-        ]
-    )
-)
-
 
 def clean_text(
     text: str, identifying: set[str], /, *, retained: frozenset[str] = frozenset()
@@ -832,15 +913,25 @@ def clean_with(scanner: _Scanner, text: str) -> str | None:
     return cleaned
 
 
+_EMPTY_BRACKETS = re.compile(r"\(\s*\)|\[\s*\]|\{\s*\}")
+
+
 def _clean_uncached(scanner: _Scanner, text: str) -> str | None:
+    # Forms that need no known value first (a name with its honorific goes whole), then
+    # the object's own values, then the forms again (removing a value can expose one).
+    text = GENERIC.sub(" ", text)
     candidates = scanner.candidates(text) if scanner.kinds else ()
     if not candidates:
         cleaned = text
-    elif text.isascii() and all(needle.isascii() for needle in candidates):
+    elif (
+        text.isascii()
+        and all(needle.isascii() for needle in candidates)
+        and not _GROUPED_DIGITS.search(text)
+    ):
         cleaned = _remove_ascii_forms(text, candidates)  # no expression to compile
     else:
-        cleaned = _text_pattern(candidates).sub(" ", text)
-    cleaned = _GENERIC_PATTERNS.sub(" ", cleaned)
+        cleaned = _remove_folded(text, _text_pattern(candidates))
+    cleaned = _EMPTY_BRACKETS.sub(" ", GENERIC.sub(" ", cleaned))
     cleaned = " ".join(cleaned.split()).strip(" ,;:-/^")
     if not any(ch.isalnum() for ch in cleaned):
         return None
