@@ -52,6 +52,7 @@ from medcoop.deid.private import safe_private_tags
 from medcoop.deid.profile import Profile, load_profile
 from medcoop.deid.pseudonym import SiteKey
 from medcoop.deid.residuals import (
+    CODE_TAGS,
     DUMMY_TEXT,
     TextScanner,
     clean_with,
@@ -107,11 +108,6 @@ _DUMMY_BYTES = {vr: _dummy_bytes(vr, value) for vr, value in DUMMY_VALUES.items(
 _FREE_TEXT_VRS = frozenset({"ST", "LT", "UT", "UC"})
 _SHORT_TEXT_VRS = frozenset({"LO", "SH"})
 _CLEANABLE_VRS = _FREE_TEXT_VRS | _SHORT_TEXT_VRS | {"CS", "AE", "UR"}
-#: Code identifiers (Code Value, Coding Scheme Designator and Version, Long and URN Code
-#: Value, Context Identifier, Mapping Resource): coded, not free text, never cleaned.
-_CODE_TAGS = frozenset(
-    {0x00080100, 0x00080102, 0x00080103, 0x00080119, 0x00080120, 0x0008010F, 0x00080105}
-)
 _META_REMOVED = frozenset({0x00020016, 0x00020017, 0x00020018, 0x00020100, 0x00020102})
 _PIXEL_DATA = 0x7FE00010
 _TAG = attrgetter("tag")
@@ -561,7 +557,7 @@ def _unlisted(elem: Elem, ctx: _Context, mode: int, encodings: tuple[str, ...]) 
         return _set(elem, _DUMMY_BYTES["PN"])
     if vr in _FREE_TEXT_VRS:
         return _dummy(elem) if mode == STRICT else _clean(elem, ctx, encodings)
-    if vr in _SHORT_TEXT_VRS and mode != NORMAL and elem.tag not in _CODE_TAGS:
+    if vr in _SHORT_TEXT_VRS and mode != NORMAL and elem.tag not in CODE_TAGS:
         return _clean(elem, ctx, encodings)
     if vr == "UI":
         if not ctx.profile.retain_uids and not _is_well_known(elem):

@@ -44,7 +44,8 @@ from medcoop.deid.elements import (
     from_dataset,
     item_encodings,
 )
-from medcoop.deid.patterns import GENERIC
+from medcoop.deid.patterns import GENERIC, strict_hits
+from medcoop.deid.table import load_rows
 from medcoop.dicom.identity import INSTITUTION_TAGS, PATIENT_IDENTIFYING_TAGS
 from medcoop.dicom.part10 import PIXEL_TAGS
 
@@ -77,12 +78,28 @@ MIN_BINARY_VALUE_CHARS = 4
 _IDENTIFYING_TAGS = frozenset(PATIENT_IDENTIFYING_TAGS)
 _INSTITUTION_TAGS = frozenset(INSTITUTION_TAGS)
 
-_TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST"})
-_TEXT_VRS |= frozenset({"TM", "UC", "UI", "UR", "UT"})
+#: VRs that can hold a name, an ID or a date as people write them. Ages, numbers, times
+#: and UIDs are never scanned; code strings are, for whole words only (a name typed into
+#: Body Part Examined is caught, ``ono`` inside ``MONOCHROME2`` is not).
+_TEXT_VRS = frozenset({"AE", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT"})
+#: Free text the engine always cleans: what the value-independent check applies to.
+_FREE_TEXT_VRS = frozenset({"LO", "LT", "SH", "ST", "UC", "UT"})
+#: Code identifiers (Code Value, Coding Scheme Designator and Version, Long and URN Code
+#: Value, Context Identifier, Mapping Resource) and the engine's own marking attributes.
+CODE_TAGS = frozenset(
+    {0x00080100, 0x00080102, 0x00080103, 0x00080119, 0x00080120, 0x0008010F, 0x00080105}
+)
+_MARK_TAGS = frozenset({0x00120062, 0x00120063, 0x00120064})
+#: Content items whose date the engine removes when it is the birth date.
+_CONTENT_DATE_TAGS = frozenset({0x0040A121})
+_STRICT_BYTES = re.compile(
+    rb"[\w.+-]@[\w-]+\.[A-Za-z]|(?<![\d.])\d{6}[-+A-FU-Y]\d{3}[0-9A-Y]|(?<![\d.])\d{4}\.?\d{2}\.?\d{3}(?![\d.]\d)"
+    rb"|(?<![\d.])(?:19|20)?\d{6}[-+]?\d{4}(?![\d.]\d)"
+)
 _BINARY_VRS = frozenset({"OB", "OW", "UN", "OB or OW", "US or OW"})
 _CJK_CODECS = ("shift_jis", "euc_jp", "iso2022_jp", "gb18030", "euc_kr", "big5")
 
-NeedleKind = Literal["name", "date", "identifier"]
+NeedleKind = Literal["name", "date", "identifier", "national ID", "e-mail"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -564,9 +581,21 @@ def _cached_scanner(
     if retained:
         # A form found inside a value the profile keeps (a device named like a patient)
         # cannot be told apart from the kept value: it is not looked for.
-        kept = [" ".join(r.split()).upper() for r in retained]
-        kinds = {k: v for k, v in kinds.items() if not any(k in r for r in kept)}
+        kept = [" ".join(fold(r).split()) for r in retained]
+        kinds = {k: v for k, v in kinds.items() if not any(_has_words(r, k) for r in kept)}
     return _Scanner(kinds, list(dict.fromkeys(["utf_8", "latin_1", *encodings])))
+
+
+def _has_words(text: str, form: str) -> bool:
+    # Whether ``form`` occurs in ``text`` as whole words (both folded).
+    at = text.find(form)
+    while at >= 0:
+        end = at + len(form)
+        before = at == 0 or not text[at - 1].isalnum()
+        if before and (end == len(text) or not text[end].isalnum()):
+            return True
+        at = text.find(form, at + 1)
+    return False
 
 
 def _remove_ascii_forms(text: str, needles: tuple[str, ...]) -> str:
@@ -769,14 +798,14 @@ def verify_encoded(
 
     codecs = list(encodings) if encodings is not None else _dataset_encodings(dataset())
     scanner = _build_scanner(identifying, codecs, retained)
-    if not scanner.kinds:
-        return []
     body = scanned if scanned is not None else _without_pixels(dataset(), data)
     stateless = not any(codec.startswith("iso2022") for codec in codecs)
-    if stateless and not scanner.maybe_in_bytes(body):
+    if stateless and not scanner.maybe_in_bytes(body) and not _STRICT_BYTES.search(body):
         return []
     hits = _scan_dataset(scanner, dataset(), dates_retained)
-    return hits or _leftovers(scanner, body, dates_retained=dates_retained)
+    # Every element was walked: only the preamble lies outside them.
+    preamble = data[:128] if data[128:132] == b"DICM" else b""
+    return hits or _leftovers(scanner, preamble, dates_retained=dates_retained)
 
 
 def _without_pixels(ds: Dataset, data: bytes) -> bytes:
@@ -810,8 +839,6 @@ def _dataset_encodings(ds: Dataset) -> list[str]:
 
 
 def _scan_dataset(scanner: _Scanner, ds: Dataset, dates_retained: bool) -> list[ResidualHit]:
-    if not scanner.kinds:
-        return []
     hits: list[ResidualHit] = []
     meta = getattr(ds, "file_meta", None)
     if meta is not None:
@@ -829,15 +856,52 @@ def _scan_items(
 ) -> None:
     for elem in ds:
         tag = int(BaseTag(elem.tag))
+        if tag in _MARK_TAGS or tag in CODE_TAGS:
+            continue
         if elem.VR == "SQ":
             for index, item in enumerate(elem.value or Sequence()):
                 _scan_items(scanner, item, (*parents, (tag, index)), hits, dates_retained)
             continue
-        kind = _scan_element(scanner, elem, tag)
-        if kind == "date" and dates_retained and elem.VR in ("DA", "DT"):
+        kind = _scan_element(scanner, elem, tag) if scanner.kinds else None
+        # A header date on the birth date (a newborn's exam) is the exam's date; an SR date
+        # item equal to the birth date is not exempt (the engine removes it).
+        exempt = dates_retained and elem.VR in ("DA", "DT") and tag not in _CONTENT_DATE_TAGS
+        if kind == "date" and exempt:
             continue
+        if kind is None and elem.VR in _FREE_TEXT_VRS and tag not in _KEPT_AS_IS:
+            kind = _strict_kind(elem.value)
         if kind is not None:
             hits.append(ResidualHit(tag_path(parents, tag), kind))
+
+
+def _strict_kind(value: object) -> NeedleKind | None:
+    if not isinstance(value, str | MultiValue):
+        return None
+    text = "\\".join(_as_strings(value)) if isinstance(value, MultiValue) else value
+    if not (_STRICT_TEXT.search(text)):
+        return None
+    kinds = strict_hits(text)
+    if not kinds:
+        return None
+    return "e-mail" if kinds[0] == "e-mail" else "national ID"
+
+
+_STRICT_TEXT = re.compile(r"@|\d{6}")
+
+
+@cache
+def _kept_tags() -> frozenset[int]:
+    # Device identity (Retain Device Identity's K rows, manufacturer and model): kept as the
+    # device wrote it, so a serial number that looks like a national ID is not one.
+    tags = {0x00080070, 0x00081090}
+    for row in load_rows():
+        if row.options.get("rtnDevIdOpt") == "K" and row.tag_id and "x" not in row.tag_id:
+            tags.add(int(row.tag_id, 16))
+    return frozenset(tags)
+
+
+# Patient ID and Name hold the engine's pseudonym (hex digits): not national IDs.
+_KEPT_AS_IS = _kept_tags() | {0x00100010, 0x00100020}
 
 
 def _scan_element(scanner: _Scanner, elem: DataElement, tag: int) -> NeedleKind | None:
