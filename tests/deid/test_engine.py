@@ -168,8 +168,42 @@ def test_burned_in_objects_are_withheld_without_a_pixel_rule() -> None:
     dx = deid.deidentify(cases["p0-dx"])
     assert isinstance(sc, Withheld) and "secondary capture" in sc.reason
     assert isinstance(dx, Withheld) and "burned-in" in dx.reason
+    # Secondary captures are screens: a declaration of no burned-in text is not trusted.
     cases["p0-sc"].BurnedInAnnotation = "NO"
-    assert isinstance(deid.deidentify(cases["p0-sc"]), Deidentified)
+    assert isinstance(deid.deidentify(cases["p0-sc"]), Withheld)
+
+
+@pytest.mark.parametrize(
+    ("sop_class", "image_type", "kind"),
+    [
+        ("1.2.840.10008.5.1.4.1.1.2", ["DERIVED", "SECONDARY", "SCREEN SAVE"], "screen save"),
+        ("1.2.840.10008.5.1.4.1.1.7", ["DERIVED", "SECONDARY"], "secondary capture"),
+        ("1.2.840.10008.5.1.4.1.1.7.4", ["ORIGINAL", "PRIMARY"], "secondary capture"),
+        ("1.2.840.10008.5.1.4.1.1.77.1.4", ["ORIGINAL", "PRIMARY"], "visible-light"),
+        ("1.2.840.10008.5.1.4.1.1.77.1.4.1", ["ORIGINAL", "PRIMARY"], "visible-light"),
+        ("1.2.840.10008.5.1.4.1.1.6.1", ["ORIGINAL", "PRIMARY"], "ultrasound"),
+        ("1.2.840.10008.5.1.4.1.1.3.1", ["ORIGINAL", "PRIMARY"], "ultrasound"),
+    ],
+)
+def test_objects_with_rendered_text_are_withheld_whatever_burned_in_annotation_says(
+    sop_class: str, image_type: list[str], kind: str
+) -> None:
+    ds = _cases()["p0-ct"]
+    ds.SOPClassUID = sop_class
+    ds.ImageType = image_type
+    for declared in ("NO", None):
+        if declared is None:
+            del ds.BurnedInAnnotation
+        else:
+            ds.BurnedInAnnotation = declared
+        result = Deidentifier(KEY).deidentify(ds)
+        assert isinstance(result, Withheld) and kind in result.reason
+
+
+def test_a_derived_secondary_reformat_is_not_a_screen() -> None:
+    ds = _cases()["p0-ct"]
+    ds.ImageType = ["DERIVED", "SECONDARY", "MPR"]
+    assert isinstance(Deidentifier(KEY).deidentify(ds), Deidentified)
 
 
 def test_a_pixel_rule_blanks_its_rectangles_and_names_clean_pixel_data() -> None:
