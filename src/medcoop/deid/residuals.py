@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import date
 from functools import cache, cached_property, lru_cache
@@ -60,8 +61,10 @@ __all__ = [
     "clear_caches",
     "collect_values",
     "expand_values",
+    "fold",
     "identifying_values",
     "tag_path",
+    "text_kind",
     "text_scanner",
     "verify_encoded",
     "verify_no_residuals",
@@ -925,6 +928,40 @@ def _scan_element(scanner: _Scanner, elem: DataElement, tag: int) -> NeedleKind 
 
 
 # --- cleaning free text -----------------------------------------------------------------
+
+def text_kind(
+    identifying: AbstractSet[str], text: str, /, *, whole_names_only: bool = False
+) -> NeedleKind | None:
+    """Return the kind of the first identifying form found in ``text`` as whole words, if any.
+
+    The same matching as the gate's (folded, whole words, grouped digits). With
+    ``whole_names_only`` a name counts only as a whole name (``DOE JOHN``, ``DOE^JOHN``),
+    not one of its words, and an ID only with digits: for text that is the device's own (a
+    model named like a patient, a station named like the organisation in the report).
+    """
+    scanner = _build_scanner(frozenset(identifying), ())
+    folded = fold(text)
+    candidates = scanner.candidates(folded)
+    if whole_names_only:
+        candidates = tuple(c for c in candidates if _counts_in_device_text(scanner.kinds, c))
+    if not candidates:
+        return None
+    match = _text_pattern(candidates).search(folded)
+    return scanner.kind_of_text(match.group(0)) if match else None
+
+
+def _counts_in_device_text(kinds: dict[str, NeedleKind], form: str) -> bool:
+    # In a device's own names, a word is chance: only whole names, dates and IDs with
+    # digits (an MRN typed as a station name) are the patient's.
+    kind = kinds.get(form)
+    if kind == "name":
+        return _is_whole_name(form)
+    return kind != "identifier" or any(ch.isdigit() for ch in form)
+
+
+def _is_whole_name(form: str) -> bool:
+    return any(sep in form for sep in (" ", ",", "^")) or any(_is_cjk(ch) for ch in form)
+
 
 def clean_text(
     text: str, identifying: set[str], /, *, retained: frozenset[str] = frozenset()
