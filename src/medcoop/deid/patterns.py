@@ -88,6 +88,8 @@ GENERIC = re.compile(
             rf"(?:{_NAME_WORD}\s*){{1,3}}",
             # CJK names with an honorific: 山田太郎様, 김민준 님, 王伟先生
             rf"[{_CJK}]{{1,5}}\s*(?:様|さま|さん|殿|先生|氏|くん|ちゃん|씨|님|선생님|환자|女士|小姐|医生|醫生)",
+            # an honorific left alone once the name before it is removed
+            r"(?:(?<=\s)|^)(?:様|さま|さん|殿|氏|씨|님|선생님|先生|女士|小姐)(?=\s|$|[,.;:])",
             # labelled identifiers: MRN: 123, DOB 3/12, Personnummer 19851203-1234
             r"(?i:\b(?:MRN|NHS|DOB|SSN|PID|BSN|HETU|CPR|PESEL|NIN|NINO|AHV|DNI|NIE|NIR|SIN"
             r"|personnummer|henkilötunnus|burgerservicenummer|patient\s+id|id)\b\s*"

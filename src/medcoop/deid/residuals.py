@@ -230,13 +230,16 @@ PLACEHOLDERS = frozenset(
 )
 
 
-def _scannable(value: str) -> bool:
+def _scannable(value: str, kind: str = "identifier") -> bool:
     core = value.strip()
     if core.upper() in PLACEHOLDERS:
         return False
     if len(core) < MIN_VALUE_CHARS:
-        # A CJK or Hangul syllable is a word: two-character names (山田, 민준) are common.
-        return len(core) == 2 and all(_is_cjk(ch) for ch in core)
+        # A CJK or Hangul syllable is a word: two-character names (山田, 민준) are common;
+        # so are two-letter names (Li, Wu, Ng), matched as whole words only.
+        if len(core) != 2:
+            return False
+        return all(_is_cjk(ch) for ch in core) or (kind == "name" and core.isalpha())
     # Short pure numbers (series 1, study 42) are counters, not identifiers.
     return not (core.isdigit() and len(core) < 4)
 
@@ -354,9 +357,9 @@ def _normalised(forms: set[str], kind: NeedleKind) -> tuple[tuple[str, NeedleKin
     normal: set[str] = set()
     for form in forms:
         spaced = " ".join(form.split())
-        if _scannable(spaced):
+        if _scannable(spaced, kind):
             normal.add(spaced.casefold())
-            normal.update(v for v in _variants(spaced) if _scannable(v))
+            normal.update(v for v in _variants(spaced) if _scannable(v, kind))
     return tuple((form, kind) for form in sorted(normal))
 
 
@@ -368,6 +371,10 @@ def _name_forms(value: str) -> set[str]:
         family, given, middle = parts[0], parts[1], parts[2]
         forms.add(group.rstrip("^"))
         forms.update(p for p in parts if p)
+        # Each word of a compound name (NUNEZ DEL RIO: Núñez alone), particles aside.
+        forms.update(
+            word for p in parts for word in p.split() if word.casefold() not in _PARTICLES
+        )
         if family and given:
             forms |= {f"{given} {family}", f"{family} {given}", f"{family}, {given}"}
             forms.add(f"{family},{given}")
@@ -376,6 +383,13 @@ def _name_forms(value: str) -> set[str]:
             if middle:
                 forms |= {f"{given} {middle} {family}", f"{family}, {given} {middle}"}
     return forms
+
+
+#: Name particles: not names by themselves.
+_PARTICLES = frozenset(
+    {"de", "del", "la", "las", "los", "van", "von", "der", "den", "da", "di", "le", "du"}
+    | {"dos", "das", "ten", "ter", "y", "e", "bin", "binti", "al", "el", "mc", "st", "san"}
+)
 
 
 def _date_forms(value: str) -> set[str]:
@@ -1018,9 +1032,8 @@ _EMPTY_BRACKETS = re.compile(r"\(\s*\)|\[\s*\]|\{\s*\}")
 
 
 def _clean_uncached(scanner: _Scanner, text: str) -> str | None:
-    # Forms that need no known value first (a name with its honorific goes whole), then
-    # the object's own values, then the forms again (removing a value can expose one).
-    text = GENERIC.sub(" ", text)
+    # The object's own values first (a generic form could split one), then the forms
+    # that need no known value.
     candidates = scanner.candidates(text) if scanner.kinds else ()
     if not candidates:
         cleaned = text
