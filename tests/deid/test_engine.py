@@ -16,7 +16,7 @@ from medcoop.deid import (
     Withheld,
     load_profile,
 )
-from medcoop.deid.adversarial import adversarial_corpus
+from medcoop.deid.adversarial import adversarial_corpus, find_leaks
 
 KEY = SiteKey(b"\x02" * 32)
 
@@ -287,3 +287,17 @@ def test_overrides_apply_and_pixel_rules_accept_dicts() -> None:
     assert out.SOPInstanceUID == source.SOPInstanceUID
     with pytest.raises(ValueError, match="outside the image"):
         PixelRule("A", "B", 4, 4, ((0, 0, 5, 1),))
+
+
+def test_the_pooling_profile_removes_free_text_it_never_reads_and_cleans_what_it_keeps() -> None:
+    source = next(c for c in adversarial_corpus(patients=2) if c.name == "p1-text")
+    pooled = _ok(Deidentifier(KEY).deidentify(source.dataset.copy())).dataset
+    for keyword in ("PatientComments", "AdditionalPatientHistory", "ImageComments",
+                    "AdmittingDiagnosesDescription"):
+        assert keyword not in pooled, keyword
+    assert "CT chest" in str(pooled.ProcedureCodeSequence[0].CodeMeaning)  # kept, cleaned
+    research = Deidentifier(KEY, load_profile("research-longitudinal"))
+    cleaned = _ok(research.deidentify(source.dataset.copy())).dataset
+    history = str(cleaned.AdditionalPatientHistory)
+    assert "seen by" not in history or "ANNA" not in history
+    assert find_leaks(history.encode(), source.patient.tokens) == set()
