@@ -6,16 +6,17 @@ notation (digits, month names in several languages, Korean, Japanese and Chinese
 runs and groups of digits (reformatted IDs, telephone numbers), e-mail addresses, national
 identity numbers, street addresses, caret-joined names, titled names and names after
 words that introduce a person ("seen by", "mother"), CJK names with honorifics, and
-labelled identifiers. :func:`national_id_kinds` and :data:`EMAIL` are the strict subset the
-residual gate also checks in every output: forms with a check digit or an ``@``, which
-ordinary clinical text never holds.
+labelled identifiers (:func:`scrub`). :func:`national_id_kinds` and :data:`EMAIL` are the
+strict subset the residual gate also checks in every output: forms with a check digit or
+an ``@``, which ordinary clinical text never holds.
 """
 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
-__all__ = ["EMAIL", "GENERIC", "national_id_kinds", "strict_hits"]
+__all__ = ["EMAIL", "national_id_kinds", "scrub", "strict_hits"]
 
 _MONTHS = (
     "jan|january|janv|janvier|januar|januari|enero|ene|gennaio|tammikuu|tammikuuta"
@@ -37,8 +38,14 @@ _NAME_WORD = r"[^\W\d_][\w'’^-]*"
 _CAPITAL_WORD = r"[^\W\d_a-z][\w'’^-]*"
 _CJK = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
 
-#: Value-independent identifier forms, removed from every free text the engine keeps.
-GENERIC = re.compile(
+_STREET_SUFFIXES = (
+    "straße", "strasse", "str.", "gasse", "weg", "allee", "platz", "ring", "damm", "gatan",
+    "vägen", "vagen", "gränd", "katu", "tie", "kuja", "laan", "straat", "gracht", "plein",
+    "vej", "gade", "veien",
+)
+
+#: Forms that hold a digit: dates, numbers, addresses with a house number, labelled IDs.
+_WITH_DIGITS = re.compile(
     "|".join(
         [
             # national IDs first (a personnummer starts like a date): 19851203-1234,
@@ -55,24 +62,31 @@ GENERIC = re.compile(
             rf"(?i:\b{_MONTH}[-/ ]+{_YEAR}\b)",
             # 1985년 12월 3일, 1985年12月3日, 昭和60年12月3日
             r"\d{2,4}\s*[년年]\s*\d{1,2}\s*[월月]\s*(?:\d{1,2}\s*[일日])?",
-            r"(?:明治|大正|昭和|平成|令和)\s*(?:\d{1,2}|元)\s*年(?:\s*\d{1,2}\s*月(?:\s*\d{1,2}\s*日)?)?",
-            # digits: long runs, groups of two or more separated by - . / (2086828 as
-            # 208-6828, 1505.87.706), telephone numbers, national IDs with a letter
+            r"(?:明治|大正|昭和|平成|令和)\s*\d{1,2}\s*年(?:\s*\d{1,2}\s*月(?:\s*\d{1,2}\s*日)?)?",
+            # digits: long runs, groups separated by - . / (2086828 as 208-6828, a BSN as
+            # 1505.87.706), telephone numbers
             r"(?<![\d.])\d{6,}(?![\d.]\d)",
             r"(?<![\d.])\d{2,}(?:[-./]\d{2,}){2,4}(?![\d.]\d)",
             r"(?<![\d.])\d{3,}[-/]\d{3,}(?![\d.]\d)",
             r"\+?\(?\d[\d ()-]{8,}\d",
-            # e-mail addresses
-            r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+",
-            # street addresses: 12 Juniper Crescent, Wolfsgarten Weg 7, Calle Almendro 4
+            # street addresses: 12 Juniper Crescent
             r"(?i:\b\d{1,5}[a-z]?,?\s+(?:[^\W\d_][\w'.-]*\s+){0,3}(?:street|st|road|rd|avenue"
             r"|ave|lane|ln|crescent|cres|drive|way|court|ct|place|pl|boulevard|blvd|terrace"
             r"|close|gardens|square|sq|hill|row|walk|grove|park)\b\.?)",
-            r"(?i:\b(?:[^\W\d_][\w'-]*\s+)?[^\W\d_]*(?:stra(?:ss|ß)e|str\.|gasse|weg|allee"
-            r"|platz|ring|damm|gatan|vägen|vagen|gränd|katu|tie|kuja|laan|straat|gracht|plein"
-            r"|vej|gade|veien)\s*\d{1,4}[a-z]?\b)",
-            r"(?i:\b(?:calle|c/|avenida|avda\.?|av\.|paseo|plaza|via|viale|piazza|rua|rue"
-            r"|boulevard|chemin|impasse|ulica|ul\.)\s+(?:[^\W\d_][\w'.-]*\s*){1,4}(?:,?\s*\d{1,4}[a-z]?)?)",
+            # labelled identifiers: MRN: 123, DOB 3/12, Personnummer 19851203-1234
+            r"(?i:\b(?:MRN|NHS|DOB|SSN|PID|BSN|HETU|CPR|PESEL|NIN|NINO|AHV|DNI|NIE|NIR|SIN"
+            r"|personnummer|henkilötunnus|burgerservicenummer|patient\s+id|id)\b\s*"
+            r"(?:no\.?|nr\.?|number)?\s*[:#=]?\s*[\w./-]*\d[\w./-]*)",
+        ]
+    )
+)
+#: A word and a house number (Wolfsgarten Weg 7): an address when the word is a street's.
+_WORD_NUMBER = re.compile(r"\b(?:[^\W\d_][\w'-]*\s+)?([^\W\d_][\w'.-]*)\s*\d{1,4}[a-z]?\b")
+#: Names in text: caret-joined, titled, after a word that introduces a person; addresses
+#: introduced by a street word (Calle Almendro 4).
+_NAMES = re.compile(
+    "|".join(
+        [
             # caret-joined names (DICOM PN written into text): SMITH^ANNA, wu^li^^dr
             r"[^\W\d_][\w'’-]*(?:\^[\w'’-]*)+",
             # titled names: Dr Li Wu, dr. yu, Prof. Nakamura, Herr Müller (DR CHEST stays)
@@ -86,17 +100,50 @@ GENERIC = re.compile(
             r"(?i:\b(?:mother|father|wife|husband|son|daughter|brother|sister|relative"
             r"|next\s+of\s+kin|guardian|spouse|partner|contact|carer|caregiver)\b)[:\s]+"
             rf"(?:{_NAME_WORD}\s*){{1,3}}",
-            # CJK names with an honorific: 山田太郎様, 김민준 님, 王伟先生
-            rf"[{_CJK}]{{1,5}}\s*(?:様|さま|さん|殿|先生|氏|くん|ちゃん|씨|님|선생님|환자|女士|小姐|医生|醫生)",
-            # an honorific left alone once the name before it is removed
-            r"(?:(?<=\s)|^)(?:様|さま|さん|殿|氏|씨|님|선생님|先生|女士|小姐)(?=\s|$|[,.;:])",
-            # labelled identifiers: MRN: 123, DOB 3/12, Personnummer 19851203-1234
-            r"(?i:\b(?:MRN|NHS|DOB|SSN|PID|BSN|HETU|CPR|PESEL|NIN|NINO|AHV|DNI|NIE|NIR|SIN"
-            r"|personnummer|henkilötunnus|burgerservicenummer|patient\s+id|id)\b\s*"
-            r"(?:no\.?|nr\.?|number)?\s*[:#=]?\s*[\w./-]*\d[\w./-]*)",
+            r"(?i:\b(?:calle|c/|avenida|avda\.?|av\.|paseo|plaza|via|viale|piazza|rua|rue"
+            r"|boulevard|chemin|impasse|ulica|ul\.)\s+(?:[^\W\d_][\w'.-]*\s*){1,4}"
+            r"(?:,?\s*\d{1,4}[a-z]?)?)",
         ]
     )
 )
+_NAME_CUES = re.compile(
+    r"\^|(?i:\b(?:dr|prof|mr|mrs|ms|miss|herr|frau|mme|mlle|sr|sra|dott|doz|fr|hr|by|mother"
+    r"|father|wife|husband|son|daughter|brother|sister|relative|kin|guardian|spouse|partner"
+    r"|contact|carer|caregiver|calle|c/|avenida|avda|av|paseo|plaza|via|viale|piazza|rua|rue"
+    r"|boulevard|chemin|impasse|ulica|ul)\b)"
+)
+#: CJK names with an honorific (山田太郎様, 김민준 님, 王伟先生), and an honorific left alone
+#: once the name before it is removed.
+_CJK_NAMES = re.compile(
+    rf"[{_CJK}]{{1,5}}\s*(?:様|さま|さん|殿|先生|氏|くん|ちゃん|씨|님|선생님|환자|女士|小姐|医生|醫生)"
+    r"|(?:(?<=\s)|^)(?:様|さま|さん|殿|氏|씨|님|선생님|先生|女士|小姐)(?=\s|$|[,.;:])"
+)
+
+
+def _street_or_keep(match: re.Match[str]) -> str:
+    return " " if match.group(1).casefold().endswith(_STREET_SUFFIXES) else match.group(0)
+
+
+@lru_cache(maxsize=65536)
+def scrub(text: str) -> str:
+    """Return ``text`` with every value-independent identifier form replaced by a space.
+
+    Each family of forms runs only when the text holds what the family needs (a digit, an
+    ``@``, a caret or a word that introduces a name, a non-ASCII character). Results are
+    cached whoever the text came from: protocol names and code meanings recur across
+    patients (the cache lives in the process's memory only, as the scanners' do).
+    """
+    if any(ch.isdigit() for ch in text):
+        text = _WITH_DIGITS.sub(" ", text)
+        text = _WORD_NUMBER.sub(_street_or_keep, text)
+    if "@" in text:
+        text = EMAIL.sub(" ", text)
+    if _NAME_CUES.search(text):
+        text = _NAMES.sub(" ", text)
+    if not text.isascii():
+        text = _CJK_NAMES.sub(" ", text)
+    return text
+
 
 #: E-mail addresses (the gate refuses any in an output).
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")

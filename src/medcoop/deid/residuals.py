@@ -45,7 +45,7 @@ from medcoop.deid.elements import (
     from_dataset,
     item_encodings,
 )
-from medcoop.deid.patterns import GENERIC, strict_hits
+from medcoop.deid.patterns import scrub, strict_hits
 from medcoop.deid.table import load_rows
 from medcoop.dicom.identity import INSTITUTION_TAGS, PATIENT_IDENTIFYING_TAGS
 from medcoop.dicom.part10 import PIXEL_TAGS
@@ -95,9 +95,10 @@ CODE_TAGS = frozenset(
 _MARK_TAGS = frozenset({0x00120062, 0x00120063, 0x00120064})
 #: Content items whose date the engine removes when it is the birth date.
 _CONTENT_DATE_TAGS = frozenset({0x0040A121})
-_STRICT_BYTES = re.compile(
-    rb"[\w.+-]@[\w-]+\.[A-Za-z]|(?<![\d.])\d{6}[-+A-FU-Y]\d{3}[0-9A-Y]|(?<![\d.])\d{4}\.?\d{2}\.?\d{3}(?![\d.]\d)"
-    rb"|(?<![\d.])(?:19|20)?\d{6}[-+]?\d{4}(?![\d.]\d)"
+_STRICT_BYTES = re.compile(  # (hex pseudonyms and UIDs hold digit runs: not beside \w or .)
+    rb"[\w.+-]@[\w-]+\.[A-Za-z]|(?<![\w.])\d{6}[-+A-FU-Y]\d{3}[0-9A-Y](?!\w)"
+    rb"|(?<![\w.])\d{4}\.?\d{2}\.?\d{3}(?![\w]|\.\d)"
+    rb"|(?<![\w.])(?:19|20)?\d{6}[-+]?\d{4}(?![\w]|\.\d)"
 )
 _BINARY_VRS = frozenset({"OB", "OW", "UN", "OB or OW", "US or OW"})
 _CJK_CODECS = ("shift_jis", "euc_jp", "iso2022_jp", "gb18030", "euc_kr", "big5")
@@ -541,7 +542,7 @@ def _word_bytes(word: str, codecs: tuple[str, ...]) -> frozenset[bytes]:
 
 def clear_caches() -> None:
     """Forget the per-patient scanners, forms and expressions (benchmarks time a first pass)."""
-    for cached in (_cached_scanner, _text_pattern, _forms_of, _needle_words, _word_bytes):
+    for cached in (_cached_scanner, _text_pattern, _forms_of, _needle_words, _word_bytes, scrub):
         cached.cache_clear()
 
 
@@ -837,7 +838,7 @@ def _without_pixels(ds: Dataset, data: bytes) -> bytes:
 
 def _leftovers(scanner: _Scanner, data: bytes, *, dates_retained: bool) -> list[ResidualHit]:
     # Bytes the walk could not attribute (misparsed, preamble, between elements).
-    if scanner.binary is None:
+    if not data.strip(b"\x00") or not scanner.maybe_in_bytes(data) or scanner.binary is None:
         return []
     hits = []
     for match in scanner.binary.finditer(data):
@@ -927,7 +928,8 @@ def _scan_element(scanner: _Scanner, elem: DataElement, tag: int) -> NeedleKind 
         return None
     if isinstance(value, bytes | bytearray):
         scannable = elem.VR in _BINARY_VRS or elem.VR in _TEXT_VRS
-        if scannable and scanner.binary is not None:
+        # The expression (costly to compile) only for a value that holds a word of a form.
+        if scannable and scanner.maybe_in_bytes(bytes(value)) and scanner.binary is not None:
             found = scanner.binary.search(value)
             if found:
                 return scanner.kind_of_bytes(found.group(0))
@@ -1045,7 +1047,7 @@ def _clean_uncached(scanner: _Scanner, text: str) -> str | None:
         cleaned = _remove_ascii_forms(text, candidates)  # no expression to compile
     else:
         cleaned = _remove_folded(text, _text_pattern(candidates))
-    cleaned = _EMPTY_BRACKETS.sub(" ", GENERIC.sub(" ", cleaned))
+    cleaned = _EMPTY_BRACKETS.sub(" ", scrub(cleaned))
     cleaned = " ".join(cleaned.split()).strip(" ,;:-/^")
     if not any(ch.isalnum() for ch in cleaned):
         return None
