@@ -141,3 +141,20 @@ def test_no_corpus_or_fleet_object_is_quarantined_for_an_ordinary_name(
     # Leaks stay at zero: no whole name reaches the stored state or a queued record.
     whole = {n.replace("^", " ") for n in planted} | planted
     assert leaked_values(whole, _stored_bytes(pipeline)) == []
+
+
+def test_no_planted_identifier_of_the_adversarial_corpus_reaches_a_record(
+    pipeline: Pipeline,
+) -> None:
+    from medcoop.deid.adversarial import adversarial_corpus
+
+    cases = adversarial_corpus(patients=16)
+    tokens: set[str] = set()
+    for case in cases:
+        tokens |= {t for t in case.patient.tokens if len(t) >= 4 and not t.isdigit()}
+        tokens |= {t for t in case.patient.tokens if t.isdigit() and len(t) >= 6}
+        pipeline.process_bytes(encode(case.dataset), "adversarial")
+    pipeline.emit_due(now=2e10)
+    stored = _stored_bytes(pipeline)
+    assert pipeline.outbox.pending(100_000), "the corpus's dose reports make records"
+    assert leaked_values(tokens, stored) == []

@@ -1034,8 +1034,10 @@ _EMPTY_BRACKETS = re.compile(r"\(\s*\)|\[\s*\]|\{\s*\}")
 
 
 def _clean_uncached(scanner: _Scanner, text: str) -> str | None:
-    # The object's own values first (a generic form could split one), then the forms
-    # that need no known value.
+    # Forms that need no known value (a personnummer whole, before its birth date is
+    # found in it), the object's own values (each word of a compound name too, so a
+    # form the first pass split still goes), then the forms again.
+    text = scrub(text)
     candidates = scanner.candidates(text) if scanner.kinds else ()
     if not candidates:
         cleaned = text
