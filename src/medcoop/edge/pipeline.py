@@ -22,7 +22,7 @@ from pydicom.dataset import Dataset
 
 from medcoop import records
 from medcoop.deid.pseudonym import SiteKey
-from medcoop.dicom.model import Extraction, MppsFacts, Skipped
+from medcoop.dicom.model import Damaged, Extraction, MppsFacts, Skipped
 from medcoop.dicom.part10 import read_dataset
 from medcoop.edge.config import EdgeSettings
 from medcoop.edge.consent import ConsentList
@@ -169,6 +169,8 @@ class Pipeline:
             return self._fail(
                 data, f"unreadable: {type(exc).__name__}", origin, quarantine_failures
             )
+        if isinstance(ext, Damaged):  # cut short: never half-counted, the sender must resend
+            return self._fail(data, f"malformed: {ext.reason}", origin, quarantine_failures)
         if isinstance(ext, Skipped):
             if str(ds.get("SOPClassUID", "")) in _DOSE_REPORT_CLASSES:
                 reason = f"dose report without usable content: {ext.reason[:120]}"
