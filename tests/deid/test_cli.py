@@ -26,7 +26,7 @@ def test_deid_command_writes_copies_skips_bad_input_and_reports(tmp_path: Path) 
     assert result.exit_code == 0, result.output
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     written = sorted(out.iterdir())
-    assert len(written) == 4  # CT + RDSR per patient; SC and burned-in DX withheld
+    assert len(written) == 6  # CT, RDSR, free-text CT per patient; rendered text withheld
     assert all(p.name.startswith("2.25.") for p in written)
     tokens = frozenset().union(*(c.patient.tokens for c in adversarial_corpus(patients=2)))
     for path in written:

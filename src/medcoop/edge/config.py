@@ -78,6 +78,8 @@ class DeidSettings(_Frozen):
     key_file: Path = Path("site.key")
     profile: str = "dose-monitoring"
     options: dict[str, Any] = Field(default_factory=dict)
+    #: Issuer of Patient ID for objects without one (the RIS's, so reports and images agree).
+    default_issuer: str = ""
 
 
 class StorageSettings(_Frozen):
@@ -175,6 +177,9 @@ timeout_s = 30
 # The site's secret key (created 0600 on first use; it never leaves this machine).
 key_file = "site.key"
 profile = "dose-monitoring"
+# Issuer of Patient ID assumed when an object has none (set it to your RIS's issuer, so a
+# dose report without it and images with it give the patient one pseudonym).
+# default_issuer = "RIS-A"
 
 [storage]
 # SQLite database (outbox, study state, consent), quarantine folder, retained objects.

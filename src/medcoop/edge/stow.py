@@ -28,6 +28,7 @@ from starlette.routing import Route
 
 from medcoop.edge.config import StowSettings
 from medcoop.edge.pipeline import Outcome, Pipeline
+from medcoop.edge.web import status_route
 
 __all__ = ["StowServer", "create_stow_app", "split_multipart"]
 
@@ -91,6 +92,7 @@ def create_stow_app(pipeline: Pipeline, settings: StowSettings) -> Starlette:
         routes=[
             Route("/studies", store, methods=["POST"]),
             Route("/studies/{study}", store, methods=["POST"]),
+            status_route(pipeline),  # the local status page (medcoop.edge.web)
         ]
     )
 
