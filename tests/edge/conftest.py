@@ -29,6 +29,10 @@ from medcoop.edge.config import (
 )
 
 _LOCAL: dict[str, Any] = {"host": "127.0.0.1", "port": 0}
+#: The STOW-RS token the test edges expect.
+STOW_TOKEN = "test-stow-token"
+#: Test edges accept any calling AE title unless a test says otherwise.
+ANY_CALLER = DicomSettings(**_LOCAL, allowed_calling_aets=("*",))
 
 
 def make_settings(data: Path, hub: HubSettings | None = None, **overrides: Any) -> EdgeSettings:
@@ -37,8 +41,8 @@ def make_settings(data: Path, hub: HubSettings | None = None, **overrides: Any) 
         name="test-edge",
         site_timezone="Europe/London",
         study_completion_timeout_s=overrides.pop("study_completion_timeout_s", 1.0),
-        dicom=overrides.pop("dicom", DicomSettings(**_LOCAL)),
-        stow=overrides.pop("stow", StowSettings(**_LOCAL)),
+        dicom=overrides.pop("dicom", ANY_CALLER),
+        stow=overrides.pop("stow", StowSettings(**_LOCAL, token=STOW_TOKEN)),
         hub=hub or HubSettings(),
         deid=DeidSettings(key_file=data / "site.key"),
         storage=overrides.pop(

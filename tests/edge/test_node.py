@@ -44,6 +44,7 @@ study_completion_timeout_s = 1
 [dicom]
 host = "127.0.0.1"
 port = {port}
+allowed_calling_aets = ["*"]
 [stow]
 enabled = false
 [hub]
