@@ -8,8 +8,12 @@ stopped and started again on the same port to play "hub down for a while".
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import socket
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -196,3 +200,39 @@ def feed_study(pipeline: Any, study: Any) -> list[Any]:
     outcomes += [pipeline.process_bytes(encode(ds), "test") for ds in study.datasets]
     outcomes.append(pipeline.process_mpps(study.mpps_set, uid, "test"))
     return outcomes
+
+
+class EdgeProcess:
+    """``medcoop edge serve`` in a child process, ready once ``port`` accepts connections."""
+
+    def __init__(self, config: Path, port: int) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "medcoop", "edge", "serve", "--config", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self.stderr: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    return
+            assert self.proc.poll() is None, "".join(self.stderr)
+            time.sleep(0.05)
+        raise AssertionError("edge did not start listening")
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.stderr.append(line.decode("utf-8", "replace"))
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def terminate(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=60)

@@ -139,20 +139,28 @@ class Pipeline:
         calling AE title or the client's address, kept with a quarantine entry. With
         ``expect_study_uid`` an object of another study is rejected (not kept).
         """
-        try:
-            self.check_space()
-        except StorageFullError as exc:
-            return Outcome(OutcomeStatus.REFUSED, reason=str(exc))
         failure = _Failure(data, origin, sender, quarantine_failures)
+        ds: Dataset | None = None
+        problem: Exception | None = None
         try:
             ds = read_dataset(data)
             if not ds.get("SOPClassUID") or not ds.get("SOPInstanceUID"):
                 raise ValueError("no SOP Class or SOP Instance UID")
         except Exception as exc:  # any parse failure is the object's fault
-            return self._fail(
-                failure, QuarantineReason.MALFORMED, f"malformed: {type(exc).__name__}"
-            )
-        ids = {"sop_class_uid": str(ds.SOPClassUID), "sop_instance_uid": str(ds.SOPInstanceUID)}
+            problem = exc
+        ids: dict[str, str] = {}
+        if problem is None and ds is not None:
+            ids = {
+                "sop_class_uid": str(ds.SOPClassUID),
+                "sop_instance_uid": str(ds.SOPInstanceUID),
+            }
+        try:  # after parsing (the refusal names the instance), before any write
+            self.check_space()
+        except StorageFullError as exc:
+            return Outcome(OutcomeStatus.REFUSED, reason=str(exc), **ids)
+        if problem is not None or ds is None:
+            name = type(problem).__name__
+            return self._fail(failure, QuarantineReason.MALFORMED, f"malformed: {name}")
         if expect_study_uid is not None and str(ds.get("StudyInstanceUID", "")) != expect_study_uid:
             return Outcome(OutcomeStatus.REJECTED, reason="not of the study addressed", **ids)
         failure.object_key = self.key.remap_uid(ids["sop_instance_uid"])

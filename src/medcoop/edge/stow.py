@@ -21,15 +21,15 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import io
 import logging
-import mmap
 import re
 import socket
 import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
 import uvicorn
 from starlette.applications import Starlette
@@ -62,13 +62,14 @@ class _TooLarge(Exception):
     pass
 
 
-def iter_parts(body: bytes | mmap.mmap, content_type: str) -> Iterator[tuple[int, int]]:
-    """Yield the (start, end) offsets of each part's payload in a ``multipart/related`` body.
+def iter_parts(body: BinaryIO, content_type: str) -> Iterator[bytes]:
+    """Yield the payload of each part of a ``multipart/related`` body, one at a time.
 
     Parameters
     ----------
-    body : bytes or mmap
-        The request body (a memory map of the spooled file for large bodies).
+    body : binary file
+        The request body (the spooled file): delimiters are found reading it in blocks,
+        so only one block and one part are in memory at a time.
     content_type : str
         The request's Content-Type (must carry ``boundary=``).
     """
@@ -76,33 +77,54 @@ def iter_parts(body: bytes | mmap.mmap, content_type: str) -> Iterator[tuple[int
     if not content_type.lower().startswith("multipart/related") or match is None:
         raise MultipartError("expected multipart/related with a boundary")
     delimiter = b"--" + match.group(1).strip().encode()
-    position = body.find(delimiter)
-    if position < 0:
+    starts = _delimiters(body, delimiter)
+    if not starts:
         raise MultipartError("no parts in the message")
     count = 0
-    while True:
-        after = position + len(delimiter)
-        if body[after : after + 2] == b"--":
+    for here, following in zip(starts, [*starts[1:], None], strict=True):
+        body.seek(here + len(delimiter))
+        if body.read(2) == b"--":
             break  # the close delimiter
-        next_at = body.find(b"\r\n" + delimiter, after)
-        if next_at < 0:
+        if following is None:
             raise MultipartError("a part is not closed by a delimiter")
-        head_end = body.find(b"\r\n\r\n", after, next_at + 2)
-        if head_end < 0:
+        body.seek(here + len(delimiter))
+        part = body.read(following - 2 - here - len(delimiter))  # up to the CRLF before it
+        head, separator, payload = part.partition(b"\r\n\r\n")
+        if not separator:
             raise MultipartError("a part has no header/body separator")
-        head = bytes(body[after:head_end]).lower()
-        if head.strip() and b"application/dicom" not in head:
+        if head.strip() and b"application/dicom" not in head.lower():
             raise MultipartError("a part is not application/dicom")
-        yield head_end + 4, next_at
         count += 1
-        position = next_at + 2
+        yield payload
     if not count:
         raise MultipartError("no parts in the message")
 
 
+def _delimiters(body: BinaryIO, delimiter: bytes) -> list[int]:
+    """Offsets of every delimiter line (at the start, or after CRLF) in ``body``."""
+    found: list[int] = []
+    block = 1 << 20
+    keep = len(delimiter) + 1  # overlap, so a delimiter across blocks is found once
+    offset, tail = 0, b""
+    body.seek(0)
+    while chunk := body.read(block):
+        data = tail + chunk
+        base = offset - len(tail)
+        at = data.find(delimiter)
+        while at >= 0:
+            position = base + at
+            preceded = data[at - 2 : at] == b"\r\n" if at >= 2 else position == 0
+            if preceded and (not found or found[-1] != position):
+                found.append(position)
+            at = data.find(delimiter, at + 1)
+        offset += len(chunk)
+        tail = data[-keep:]
+    return found
+
+
 def split_multipart(body: bytes, content_type: str) -> list[bytes]:
     """Return the bodies of the parts of a ``multipart/related`` message."""
-    return [body[start:end] for start, end in iter_parts(body, content_type)]
+    return list(iter_parts(io.BytesIO(body), content_type))
 
 
 def create_stow_app(pipeline: Pipeline, settings: StowSettings) -> Starlette:
@@ -183,33 +205,16 @@ async def _receive(request: Request, spool: IO[bytes], limit: int) -> None:
 
 
 def _store_parts(
-    pipeline: Pipeline, spool: IO[bytes], content_type: str, study: str | None, client: str
+    pipeline: Pipeline, spool: BinaryIO, content_type: str, study: str | None, client: str
 ) -> list[Outcome]:
     spool.flush()
-    rolled = getattr(spool, "_rolled", True)
-    if not rolled:  # small: still in memory
-        body: bytes | mmap.mmap = spool.getvalue()  # type: ignore[attr-defined]
-        return _process_parts(pipeline, body, content_type, study, client)
-    size = spool.seek(0, 2)
-    if size == 0:
+    if spool.seek(0, 2) == 0:
         raise MultipartError("empty body")
-    with mmap.mmap(spool.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-        return _process_parts(pipeline, mapped, content_type, study, client)
-
-
-def _process_parts(
-    pipeline: Pipeline,
-    body: bytes | mmap.mmap,
-    content_type: str,
-    study: str | None,
-    client: str,
-) -> list[Outcome]:
-    offsets = list(iter_parts(body, content_type))  # a bad message stores nothing
+    for _ in iter_parts(spool, content_type):
+        pass  # check the whole message first: a malformed one stores nothing
     return [
-        pipeline.process_bytes(
-            body[start:end], "stow", sender=client, expect_study_uid=study
-        )
-        for start, end in offsets
+        pipeline.process_bytes(part, "stow", sender=client, expect_study_uid=study)
+        for part in iter_parts(spool, content_type)
     ]
 
 
