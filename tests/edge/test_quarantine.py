@@ -73,14 +73,22 @@ def test_fuzzed_objects_over_dimse_keep_the_service_up(tmp_path: Path) -> None:
         assoc = ae.associate("127.0.0.1", node.dicom_port, ae_title="MEDCOOP")
         assert assoc.send_c_echo().Status == 0x0000  # still serving
         assoc.release()
-        counters = node.status().counters
+        status = node.status()
+        counters = status.counters
         answered_ok = sum(1 for s in statuses if s == 0x0000)
-        # Every object answered with success is accounted for: facts, skip or quarantine.
-        assert counters["received"] == answered_ok
-        assert counters["processed"] + counters["skipped"] + counters["quarantined"] == answered_ok
-        assert counters["quarantined"] >= 1
+        failed = [s for s in statuses if s != 0x0000]
+        # An unusable object is answered with a failure (never 0x0000), and kept.
+        assert set(failed) <= {0xC000, 0xA900}
+        sightings = {q.quarantine_id: q.seen_count for q in status.quarantine}
+        held = sum(n for q, n in sightings.items())
+        failed_held = sum(q.seen_count for q in status.quarantine if q.reason_code.sender_fault)
+        assert failed_held == len(failed) >= 1
+        # Every object that reached the edge is accounted for: facts, skip or quarantine.
+        assert counters["received"] == answered_ok + len(failed)
+        assert counters["processed"] + counters["skipped"] + held == counters["received"]
+        assert counters["quarantined"] == len(status.quarantine)
         assert len(statuses) >= 30  # most mutated files did reach the edge
-        for item in node.status().quarantine:
+        for item in status.quarantine:
             assert item.file_path is not None
             assert stat.S_IMODE(item.file_path.stat().st_mode) == 0o600
     finally:

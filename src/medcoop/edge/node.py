@@ -34,7 +34,7 @@ def open_pipeline(
     settings: EdgeSettings, *, on_queued: Callable[[], None] | None = None
 ) -> tuple[EdgeStore, Pipeline]:
     """Open the edge's database and key and return them with a pipeline (for CLI commands)."""
-    settings.storage.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.storage.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     store = EdgeStore(settings.db_path)
     key = load_or_create_key(settings.deid.key_file)
     return store, Pipeline(settings, store, key, on_queued=on_queued)

@@ -254,6 +254,10 @@ class Pipeline:
                 reason = f"dose report without usable content: {ext.reason[:120]}"
                 return self._fail(failure, QuarantineReason.UNUSABLE_DOSE_REPORT, reason)
             return self._count("skipped", Outcome(OutcomeStatus.SKIPPED, reason=ext.reason))
+        if str(ds.SOPClassUID) in _DOSE_REPORT_CLASSES and not _has_dose(ext):
+            # a report stating no event and no total is broken, not a zero-dose exam
+            reason = "dose report without usable content: no irradiation event and no total"
+            return self._fail(failure, QuarantineReason.UNUSABLE_DOSE_REPORT, reason)
         if _burned_in(ds) and ext.source is not records.SourceKind.RDSR and not ext.events:
             return self._fail(
                 failure, QuarantineReason.BURNED_IN_ANNOTATION, "burned-in annotation declared"
@@ -541,6 +545,11 @@ def _encode(ds: Dataset) -> bytes:
     except Exception:  # an unencodable dataset is still kept, as its repr
         return repr(ds).encode("utf-8", "replace")
     return buffer.getvalue()
+
+
+def _has_dose(ext: Extraction) -> bool:
+    totals = ext.totals.model_dump(exclude_none=True, exclude={"number_of_events"})
+    return bool(ext.events) or any(v not in (0, 0.0) for v in totals.values())
 
 
 def _burned_in(ds: Dataset) -> bool:
