@@ -409,8 +409,7 @@ def hub_queries(work: Path) -> dict[str, object]:
     from medcoop.hub.db.analytics_models import DoseBlock, DoseSummary
     from medcoop.hub.db.engine import make_engine, make_session_factory
     from medcoop.hub.db.tenancy import ALL_TENANTS, scope_session
-    from medcoop.hub.services import summaries
-    from medcoop.hub.services.analytics_dose import peer_benchmark
+    from medcoop.hub.services.analytics import peer_benchmark, summaries
     from medcoop.hub.settings import HubSettings
 
     job = json.loads((work / "job.json").read_text())

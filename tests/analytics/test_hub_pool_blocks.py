@@ -17,8 +17,8 @@ from medcoop.analytics.sketches import DoseSketch
 from medcoop.hub.db.analytics_models import DoseBlock, DoseSummary
 from medcoop.hub.db.models import Device, Role, Site
 from medcoop.hub.db.tenancy import ALL_TENANTS, TenantScopeError, scope_session
-from medcoop.hub.services import summaries
-from medcoop.hub.services.analytics_dose import peer_benchmark
+from medcoop.hub.services.analytics import peer_benchmark, summaries
+from medcoop.hub.services.analytics.summaries import pooled
 from medcoop.records import DoseTotals
 from tests.hub.conftest import Tenant, auth, make_tenant
 
@@ -206,7 +206,7 @@ def test_blocks_answer_like_the_cells_through_late_updates(
 def test_queries_compact_quiet_months_and_leave_busy_ones_to_the_cells(
     app: FastAPI, client: TestClient, pool: list[Tenant], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(summaries, "_STALE_SITES_MIN", 2)  # seven sites: a real pool's share
+    monkeypatch.setattr(pooled, "_STALE_SITES_MIN", 2)  # seven sites: a real pool's share
     # just written: with the margin, every cell is newer than any block built now
     assert _compact(app, margin=summaries.BLOCK_MARGIN) == 3
     read = _pooled(app)

@@ -20,8 +20,7 @@ from medcoop.cli import app as cli
 from medcoop.hub.db.analytics_models import DoseSummary
 from medcoop.hub.db.models import Device, Role
 from medcoop.hub.db.tenancy import ALL_TENANTS, scope_session
-from medcoop.hub.services import summaries
-from medcoop.hub.services.analytics_dose import load_records
+from medcoop.hub.services.analytics import load_records, summaries
 from medcoop.hub.services.ingest import ingest_batch
 from medcoop.records import (
     DeviceInfo,

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from medcoop.hub.db.base import utcnow
 from medcoop.hub.db.models import Role, Token, User
 from medcoop.hub.db.tenancy import ALL_TENANTS, scope_session
-from medcoop.hub.services.auth import Permission
+from medcoop.hub.services.accounts import Permission
 from tests.hub.conftest import PASSWORD, auth, make_tenant
 
 

@@ -17,10 +17,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from medcoop.hub.db.models import Device, Role, Study, Token
+from medcoop.hub.db.models import Device, Role, Study, Token, TokenKind
 from medcoop.hub.db.tenancy import ALL_TENANTS, scope_session
 from medcoop.hub.services import accounts
-from medcoop.hub.services.auth import ROLE_PERMISSIONS, Permission
+from medcoop.hub.services.accounts import ROLE_PERMISSIONS, Permission
 from tests.hub.conftest import Tenant, auth, make_tenant
 from tests.hub.factories import batch_json, record
 
@@ -65,7 +65,7 @@ def _own_token(world: World, owner: str, role: Role) -> uuid.UUID:
             select(Token.user_id).where(Token.org_id == tenant.org_id, Token.name == role.value)
         )
         token, _secret = accounts.issue_token(
-            session, accounts.TokenKind.PERSONAL, tenant.org_id, user_id=user_id, ttl_s=60
+            session, TokenKind.PERSONAL, tenant.org_id, user_id=user_id, ttl_s=60
         )
         session.commit()
         return token.id

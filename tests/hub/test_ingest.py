@@ -304,7 +304,7 @@ def test_values_the_database_cannot_hold_get_422(
 
 
 def test_unstorable_value_scan_skips_hex_text_but_not_numbers() -> None:
-    from medcoop.hub.services.ingest import _may_hold_unstorable
+    from medcoop.hub.services.ingest.batch import _may_hold_unstorable
 
     # hex pseudonyms and keys hold "e105"-like runs: no reason for the slow walk
     assert not _may_hold_unstorable(b'{"pseudonym": "a7e1057a9b05e123", "x": 1e99}')

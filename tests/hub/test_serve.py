@@ -27,7 +27,8 @@ from medcoop.hub.db.analytics_models import DoseSummary
 from medcoop.hub.db.engine import make_engine, make_session_factory
 from medcoop.hub.db.models import Device, IrradiationEventRow, Study
 from medcoop.hub.db.tenancy import ALL_TENANTS, scope_session
-from medcoop.hub.services import accounts, summaries
+from medcoop.hub.services import accounts
+from medcoop.hub.services.analytics import summaries
 from medcoop.hub.settings import HubSettings
 from tests.hub.conftest import _reset_pg
 from tests.hub.factories import batch_json, ct_event, record

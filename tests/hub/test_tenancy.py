@@ -69,8 +69,8 @@ def test_scope_must_be_an_org_id(app: FastAPI) -> None:
 
 
 def test_bulk_ingest_writer_refuses_other_tenants_rows(app: FastAPI) -> None:
+    from medcoop.hub.db.bulk import bulk_insert as _bulk_insert
     from medcoop.hub.db.models import Patient
-    from medcoop.hub.services.ingest import _bulk_insert
 
     alpha, beta = _two_tenants(app)
     row = {"org_id": beta.org_id, "id": uuid.uuid4(), "site_id": beta.site_id, "pseudonym": "ab"}

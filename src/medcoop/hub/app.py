@@ -22,7 +22,7 @@ from medcoop.hub.db import migrate
 from medcoop.hub.db.engine import make_engine, make_session_factory
 from medcoop.hub.errors import HubError, InvalidRecordError, RateLimitedError
 from medcoop.hub.ratelimit import MemoryRateLimiter, RateLimiter
-from medcoop.hub.services.notifier import AlertNotifier
+from medcoop.hub.services.analytics import AlertNotifier
 from medcoop.hub.settings import HubSettings, settings_from_env
 
 __all__ = ["app_from_env", "create_app"]

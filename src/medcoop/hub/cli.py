@@ -262,7 +262,7 @@ def rebuild_summaries(
     """
     import uuid
 
-    from medcoop.hub.services import summaries
+    from medcoop.hub.services.analytics import summaries
 
     try:
         site_ids = [uuid.UUID(s) for s in site] if site else None

@@ -85,7 +85,8 @@ class HubSettings(BaseModel):
     #: SQLAlchemy pool size per worker (PostgreSQL only).
     pool_size: int = Field(default=5, gt=0)
     #: Deliver alert notices from a background thread in each worker (see
-    #: ``hub/services/notifier.py``); off, notices wait in the database for a worker that has it.
+    #: ``hub/services/analytics/notifier.py``); off, notices wait in the database for a
+    #: worker that has it.
     notifier_enabled: bool = True
     #: Seconds between the notifier's polls when no commit wakes it.
     notifier_interval_s: float = Field(default=5.0, gt=0)

@@ -15,7 +15,7 @@ Adding a resource (e.g. analytics) takes four files and one line:
    head (``medcoop hub migrate --show-head`` prints it); ``op.create_table`` with
    ``sa.PrimaryKeyConstraint("org_id", ...)`` and a ``ForeignKeyConstraint`` to
    ``organisations.id``. ``tests/hub`` checks that migrations and models agree.
-3. **Service** — ``hub/services/analytics_<x>.py``: functions taking a ``Session`` (already
+3. **Service** — ``hub/services/analytics/<x>.py``: functions taking a ``Session`` (already
    scoped) and raising :mod:`medcoop.hub.errors`.
 4. **Router** — ``hub/api/analytics_<x>.py`` with ``router = APIRouter(prefix="/api/v1",
    tags=[...])``; endpoints take ``db: DbSession`` (scoped session) and

@@ -18,8 +18,8 @@ from medcoop.hub.api.deps import DbSession, WriteSession, require
 from medcoop.hub.api.schemas import ErrorOut
 from medcoop.hub.db.analytics_models import AlertRow
 from medcoop.hub.db.base import utcnow
-from medcoop.hub.services import analytics_alerts
-from medcoop.hub.services.auth import Permission, Principal
+from medcoop.hub.services import analytics
+from medcoop.hub.services.accounts import Permission, Principal
 
 __all__ = ["router"]
 
@@ -39,14 +39,14 @@ class AlertSettingsIn(BaseModel):
     """Rules and where to notify."""
 
     rules: AlertRuleSet = AlertRuleSet()
-    notify: analytics_alerts.NotifySettings = analytics_alerts.NotifySettings()
+    notify: analytics.NotifySettings = analytics.NotifySettings()
 
 
 class AlertSettingsOut(BaseModel):
     """Rules and notification targets (without the webhook secret)."""
 
     rules: AlertRuleSet
-    email: analytics_alerts.EmailSettings | None
+    email: analytics.EmailSettings | None
     webhook_url: str | None
     webhook_secret_set: bool
 
@@ -90,7 +90,7 @@ def _out(row: AlertRow) -> AlertOut:
     return AlertOut.model_validate(fields)
 
 
-def _settings_out(rules: AlertRuleSet, notify: analytics_alerts.NotifySettings) -> AlertSettingsOut:
+def _settings_out(rules: AlertRuleSet, notify: analytics.NotifySettings) -> AlertSettingsOut:
     webhook = notify.webhook
     return AlertSettingsOut(
         rules=rules,
@@ -103,7 +103,7 @@ def _settings_out(rules: AlertRuleSet, notify: analytics_alerts.NotifySettings) 
 @router.get("/alert-settings", response_model=AlertSettingsOut, responses=_ERRORS)
 def read_settings(_principal: Reader, db: DbSession) -> AlertSettingsOut:
     """The organisation's alert rules and notification targets."""
-    return _settings_out(*analytics_alerts.get_settings(db))
+    return _settings_out(*analytics.get_settings(db))
 
 
 @router.put("/alert-settings", response_model=AlertSettingsOut, responses=_ERRORS)
@@ -111,7 +111,7 @@ def write_settings(
     body: AlertSettingsIn, principal: Physicist, db: WriteSession
 ) -> AlertSettingsOut:
     """Replace the organisation's alert rules and notification targets."""
-    analytics_alerts.put_settings(db, principal.org_id, body.rules, body.notify, utcnow())
+    analytics.put_settings(db, principal.org_id, body.rules, body.notify, utcnow())
     db.commit()
     return _settings_out(body.rules, body.notify)
 
@@ -123,7 +123,7 @@ def evaluate(request: Request, principal: Physicist, db: WriteSession) -> list[A
     Ingest already evaluates the studies it writes; this catches up after rules change.
     Notices of the new alerts are sent by the hub's background notifier, shortly after.
     """
-    opened = analytics_alerts.evaluate(db, principal.org_id, now=utcnow())
+    opened = analytics.evaluate(db, principal.org_id, now=utcnow())
     db.commit()
     if opened:
         request.app.state.notifier.wake()
@@ -137,7 +137,7 @@ def list_alerts(
     state: Literal["open", "acknowledged", "closed"] | None = None,
 ) -> list[AlertOut]:
     """The organisation's alerts, newest first."""
-    return [_out(row) for row in analytics_alerts.list_alerts(db, state)]
+    return [_out(row) for row in analytics.list_alerts(db, state)]
 
 
 @router.post("/alerts/{alert_key}/acknowledge", response_model=AlertOut, responses=_ERRORS)
@@ -145,7 +145,7 @@ def acknowledge(
     alert_key: AlertKey, body: NoteIn, principal: Physicist, db: WriteSession
 ) -> AlertOut:
     """Acknowledge an open alert; a note is required."""
-    row = analytics_alerts.transition(
+    row = analytics.transition(
         db, alert_key, "acknowledge", by=str(principal.user_id), note=body.note, now=utcnow()
     )
     db.commit()
@@ -155,7 +155,7 @@ def acknowledge(
 @router.post("/alerts/{alert_key}/close", response_model=AlertOut, responses=_ERRORS)
 def close(alert_key: AlertKey, body: NoteIn, principal: Physicist, db: WriteSession) -> AlertOut:
     """Close an alert (an open one needs a note)."""
-    row = analytics_alerts.transition(
+    row = analytics.transition(
         db, alert_key, "close", by=str(principal.user_id), note=body.note, now=utcnow()
     )
     db.commit()

@@ -19,8 +19,8 @@ from medcoop.analytics.utilization import OpeningHours
 from medcoop.hub.api.deps import DbSession, open_session, require
 from medcoop.hub.api.schemas import ErrorOut
 from medcoop.hub.errors import HubError
-from medcoop.hub.services import analytics_dose
-from medcoop.hub.services.auth import Permission, Principal
+from medcoop.hub.services import analytics
+from medcoop.hub.services.accounts import Permission, Principal
 
 __all__ = ["router"]
 
@@ -135,7 +135,7 @@ def drl(
     study_to_at: datetime | None = None,
 ) -> list[DrlComparisonOut]:
     """Compare a site's medians with national DRLs per exam type, quantity and scope."""
-    found = analytics_dose.drl_comparisons(
+    found = analytics.drl_comparisons(
         db,
         site_id,
         group_by=tuple(group_by or ("site_id",)),
@@ -182,7 +182,7 @@ def benchmark(
     """Compare a site with its peers (groups under 5 sites or 10 studies are suppressed)."""
     narrowing = (("country", country), ("site_type", site_type), ("device_class", device_class))
     filters = {k: v for k, v in narrowing if v}
-    result = analytics_dose.peer_benchmark(
+    result = analytics.peer_benchmark(
         db,
         pool,
         site_id,
@@ -227,7 +227,7 @@ def utilization(
     """Per-device utilization of a site between two local days (inclusive)."""
     if last_day < first_day or (last_day - first_day).days > 366:
         raise HubError("last_day must follow first_day by at most 366 days")
-    found = analytics_dose.utilization(
+    found = analytics.utilization(
         db,
         site_id,
         first_day=first_day,

@@ -26,8 +26,8 @@ from medcoop.hub.api.analytics_dose import PoolSession
 from medcoop.hub.api.deps import DbSession, WriteSession, require
 from medcoop.hub.api.schemas import ErrorOut
 from medcoop.hub.db.base import utcnow
-from medcoop.hub.services import analytics_protocols
-from medcoop.hub.services.auth import Permission, Principal
+from medcoop.hub.services import analytics
+from medcoop.hub.services.accounts import Permission, Principal
 
 __all__ = ["router"]
 
@@ -86,7 +86,7 @@ def own(
     _principal: Reader, db: DbSession, site_id: uuid.UUID | None = None
 ) -> list[ProtocolSummary]:
     """Summaries of the organisation's own protocols (technique and achieved dose)."""
-    return list(analytics_protocols.own_protocols(db, site_id).values())
+    return list(analytics.own_protocols(db, site_id).values())
 
 
 @router.post(
@@ -94,7 +94,7 @@ def own(
 )
 def publish(body: PublishIn, principal: Physicist, db: WriteSession) -> LibraryEntryOut:
     """Publish one own protocol to the community library (opt-in, ≥ 10 studies)."""
-    row = analytics_protocols.publish_protocol(
+    row = analytics.publish_protocol(
         db,
         principal.org_id,
         name=body.name,
@@ -114,21 +114,21 @@ def library(
     modality: Annotated[str | None, Query(max_length=16)] = None,
 ) -> list[LibraryEntryOut]:
     """Browse every organisation's published protocols."""
-    rows = analytics_protocols.library(pool, modality)
+    rows = analytics.library(pool, modality)
     return [LibraryEntryOut.model_validate(r, from_attributes=True) for r in rows]
 
 
 @router.get("/{protocol_id}", responses={**_ERRORS, 200: {"content": {"application/json": {}}}})
 def export(protocol_id: uuid.UUID, _principal: Reader, pool: PoolSession) -> Response:
     """Download a published protocol as JSON (to adopt it)."""
-    published = analytics_protocols.get_published(pool, protocol_id)
+    published = analytics.get_published(pool, protocol_id)
     return Response(export_json(published), media_type="application/json")
 
 
 @router.get("/{protocol_id}/sheet", responses={**_ERRORS, 200: {"content": {"text/html": {}}}})
 def sheet(protocol_id: uuid.UUID, _principal: Reader, pool: PoolSession) -> HTMLResponse:
     """A printable HTML sheet of a published protocol."""
-    return HTMLResponse(render_sheet_html(analytics_protocols.get_published(pool, protocol_id)))
+    return HTMLResponse(render_sheet_html(analytics.get_published(pool, protocol_id)))
 
 
 @router.get("/{protocol_id}/compare", response_model=ComparisonOut, responses=_ERRORS)
@@ -140,7 +140,7 @@ def compare(
     own: Annotated[str, Query(min_length=1, max_length=128)],
 ) -> ComparisonOut:
     """A published protocol side by side with one of the organisation's own."""
-    published, mine, rows = analytics_protocols.compare_with_own(db, pool, protocol_id, own)
+    published, mine, rows = analytics.compare_with_own(db, pool, protocol_id, own)
     return ComparisonOut(
         published=published, own=mine, rows=[ComparisonRowOut(**asdict(r)) for r in rows]
     )

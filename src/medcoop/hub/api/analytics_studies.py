@@ -18,8 +18,8 @@ from medcoop.analytics.query import ROW_COLUMNS, StudyQuery, rows_to_csv
 from medcoop.hub.api.deps import DbSession, Paging, require
 from medcoop.hub.api.schemas import ErrorOut
 from medcoop.hub.errors import HubError
-from medcoop.hub.services import analytics_dose
-from medcoop.hub.services.auth import Permission, Principal
+from medcoop.hub.services import analytics
+from medcoop.hub.services.accounts import Permission, Principal
 
 __all__ = ["router"]
 
@@ -116,7 +116,7 @@ def studies(
 ) -> StudyPageOut | Response:
     """Query the organisation's studies with dose-monitoring filters; JSON page or CSV."""
     if site_id is not None:
-        analytics_dose.require_site(db, site_id)
+        analytics.require_site(db, site_id)
     query = StudyQuery(
         site_id=str(site_id) if site_id else None,
         device_key=device_key,
@@ -135,7 +135,7 @@ def studies(
         max_diameter_cm=max_diameter_cm,
     )
     try:
-        rows, total = analytics_dose.query_studies(
+        rows, total = analytics.query_studies(
             db, query, sort=sort, limit=paging.limit, offset=paging.offset
         )
     except ValueError as exc:
@@ -159,5 +159,5 @@ def history(
     pseudonym: Annotated[str, Path(min_length=16, max_length=64, pattern=r"^[0-9a-f]+$")],
 ) -> list[HistoryPointOut]:
     """A patient's cumulative dose over time (by pseudonym, within the organisation)."""
-    points = analytics_dose.patient_history(db, pseudonym)
+    points = analytics.patient_history(db, pseudonym)
     return [HistoryPointOut.model_validate(p, from_attributes=True) for p in points]

@@ -21,7 +21,7 @@ from medcoop.hub.db.tenancy import scope_session
 from medcoop.hub.errors import AuthenticationError, PermissionDeniedError
 from medcoop.hub.ratelimit import RateLimiter
 from medcoop.hub.security import constant_time_equal
-from medcoop.hub.services.auth import Permission, Principal, authenticate_token
+from medcoop.hub.services.accounts import Permission, Principal, authenticate_token
 from medcoop.hub.settings import HubSettings
 
 __all__ = [

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Query
 
 from medcoop.hub.api.deps import DbSession, Paging, WriteSession, require
 from medcoop.hub.api.schemas import DeviceOut, DevicePatch, ErrorOut, Page
-from medcoop.hub.services import directory
-from medcoop.hub.services.auth import Permission, Principal
+from medcoop.hub.services import accounts
+from medcoop.hub.services.accounts import Permission, Principal
 
 __all__ = ["router"]
 
@@ -29,7 +29,7 @@ def list_devices(
     site_id: Annotated[uuid.UUID | None, Query(description="Only this site's devices")] = None,
 ) -> Page[DeviceOut]:
     """List the organisation's devices."""
-    rows, total = directory.list_devices(
+    rows, total = accounts.list_devices(
         db, site_id=site_id, limit=paging.limit, offset=paging.offset
     )
     return Page[DeviceOut](
@@ -43,7 +43,7 @@ def list_devices(
 @router.get("/{device_id}", response_model=DeviceOut, responses=_ERRORS_404)
 def get_device(device_id: uuid.UUID, _principal: Reader, db: DbSession) -> DeviceOut:
     """Return one of the organisation's devices."""
-    return DeviceOut.model_validate(directory.get_device(db, device_id))
+    return DeviceOut.model_validate(accounts.get_device(db, device_id))
 
 
 @router.patch("/{device_id}", response_model=DeviceOut, responses=_ERRORS_404)
@@ -51,6 +51,6 @@ def update_device(
     device_id: uuid.UUID, body: DevicePatch, _principal: Editor, db: WriteSession
 ) -> DeviceOut:
     """Set a device's benchmark class or display name."""
-    device = directory.update_device(db, device_id, body.model_dump(exclude_unset=True))
+    device = accounts.update_device(db, device_id, body.model_dump(exclude_unset=True))
     db.commit()
     return DeviceOut.model_validate(device)

@@ -16,7 +16,7 @@ from medcoop.hub.api.schemas import ErrorOut, IngestOut
 from medcoop.hub.db.models import TokenKind
 from medcoop.hub.db.tenancy import scope_session
 from medcoop.hub.errors import AuthenticationError, PayloadTooLargeError, RateLimitedError
-from medcoop.hub.services.auth import Permission, Principal
+from medcoop.hub.services.accounts import Permission, Principal
 from medcoop.hub.services.ingest import ingest_batch, parse_batch
 from medcoop.records import RecordBatch
 

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, status
 
 from medcoop.hub.api.deps import DbSession, Paging, WriteSession, require
 from medcoop.hub.api.schemas import ErrorOut, OrganisationIn, OrganisationOut, Page
-from medcoop.hub.services import accounts, directory
-from medcoop.hub.services.auth import Permission, Principal
+from medcoop.hub.services import accounts
+from medcoop.hub.services.accounts import Permission, Principal
 
 __all__ = ["router"]
 
@@ -23,7 +23,7 @@ _ERRORS = {401: {"model": ErrorOut}, 403: {"model": ErrorOut}}
 @router.get("", response_model=Page[OrganisationOut], responses=_ERRORS)
 def list_organisations(principal: Reader, db: DbSession, paging: Paging) -> Page[OrganisationOut]:
     """List the organisations the caller may see."""
-    rows, total = directory.list_organisations(
+    rows, total = accounts.list_organisations(
         db, principal, limit=paging.limit, offset=paging.offset
     )
     return Page[OrganisationOut](
@@ -39,7 +39,7 @@ def list_organisations(principal: Reader, db: DbSession, paging: Paging) -> Page
 )
 def get_organisation(org_id: uuid.UUID, principal: Reader, db: DbSession) -> OrganisationOut:
     """Return one organisation (404 when the caller may not see it)."""
-    return OrganisationOut.model_validate(directory.get_organisation(db, principal, org_id))
+    return OrganisationOut.model_validate(accounts.get_organisation(db, principal, org_id))
 
 
 @router.post(

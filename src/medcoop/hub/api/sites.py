@@ -11,8 +11,8 @@ from fastapi import APIRouter, Depends, status
 from medcoop.hub.api.deps import DbSession, Paging, Settings, WriteSession, require
 from medcoop.hub.api.schemas import EnrollmentCodeOut, ErrorOut, Page, SiteIn, SiteOut
 from medcoop.hub.db.base import utcnow
-from medcoop.hub.services import accounts, directory
-from medcoop.hub.services.auth import Permission, Principal
+from medcoop.hub.services import accounts
+from medcoop.hub.services.accounts import Permission, Principal
 
 __all__ = ["router"]
 
@@ -26,7 +26,7 @@ _ERRORS_404 = {**_ERRORS, 404: {"model": ErrorOut}}
 @router.get("", response_model=Page[SiteOut], responses=_ERRORS)
 def list_sites(_principal: Reader, db: DbSession, paging: Paging) -> Page[SiteOut]:
     """List the organisation's sites."""
-    rows, total = directory.list_sites(db, limit=paging.limit, offset=paging.offset)
+    rows, total = accounts.list_sites(db, limit=paging.limit, offset=paging.offset)
     return Page[SiteOut](
         items=[SiteOut.model_validate(r) for r in rows],
         total=total,
@@ -38,7 +38,7 @@ def list_sites(_principal: Reader, db: DbSession, paging: Paging) -> Page[SiteOu
 @router.get("/{site_id}", response_model=SiteOut, responses=_ERRORS_404)
 def get_site(site_id: uuid.UUID, _principal: Reader, db: DbSession) -> SiteOut:
     """Return one of the organisation's sites."""
-    return SiteOut.model_validate(directory.get_site(db, site_id))
+    return SiteOut.model_validate(accounts.get_site(db, site_id))
 
 
 @router.post(
@@ -66,7 +66,7 @@ def create_enrollment_code(
     site_id: uuid.UUID, principal: Manager, db: WriteSession, settings: Settings
 ) -> EnrollmentCodeOut:
     """Issue a one-time enrollment code for the site's edge (shown once)."""
-    directory.get_site(db, site_id)
+    accounts.get_site(db, site_id)
     code = accounts.issue_enrollment_code(
         db, principal.org_id, site_id, ttl_s=settings.enrollment_code_ttl_s
     )

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Depends, Query
 
 from medcoop.hub.api.deps import DbSession, Paging, require
 from medcoop.hub.api.schemas import ErrorOut, Page, StudyDetailOut, StudyOut
-from medcoop.hub.services import studies
-from medcoop.hub.services.auth import Permission, Principal
+from medcoop.hub.services import ingest
+from medcoop.hub.services.accounts import Permission, Principal
 
 __all__ = ["router"]
 
@@ -32,14 +32,14 @@ def list_studies(
     study_to_at: Annotated[datetime | None, Query(description="Exclusive, ISO 8601")] = None,
 ) -> Page[StudyOut]:
     """List the organisation's studies, newest first."""
-    filters = studies.StudyFilter(
+    filters = ingest.StudyFilter(
         site_id=site_id,
         device_id=device_id,
         modality=modality,
         study_from_at=_aware(study_from_at),
         study_to_at=_aware(study_to_at),
     )
-    rows, total = studies.list_studies(db, filters, limit=paging.limit, offset=paging.offset)
+    rows, total = ingest.list_studies(db, filters, limit=paging.limit, offset=paging.offset)
     return Page[StudyOut](
         items=[StudyOut.model_validate(r) for r in rows],
         total=total,
@@ -53,7 +53,7 @@ def list_studies(
 )
 def get_study(study_id: uuid.UUID, _principal: Reader, db: DbSession) -> dict[str, Any]:
     """Return one study with its totals, usage facts and irradiation events."""
-    return studies.get_study(db, study_id)
+    return ingest.get_study(db, study_id)
 
 
 def _aware(value: datetime | None) -> datetime | None:

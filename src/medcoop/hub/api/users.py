@@ -28,8 +28,8 @@ from medcoop.hub.api.schemas import (
 from medcoop.hub.db.engine import begin_write
 from medcoop.hub.db.models import Role, User
 from medcoop.hub.errors import ConflictError, InvalidRecordError, PermissionDeniedError
-from medcoop.hub.services import accounts, directory
-from medcoop.hub.services.auth import Permission, Principal
+from medcoop.hub.services import accounts
+from medcoop.hub.services.accounts import Permission, Principal
 
 __all__ = ["router"]
 
@@ -61,7 +61,7 @@ def _grantable(principal: Principal, role: str) -> Role:
 @router.get("/users", response_model=Page[UserOut], responses=_ERRORS)
 def list_users(_principal: Reader, db: DbSession, paging: Paging) -> Page[UserOut]:
     """List the organisation's members and their roles."""
-    members, total = directory.list_members(db, limit=paging.limit, offset=paging.offset)
+    members, total = accounts.list_members(db, limit=paging.limit, offset=paging.offset)
     return Page[UserOut](
         items=[_out(user, roles) for user, roles in members],
         total=total,
@@ -73,7 +73,7 @@ def list_users(_principal: Reader, db: DbSession, paging: Paging) -> Page[UserOu
 @router.get("/users/{user_id}", response_model=UserOut, responses=_ERRORS_404)
 def get_user(user_id: uuid.UUID, _principal: Reader, db: DbSession) -> UserOut:
     """Return one member of the organisation."""
-    return _out(*directory.get_member(db, user_id))
+    return _out(*accounts.get_member(db, user_id))
 
 
 @router.post(
@@ -101,7 +101,7 @@ def remove_user(user_id: uuid.UUID, principal: Manager, db: WriteSession) -> Res
     """Remove a member from the organisation (their tokens here are revoked)."""
     if user_id == principal.user_id:
         raise PermissionDeniedError("you cannot remove yourself")
-    directory.remove_member(db, user_id)
+    accounts.remove_member(db, user_id)
     db.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

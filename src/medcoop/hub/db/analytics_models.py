@@ -129,7 +129,7 @@ class DoseSummary(TenantOwned, Base):
 class DoseBlock(Base):
     """Every site's dose sketch for one exam type, metric and month, packed for reading.
 
-    Compacted from :class:`DoseSummary` cells (``medcoop.hub.services.summaries``) and
+    Compacted from :class:`DoseSummary` cells (``medcoop.hub.services.analytics.summaries``) and
     read by the peer benchmark, which then reads only the cells changed after
     ``built_at``; it never replaces the cells. Not tenant-owned on purpose: a block *is*
     the pool across organisations, holds per-site and per-device sketches (never a

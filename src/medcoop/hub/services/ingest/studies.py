@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from medcoop.hub.db.models import IrradiationEventRow, Study, UsageFact
 from medcoop.hub.errors import NotFoundError
-from medcoop.hub.services.merge import TOTAL_FIELDS
+from medcoop.hub.services.ingest.merge import TOTAL_FIELDS
 
 __all__ = ["StudyFilter", "get_study", "list_studies"]
 

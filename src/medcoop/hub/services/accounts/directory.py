@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from medcoop.hub.db.models import Device, Membership, Organisation, Site, User
 from medcoop.hub.db.tenancy import current_tenant
 from medcoop.hub.errors import NotFoundError
-from medcoop.hub.services.auth import Permission, Principal
+from medcoop.hub.services.accounts.auth import Permission, Principal
 
 __all__ = [
     "get_device",

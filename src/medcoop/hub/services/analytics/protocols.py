@@ -27,7 +27,7 @@ from medcoop.analytics.protocols import (
 from medcoop.hub.db.analytics_models import PublishedProtocolRow
 from medcoop.hub.db.tenancy import ALL_TENANTS, scope_session
 from medcoop.hub.errors import HubError, NotFoundError
-from medcoop.hub.services.analytics_dose import load_records, require_site
+from medcoop.hub.services.analytics.dose import load_records, require_site
 
 __all__ = ["compare_with_own", "get_published", "library", "own_protocols", "publish_protocol"]
 

@@ -8,7 +8,7 @@ session (``ALL_TENANTS``) and returns only k-anonymous aggregates: counts and qu
 groups of at least 5 sites and 10 studies, never a row, a site or an organisation.
 
 Peer benchmarks read the dose summaries that ingest keeps (one sketch per site × device
-× exam type × metric × month, :mod:`medcoop.hub.services.summaries`), through the pooled
+× exam type × metric × month, :mod:`medcoop.hub.services.analytics.summaries`), through the pooled
 blocks compacted from them, never the studies, so a query costs the same whatever the
 size of the pool; periods are whole UTC months.
 """
@@ -51,7 +51,7 @@ from medcoop.analytics.utilization import (
 from medcoop.hub.db.models import Device, IrradiationEventRow, Patient, Site, Study, UsageFact
 from medcoop.hub.db.tenancy import ALL_TENANTS, scope_session
 from medcoop.hub.errors import NotFoundError
-from medcoop.hub.services.summaries import compact, month_range, read_pooled, uuid_bytes
+from medcoop.hub.services.analytics.summaries import compact, month_range, read_pooled, uuid_bytes
 from medcoop.records import (
     DeviceInfo,
     DoseTotals,
@@ -207,9 +207,9 @@ def peer_benchmark(
 
     ``session`` is the caller's tenant-scoped session (the site must be theirs); ``pool``
     a system session that reads every tenant (see the module docstring). The period is
-    widened to whole UTC months (:func:`~medcoop.hub.services.summaries.month_range`):
+    widened to whole UTC months (:func:`~medcoop.hub.services.analytics.summaries.month_range`):
     the answer merges the monthly summaries it covers, from the pooled blocks and the
-    cells changed since (:func:`~medcoop.hub.services.summaries.read_pooled`); then up
+    cells changed since (:func:`~medcoop.hub.services.analytics.summaries.read_pooled`); then up
     to a few months whose blocks are missing or stale are compacted for the next query
     (``pool`` is committed). ``use_blocks=False`` reads the cells only, compacts nothing.
     """

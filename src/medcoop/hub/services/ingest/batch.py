@@ -4,11 +4,11 @@ One batch is one transaction: either every new record of the batch is stored (st
 usage facts, irradiation events, devices, patients by pseudonym, receipts) or none is.
 The fast path (new studies) hands each table's rows to the driver in one call
 (:func:`medcoop.hub.db.bulk.bulk_insert`); studies updated by a later record are merged
-in place by the rules of :mod:`medcoop.hub.services.merge`. In the same transaction the
-batch updates the dose summaries (:mod:`.summaries`: old values out, new in, one read and
-one write per touched cell) and evaluates the organisation's alert rules for the studies
-it wrote (:func:`.analytics_alerts.evaluate_studies`); notices are sent after commit by
-the background notifier.
+in place by the rules of :mod:`.merge`. In the same transaction the batch updates the
+dose summaries (:mod:`medcoop.hub.services.analytics.summaries`: old values out, new in,
+one read and one write per touched cell) and evaluates the organisation's alert rules for
+the studies it wrote (:func:`medcoop.hub.services.analytics.evaluate_studies`); notices
+are sent after commit by the background notifier.
 """
 
 from __future__ import annotations
@@ -40,15 +40,8 @@ from medcoop.hub.db.models import (
 )
 from medcoop.hub.db.tenancy import current_tenant
 from medcoop.hub.errors import InvalidRecordError, PayloadTooLargeError
-from medcoop.hub.services.analytics_alerts import evaluate_studies
-from medcoop.hub.services.merge import (
-    TOTAL_FIELDS,
-    MergeKind,
-    add_event_contributions,
-    classify,
-    merge_usage,
-)
-from medcoop.hub.services.summaries import (
+from medcoop.hub.services.analytics import evaluate_studies
+from medcoop.hub.services.analytics.summaries import (
     EVENT_FACTS,
     CellKey,
     SummaryChanges,
@@ -57,6 +50,13 @@ from medcoop.hub.services.summaries import (
     lock_site,
     study_values,
     with_keys,
+)
+from medcoop.hub.services.ingest.merge import (
+    TOTAL_FIELDS,
+    MergeKind,
+    add_event_contributions,
+    classify,
+    merge_usage,
 )
 from medcoop.records import SCHEMA_VERSION, IrradiationEvent, RecordBatch, StudyRecord
 

@@ -49,7 +49,7 @@ from medcoop.analytics.notify import NotificationError, SmtpNotifier, WebhookNot
 from medcoop.hub.db.analytics_models import AlertRow, AlertSettings
 from medcoop.hub.db.models import IrradiationEventRow, UsageFact
 from medcoop.hub.errors import ConflictError, NotFoundError
-from medcoop.hub.services.analytics_dose import load_records
+from medcoop.hub.services.analytics.dose import load_records
 from medcoop.records import StudyRecord
 
 __all__ = [

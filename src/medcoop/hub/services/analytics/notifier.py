@@ -32,7 +32,7 @@ from medcoop.hub.db.base import utcnow
 from medcoop.hub.db.engine import begin_write
 from medcoop.hub.db.models import Organisation
 from medcoop.hub.db.tenancy import ALL_TENANTS, scope_session
-from medcoop.hub.services.analytics_alerts import deliver, get_settings
+from medcoop.hub.services.analytics.alerts import deliver, get_settings
 
 __all__ = ["AlertNotifier", "backoff"]
 
