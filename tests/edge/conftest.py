@@ -153,6 +153,25 @@ class LiveHub:
         response.raise_for_status()
         return str(response.json()["site_token"])
 
+    def physicist_token(self, org: str = "Test Health") -> str:
+        """A personal token of a medical physicist of ``org`` (to read the hub's API)."""
+        from sqlalchemy import select
+
+        from medcoop.hub.db.models import Organisation, Role, TokenKind
+        from medcoop.hub.db.tenancy import ALL_TENANTS, scope_session
+        from medcoop.hub.services import accounts
+
+        with self.app.state.session_factory() as session:
+            scope_session(session, ALL_TENANTS)
+            org_id = session.scalar(select(Organisation.id).where(Organisation.name == org))
+            user = accounts.create_user(session, f"physicist-{time.monotonic_ns()}@test.example")
+            accounts.add_membership(session, org_id, user.id, Role.MEDICAL_PHYSICIST)
+            _token, secret = accounts.issue_token(
+                session, TokenKind.PERSONAL, org_id, user_id=user.id, ttl_s=3600
+            )
+            session.commit()
+        return secret
+
     def received_keys(self) -> list[str]:
         with sqlite3.connect(self.db_path) as conn:
             return [r[0] for r in conn.execute("SELECT record_key FROM record_receipts")]

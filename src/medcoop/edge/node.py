@@ -17,7 +17,7 @@ from medcoop.deid.pseudonym import load_or_create_key
 from medcoop.edge.config import EdgeSettings
 from medcoop.edge.dimse import DicomReceiver
 from medcoop.edge.pipeline import Pipeline
-from medcoop.edge.status import EdgeStatus, read_status
+from medcoop.edge.status import EdgeStatus, hub_report, read_status
 from medcoop.edge.store import EdgeStore
 from medcoop.edge.stow import StowServer
 from medcoop.edge.uploader import Uploader
@@ -76,7 +76,13 @@ class EdgeNode:
     def start(self) -> None:
         """Open storage and start the uploader, the study closer and the receivers."""
         self.store, self.pipeline = open_pipeline(self.settings, on_queued=self._wake.set)
-        self.uploader = Uploader(self.pipeline.outbox, self.settings.hub, wake=self._wake)
+        pipeline = self.pipeline
+        self.uploader = Uploader(
+            pipeline.outbox,
+            self.settings.hub,
+            wake=self._wake,
+            status_report=lambda: hub_report(pipeline),
+        )
         self.uploader.start()
         self._closer = threading.Thread(target=self._close_studies, name="medcoop-closer")
         self._closer.daemon = True

@@ -10,7 +10,7 @@ from medcoop.edge.pipeline import MPPS_SETTLE_S, SETTLE_S, Pipeline
 from medcoop.edge.quarantine import QuarantinedObject
 from medcoop.edge.store import OpenStudy
 
-__all__ = ["EdgeStatus", "OpenStudyView", "read_status", "send_at"]
+__all__ = ["EdgeStatus", "OpenStudyView", "hub_report", "read_status", "send_at"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,3 +85,14 @@ def read_status(pipeline: Pipeline, *, quarantine_limit: int = 1000) -> EdgeStat
         quarantine_by_reason=pipeline.quarantine.counts_by_reason(),
         pending=pending,
     )
+
+
+def hub_report(pipeline: Pipeline) -> dict[str, object]:
+    """What the edge tells the hub about itself: counts only (``POST /api/v1/edge/status``)."""
+    store = pipeline.store
+    return {
+        "quarantine_by_reason": pipeline.quarantine.counts_by_reason(),
+        "counters": store.counters(),
+        "open_studies": store.count_open_studies(),
+        "backlog": pipeline.outbox.backlog().size,
+    }
