@@ -33,7 +33,12 @@ from medcoop.edge.config import EdgeSettings
 from medcoop.edge.consent import ConsentList
 from medcoop.edge.errors import StorageFullError
 from medcoop.edge.outbox import Outbox
-from medcoop.edge.privacy import residual_hits, warm_privacy_caches
+from medcoop.edge.privacy import warm_privacy_caches
+
+try:  # (field, kind) findings where the residual check gives them; else a count
+    from medcoop.edge.privacy import residual_findings as residual_hits  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - until edge/privacy.py names its findings
+    from medcoop.edge.privacy import residual_hits
 from medcoop.edge.quarantine import Finding, Quarantine, QuarantinedObject, QuarantineReason
 from medcoop.edge.store import EdgeStore, now_s
 from medcoop.edge.studies import StudyState, build_record, with_key
