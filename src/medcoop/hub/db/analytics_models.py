@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import JSON, Float, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from medcoop.hub.db.base import Base, TenantOwned, new_id, utcnow
+from medcoop.hub.db.base import Base, Pooled, TenantOwned, new_id, utcnow
 
 __all__ = ["AlertRow", "AlertSettings", "DoseBlock", "DoseSummary", "PublishedProtocolRow"]
 
@@ -126,7 +126,7 @@ class DoseSummary(TenantOwned, Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class DoseBlock(Base):
+class DoseBlock(Pooled, Base):
     """Every site's dose sketch for one exam type, metric and month, packed for reading.
 
     Compacted from :class:`DoseSummary` cells (``medcoop.hub.services.analytics.summaries``) and

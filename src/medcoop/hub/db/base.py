@@ -1,9 +1,12 @@
-"""Declarative base, column types and the tenant-owned mixin shared by every hub model.
+"""Declarative base, column types and the ownership mixins shared by every hub model.
 
 Every table that holds a tenant's data inherits :class:`TenantOwned`: its primary key
 starts with ``org_id`` so the schema can be distributed by tenant (Citus
 ``create_distributed_table(..., 'org_id')``) and :mod:`medcoop.hub.db.tenancy` can
-scope every ORM query by it.
+scope every ORM query by it. An object two organisations share (an order, a quote, a
+trial, an entitlement between a vendor and a hospital) inherits :class:`TwoPartyOwned`
+instead: both parties see it, no third does. A table that holds every tenant's data
+together (a pooled block) is marked :class:`Pooled`: only a pooled session may touch it.
 """
 
 from __future__ import annotations
@@ -19,7 +22,16 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["Base", "TenantOwned", "UtcDateTime", "new_id", "new_ids", "utcnow"]
+__all__ = [
+    "Base",
+    "Pooled",
+    "TenantOwned",
+    "TwoPartyOwned",
+    "UtcDateTime",
+    "new_id",
+    "new_ids",
+    "utcnow",
+]
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -118,3 +130,31 @@ class TenantOwned:
         return mapped_column(
             ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True, sort_order=-10
         )
+
+
+class TwoPartyOwned:
+    """Mixin for objects shared by two organisations: ``org_id`` and ``partner_org_id``.
+
+    ``org_id`` leads the primary key, as for :class:`TenantOwned` (the row is filed, and
+    sharded, with that party: the customer, whose data an order or an entitlement mostly
+    is); ``partner_org_id`` is the other party (the vendor), indexed, so its reads are one
+    index scan (a cross-shard query under Citus, as a vendor's own listing is). A session
+    sees and may write a row when its tenant is either party; a third tenant never sees
+    it (see :mod:`medcoop.hub.db.tenancy`). The two are different organisations.
+    """
+
+    @declared_attr
+    def org_id(cls) -> Mapped[uuid.UUID]:
+        return mapped_column(
+            ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True, sort_order=-10
+        )
+
+    @declared_attr
+    def partner_org_id(cls) -> Mapped[uuid.UUID]:
+        return mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True)
+
+
+class Pooled:
+    """Marker for tables that hold every tenant's data together, not keyed by ``org_id``
+    (a pooled block of every site's sketches): read and written only by a session
+    opened for a purpose that grants the table (:func:`medcoop.hub.db.tenancy.pooled`)."""

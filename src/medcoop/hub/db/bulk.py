@@ -4,7 +4,7 @@ PostgreSQL, one executemany on SQLite) and ``IN`` lists of hundreds of values.
 SQLAlchemy's per-row parameter compilation costs more than the database's own work at
 ingest rates, so these hand plain tuples to the driver, converted by the same dialect
 type processors SQLAlchemy would apply. They bypass the ORM's tenancy listener, so each
-checks every row's ``org_id`` first (:func:`~medcoop.hub.db.tenancy.check_rows_in_tenant`).
+checks every row's ``org_id`` first (:func:`~medcoop.hub.db.tenancy.check_rows`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from medcoop.hub.db.base import UtcDateTime
-from medcoop.hub.db.tenancy import check_rows_in_tenant
+from medcoop.hub.db.tenancy import check_rows
 
 __all__ = ["among", "bulk_insert", "bulk_update", "insert_ignore"]
 
@@ -41,7 +41,7 @@ def bulk_insert(
     """
     if not rows:
         return
-    check_rows_in_tenant(session, rows)
+    check_rows(session, table, rows)
     connection = session.connection()
     dialect = connection.dialect
     names = list(rows[0])
@@ -85,7 +85,7 @@ def insert_ignore(session: Session, table: Table, rows: list[dict[str, Any]]) ->
     """
     if not rows:
         return
-    check_rows_in_tenant(session, rows)
+    check_rows(session, table, rows)
     statement = postgresql.insert(table).on_conflict_do_nothing()
     session.connection().execute(statement, rows)
 
@@ -118,7 +118,7 @@ def bulk_update(
         return
     if "org_id" not in key:
         raise ValueError("a tenant-owned row is found by its org_id too")
-    check_rows_in_tenant(session, rows)
+    check_rows(session, table, rows)
     values = [name for name in rows[0] if name not in key]
     statement = (
         table.update()

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from medcoop.hub.db.tenancy import TenantSession
+from medcoop.hub.db.tenancy import TenantSession, guard_engine
 from medcoop.hub.settings import HubSettings
 
 __all__ = ["SQLITE_BUSY_TIMEOUT_MS", "begin_write", "make_engine", "make_session_factory"]
@@ -42,9 +42,11 @@ def make_engine(settings: HubSettings) -> Engine:
         # pysqlite's implicit BEGIN is deferred: a read-then-write transaction can then fail
         # with "database is locked" without waiting. Writers ask for the lock up front.
         event.listen(engine, "begin", _sqlite_begin)
-        return engine
-    return create_engine(
-        url, pool_size=settings.pool_size, max_overflow=settings.pool_size, pool_pre_ping=True
+        return guard_engine(engine)
+    return guard_engine(
+        create_engine(
+            url, pool_size=settings.pool_size, max_overflow=settings.pool_size, pool_pre_ping=True
+        )
     )
 
 

@@ -15,10 +15,11 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from medcoop.hub.db.access import Purpose
 from medcoop.hub.db.base import utcnow
 from medcoop.hub.db.engine import begin_write
 from medcoop.hub.db.models import Membership, Role, Token, TokenKind, User
-from medcoop.hub.db.tenancy import ALL_TENANTS, scope_session
+from medcoop.hub.db.tenancy import pooled
 from medcoop.hub.errors import AuthenticationError, PermissionDeniedError
 from medcoop.hub.security import hash_secret, token_kind_of
 
@@ -138,7 +139,7 @@ def authenticate_token(
     kind = token_kind_of(secret)
     if kind is None or (kinds is not None and kind not in kinds):
         raise AuthenticationError("invalid token")
-    scope_session(session, ALL_TENANTS)
+    pooled(session, Purpose.AUTHENTICATE)
     token = session.scalar(select(Token).where(Token.token_hash == hash_secret(secret)))
     now = utcnow()
     if token is None or token.kind != kind.value:

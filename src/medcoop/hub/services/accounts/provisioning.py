@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from medcoop.hub.db.access import Purpose
 from medcoop.hub.db.base import utcnow
 from medcoop.hub.db.models import (
     EnrollmentCode,
@@ -27,7 +28,7 @@ from medcoop.hub.db.models import (
     TokenKind,
     User,
 )
-from medcoop.hub.db.tenancy import ALL_TENANTS, scope_session
+from medcoop.hub.db.tenancy import pooled
 from medcoop.hub.errors import AuthenticationError, ConflictError, GoneError, NotFoundError
 from medcoop.hub.security import (
     hash_password,
@@ -77,7 +78,7 @@ def create_organisation(
     kind: OrgKind | str = OrgKind.HOSPITAL,
     country: str | None = None,
 ) -> Organisation:
-    """Create a tenant; ``session`` must be scoped to :data:`ALL_TENANTS` by the caller."""
+    """Create a tenant; ``session`` must be pooled for administration by the caller."""
     org = Organisation(name=name.strip(), kind=OrgKind(kind).value, country=country)
     session.add(org)
     _flush_or_conflict(session, f"organisation {name!r}")
@@ -214,7 +215,7 @@ def enroll_edge(session: Session, code: str, edge_name: str, *, token_ttl_s: int
     GoneError
         The code was already used or has expired.
     """
-    scope_session(session, ALL_TENANTS)
+    pooled(session, Purpose.ENROLL)
     row = session.scalar(
         select(EnrollmentCode).where(EnrollmentCode.code_hash == hash_secret(normalise_code(code)))
     )
@@ -265,7 +266,7 @@ def login(
 
     The token is bound to ``org_id``, or to the user's first organisation.
     """
-    scope_session(session, ALL_TENANTS)
+    pooled(session, Purpose.LOGIN)
     user = session.scalar(select(User).where(User.email == normalise_email(email)))
     if not verify_password(user.password_hash if user else None, password) or user is None:
         raise AuthenticationError("wrong e-mail address or password")
@@ -308,7 +309,7 @@ def accept_invitation(
     session: Session, secret: str, *, password: str, display_name: str | None = None
 ) -> User:
     """Accept an invitation: create (or reuse) the user and add the membership."""
-    scope_session(session, ALL_TENANTS)
+    pooled(session, Purpose.ACCEPT_INVITATION)
     invitation = session.scalar(
         select(Invitation).where(Invitation.token_hash == hash_secret(secret))
     )
@@ -348,7 +349,7 @@ def provision_site(
     The programmatic form of ``create-org`` + ``create-site`` for demos and tests; the
     caller commits.
     """
-    scope_session(session, ALL_TENANTS)
+    pooled(session, Purpose.ADMINISTER)
     org = session.scalar(select(Organisation).where(Organisation.name == org_name.strip()))
     if org is None:
         org = create_organisation(session, org_name, country=country)

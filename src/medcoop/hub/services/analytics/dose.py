@@ -3,14 +3,16 @@
 The numbers come from :mod:`medcoop.analytics` (pure); this module only reads the hub's
 tables and turns rows back into :class:`~medcoop.records.StudyRecord` objects. Reads for
 the caller's own data go through the caller's tenant-scoped session. Peer benchmarks need
-every tenant's studies of one exam type, so :func:`peer_benchmark` reads with a system
-session (``ALL_TENANTS``) and returns only k-anonymous aggregates: counts and quartiles of
-groups of at least 5 sites and 10 studies, never a row, a site or an organisation.
+every tenant's data of one exam type, so :func:`peer_benchmark` reads with a session
+pooled for ``Purpose.PEER_BENCHMARK`` (it sees the summaries, blocks, devices and sites
+of every tenant, never a study) and returns only k-anonymous aggregates: counts and
+quartiles of groups of at least 5 sites and 10 studies, never a row, a site or an
+organisation.
 
 Peer benchmarks read the dose summaries that ingest keeps (one sketch per site × device
-× exam type × metric × month, :mod:`medcoop.hub.services.analytics.summaries`), through the pooled
-blocks compacted from them, never the studies, so a query costs the same whatever the
-size of the pool; periods are whole UTC months.
+× exam type × metric × month, :mod:`medcoop.hub.services.analytics.summaries`), through
+the pooled blocks compacted from them, never the studies, so a query costs the same
+whatever the size of the pool; periods are whole UTC months.
 """
 
 from __future__ import annotations
@@ -48,8 +50,9 @@ from medcoop.analytics.utilization import (
     device_utilization,
     interval_from_record,
 )
+from medcoop.hub.db import tenancy
+from medcoop.hub.db.access import Purpose
 from medcoop.hub.db.models import Device, IrradiationEventRow, Patient, Site, Study, UsageFact
-from medcoop.hub.db.tenancy import ALL_TENANTS, scope_session
 from medcoop.hub.errors import NotFoundError
 from medcoop.hub.services.analytics.summaries import compact, month_range, read_pooled, uuid_bytes
 from medcoop.records import (
@@ -206,7 +209,7 @@ def peer_benchmark(
     """Benchmark one of the caller's sites against every other site in the pool.
 
     ``session`` is the caller's tenant-scoped session (the site must be theirs); ``pool``
-    a system session that reads every tenant (see the module docstring). The period is
+    a fresh session, pooled here for the peer benchmark on the caller's behalf. The period is
     widened to whole UTC months (:func:`~medcoop.hub.services.analytics.summaries.month_range`):
     the answer merges the monthly summaries it covers, from the pooled blocks and the
     cells changed since (:func:`~medcoop.hub.services.analytics.summaries.read_pooled`); then up
@@ -216,7 +219,9 @@ def peer_benchmark(
     require_site(session, site_id)
     if exam_type not in {t.key for t in EXAM_TYPES}:
         raise NotFoundError("exam type", exam_type)
-    scope_session(pool, ALL_TENANTS)
+    tenant = tenancy.current_tenant(session)
+    on_behalf = tenant if isinstance(tenant, uuid.UUID) else None
+    tenancy.pooled(pool, Purpose.PEER_BENCHMARK, tenant=on_behalf)
     wanted_class = (filters or {}).get("device_class")
     pooled = read_pooled(
         pool,

@@ -27,11 +27,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from medcoop.hub.db.access import Purpose
 from medcoop.hub.db.analytics_models import AlertRow
 from medcoop.hub.db.base import utcnow
 from medcoop.hub.db.engine import begin_write
 from medcoop.hub.db.models import Organisation
-from medcoop.hub.db.tenancy import ALL_TENANTS, scope_session
+from medcoop.hub.db.tenancy import pooled, scope_session
 from medcoop.hub.services.analytics.alerts import deliver, get_settings
 
 __all__ = ["AlertNotifier", "backoff"]
@@ -114,7 +115,7 @@ class AlertNotifier:
         """Deliver the alerts due at ``now``; return how many were tried."""
         now = now or utcnow()
         with self._factory() as session:
-            scope_session(session, ALL_TENANTS)  # system work: the scan spans tenants
+            pooled(session, Purpose.NOTIFY)  # the scan spans tenants; each send is in one
             due = session.execute(
                 select(AlertRow.org_id, AlertRow.alert_key, AlertRow.notify_after)
                 .where(

@@ -3,8 +3,8 @@
 Summaries come from the organisation's own studies (tenant-scoped session). Publishing
 stores a :class:`~medcoop.analytics.protocols.PublishedProtocol` for one protocol the
 caller chose, refused under ``min_studies``. Browsing reads every organisation's
-published protocols with a system session and never returns who published them beyond
-the label the publisher chose.
+published protocols with a session pooled for the protocol library (it sees no other
+table) and never returns who published them beyond the label the publisher chose.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from medcoop.analytics.protocols import (
     publish,
     summarise_protocols,
 )
+from medcoop.hub.db.access import Purpose
 from medcoop.hub.db.analytics_models import PublishedProtocolRow
-from medcoop.hub.db.tenancy import ALL_TENANTS, scope_session
+from medcoop.hub.db.tenancy import pooled
 from medcoop.hub.errors import HubError, NotFoundError
 from medcoop.hub.services.analytics.dose import load_records, require_site
 
@@ -82,8 +83,8 @@ def publish_protocol(
 
 
 def library(pool: Session, modality: str | None = None) -> list[PublishedProtocolRow]:
-    """Return every organisation's published protocols, newest first (system session)."""
-    scope_session(pool, ALL_TENANTS)
+    """Return every organisation's published protocols, newest first (pooled session)."""
+    pooled(pool, Purpose.PROTOCOL_LIBRARY)
     query = select(PublishedProtocolRow)
     if modality is not None:
         query = query.where(PublishedProtocolRow.modality == modality)
@@ -92,7 +93,7 @@ def library(pool: Session, modality: str | None = None) -> list[PublishedProtoco
 
 def get_published(pool: Session, protocol_id: uuid.UUID) -> PublishedProtocol:
     """Return one published protocol from the library."""
-    scope_session(pool, ALL_TENANTS)
+    pooled(pool, Purpose.PROTOCOL_LIBRARY)
     row = pool.scalar(select(PublishedProtocolRow).where(PublishedProtocolRow.id == protocol_id))
     if row is None:
         raise NotFoundError("protocol", protocol_id)

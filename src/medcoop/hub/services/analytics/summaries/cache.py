@@ -10,15 +10,16 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from medcoop.analytics.sketches import (
     DenseRows,
     unpack_rows,
 )
 from medcoop.hub.db.analytics_models import DoseBlock
+from medcoop.hub.db.tenancy import pooled_execute
 
 __all__ = [
     "BLOCK_CACHE_BYTES",
@@ -45,7 +46,7 @@ def drop_block_cache() -> None:
 
 
 def load_blocks(
-    connection: Any,
+    session: Session,
     exam_type: str,
     metric: str,
     section: str,
@@ -56,7 +57,7 @@ def load_blocks(
     ``None`` when a block read is not the one asked for (compacted meanwhile).
     """
     global _cached_bytes
-    database = connection.engine.url.render_as_string()
+    database = session.get_bind().engine.url.render_as_string()
 
     def key(month: int, built_at: datetime | None) -> _CacheKey:
         return (database, exam_type, metric, month, built_at, section)
@@ -72,7 +73,8 @@ def load_blocks(
     if not missing:
         return found
     column = DoseBlock.sites if section == "sites" else DoseBlock.devices
-    rows = connection.execute(
+    rows = pooled_execute(
+        session,
         select(DoseBlock.month, DoseBlock.built_at, column).where(
             DoseBlock.exam_type == exam_type,
             DoseBlock.metric == metric,

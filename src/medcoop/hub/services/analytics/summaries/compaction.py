@@ -26,12 +26,11 @@ from medcoop.analytics.sketches import (
 from medcoop.hub.db.analytics_models import DoseBlock, DoseSummary
 from medcoop.hub.db.base import utcnow
 from medcoop.hub.db.engine import begin_write
-from medcoop.hub.db.tenancy import ALL_TENANTS, TenantScopeError, current_tenant
+from medcoop.hub.db.tenancy import pooled_execute
 
 __all__ = [
     "BLOCK_MARGIN",
     "compact",
-    "require_pool",
     "uuid_bytes",
 ]
 
@@ -40,14 +39,6 @@ __all__ = [
 #: plus the clock differences between hub workers. A cell change the block missed is
 #: then always stamped after ``built_at``, and read from the cells.
 BLOCK_MARGIN = timedelta(minutes=5)
-
-
-def require_pool(session: Session) -> None:
-    # these read every tenant's cells with Core statements (which the tenancy listener
-    # does not scope): only a session that says so may
-    if current_tenant(session) is not ALL_TENANTS:
-        raise TenantScopeError("the pooled summaries are read with an ALL_TENANTS session")
-
 
 
 def uuid_bytes(text_id: str) -> bytes:
@@ -71,28 +62,24 @@ def compact(
     later, so it is stamped after ``built_at`` (see :data:`BLOCK_MARGIN`) and queries read
     it from the cells. A block never replaces a newer one.
     """
-    require_pool(session)
     session.rollback()
     built = []
     # before the first read: on SQLite the whole transaction reads that first snapshot
     built_at = utcnow() - margin
     for month in months:
-        rows = (
-            session.connection()
-            .execute(
-                select(
-                    sql_cast(DoseSummary.site_id, String),
-                    sql_cast(DoseSummary.device_id, String),
-                    DoseSummary.sketch,
-                ).where(
-                    DoseSummary.exam_type == exam_type,
-                    DoseSummary.metric == metric,
-                    DoseSummary.month == month,
-                    DoseSummary.n_studies > 0,
-                )
-            )
-            .all()
-        )
+        rows = pooled_execute(
+            session,
+            select(
+                sql_cast(DoseSummary.site_id, String),
+                sql_cast(DoseSummary.device_id, String),
+                DoseSummary.sketch,
+            ).where(
+                DoseSummary.exam_type == exam_type,
+                DoseSummary.metric == metric,
+                DoseSummary.month == month,
+                DoseSummary.n_studies > 0,
+            ),
+        ).all()
         built.append(_block(exam_type, metric, month, built_at, rows))
     session.rollback()
     if not built:
@@ -110,7 +97,7 @@ def compact(
         where=table.c.built_at < excluded.built_at,
     )
     try:
-        session.connection().execute(statement, built)
+        pooled_execute(session, statement, built)
         session.commit()
     except BaseException:
         session.rollback()

@@ -2,7 +2,8 @@
 
 Months with a block read it, less the rows of the cells changed since it was built, plus
 those cells' current sketches (counts are integers: swapping rows is exact); other months
-read their cells. Only :func:`~.compaction.require_pool` sessions may read it.
+read their cells. Every read goes through the door (:func:`~medcoop.hub.db.tenancy.pooled_execute`):
+the session is pooled for a purpose that grants the summary tables.
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ from medcoop.analytics.sketches import (
 )
 from medcoop.hub.db.analytics_models import DoseBlock, DoseSummary
 from medcoop.hub.db.base import utcnow
+from medcoop.hub.db.tenancy import pooled_execute
 from medcoop.hub.services.analytics.summaries.cache import load_blocks
 from medcoop.hub.services.analytics.summaries.compaction import (
     BLOCK_MARGIN,
-    require_pool,
     uuid_bytes,
 )
 
@@ -79,14 +80,13 @@ def read_pooled(
 ) -> PooledSketches:
     """Merge every site's sketches of one exam type and metric over ``months`` (inclusive).
 
-    ``session`` reads across tenants (the caller scoped it to ``ALL_TENANTS``). Months
+    ``session`` reads across tenants (pooled for the peer benchmark, or administration). Months
     with a block read it, less the rows of the cells changed since it was built, plus
     those cells' current sketches (counts are integers: swapping rows is exact); other
     months read their cells. ``device_ids`` (the UUID bytes of the devices of one class)
     also returns the sites' sketches over those devices only. ``use_blocks=False`` reads
     the cells only (the reference the blocks must equal).
     """
-    require_pool(session)
     wanted = _KeySet(b"".join(device_ids)) if device_ids is not None else None
     recent_at = (now or utcnow()) - BLOCK_MARGIN
     for attempt in range(4):
@@ -117,25 +117,25 @@ def _read_pooled(
 ) -> PooledSketches | None:
     """One attempt of :func:`read_pooled`; ``None`` when a block was replaced meanwhile."""
     low, high = months
-    connection = session.connection()
     block_key = DoseBlock.exam_type == exam_type, DoseBlock.metric == metric
     state: dict[int, _MonthState] = {}
     sites_rows: dict[int, DenseRows] = {}
     devices_rows: dict[int, DenseRows] = {}
     if use_blocks:
-        for month, built_at, n_sites in connection.execute(
+        for month, built_at, n_sites in pooled_execute(
+            session,
             select(DoseBlock.month, DoseBlock.built_at, DoseBlock.n_sites).where(
                 *block_key, DoseBlock.month.between(low, high)
             )
         ):
             state[month] = _MonthState(built_at=built_at, n_sites=n_sites)
         wanted = {m: held.built_at for m, held in state.items()}
-        found = load_blocks(connection, exam_type, metric, "sites", wanted)
+        found = load_blocks(session, exam_type, metric, "sites", wanted)
         if found is None:
             return None
         sites_rows = found
         if wanted_devices is not None:
-            found = load_blocks(connection, exam_type, metric, "devices", wanted)
+            found = load_blocks(session, exam_type, metric, "devices", wanted)
             if found is None:
                 return None
             devices_rows = found
@@ -159,7 +159,8 @@ def _read_pooled(
         (DoseSummary.updated_at > recent_at).label("recent"),
     )
     of_kind = DoseSummary.exam_type == exam_type, DoseSummary.metric == metric
-    cells = connection.execute(
+    cells = pooled_execute(
+        session,
         union_all(*(select(*columns).where(*of_kind, part) for part in parts))
     ).all()
     raw = b"".join(uuid_bytes(row[0]) + uuid_bytes(row[1]) for row in cells)
@@ -177,7 +178,7 @@ def _read_pooled(
         if held.changed and m in sites_rows and m not in devices_rows
     }
     if missing:
-        found = load_blocks(connection, exam_type, metric, "devices", missing)
+        found = load_blocks(session, exam_type, metric, "devices", missing)
         if found is None:
             return None
         devices_rows.update(found)
