@@ -89,3 +89,17 @@ def test_pseudonyms_are_keyed_and_uids_are_2_25() -> None:
     uid = KEY.remap_uid("1.2.840.113619.2.55.3")
     assert uid.startswith("2.25.") and len(uid) <= 64
     assert uid == KEY.remap_uid("1.2.840.113619.2.55.3")
+
+
+def test_totals_disagree_is_additive_in_1_1_and_absent_when_empty() -> None:
+    assert SCHEMA_VERSION == "1.1"
+    agreeing = _record()
+    dumped = agreeing.model_dump(mode="json")
+    assert "totals_disagree" not in dumped  # a 1.0 hub (extra="forbid") still takes it
+    assert record_key_for(dumped) == agreeing.record_key  # and its key is the 1.0 key
+    flagged = _record(totals_disagree=("total_dlp_mgycm",))
+    again = StudyRecord.model_validate_json(flagged.model_dump_json())
+    assert again.totals_disagree == ("total_dlp_mgycm",)
+    assert flagged.record_key != agreeing.record_key
+    with pytest.raises(ValidationError):
+        _record(totals_disagree=("patient_name",))

@@ -22,9 +22,17 @@ import hashlib
 import json
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+)
 
 __all__ = [
     "SCHEMA_MAJOR",
@@ -45,7 +53,7 @@ __all__ = [
 ]
 
 SCHEMA_MAJOR = 1
-SCHEMA_VERSION = f"{SCHEMA_MAJOR}.0"
+SCHEMA_VERSION = f"{SCHEMA_MAJOR}.1"  # 1.1: StudyRecord.totals_disagree
 
 #: Pseudonyms are hex HMAC-SHA-256 digests (64 chars) or a shorter prefix of one.
 Pseudonym = Annotated[str, Field(min_length=16, max_length=64, pattern=r"^[0-9a-f]+$")]
@@ -214,6 +222,19 @@ class DoseTotals(_Strict):
     number_of_events: Annotated[int, Field(ge=0)] | None = None
 
 
+#: The names :attr:`StudyRecord.totals_disagree` may hold.
+TotalName = Literal[
+    "total_dlp_mgycm",
+    "total_dap_gycm2",
+    "total_fluoro_dap_gycm2",
+    "total_acquisition_dap_gycm2",
+    "total_fluoro_time_s",
+    "total_agd_left_mgy",
+    "total_agd_right_mgy",
+    "total_administered_activity_mbq",
+]
+
+
 class UsageFacts(_Strict):
     """Facts for utilization analytics: when the device was busy with this study."""
 
@@ -247,6 +268,19 @@ class StudyRecord(_Strict):
     usage: UsageFacts = UsageFacts()
     sources: tuple[SourceKind, ...] = ()
     consent: Literal["pooling"] = "pooling"
+    #: Stated totals (:class:`DoseTotals` field names) that the events do not add up to
+    #: (within 2 %): a damaged report, an event without its dose, a device's mistake.
+    #: Added in 1.1; empty when events and totals agree or nothing can be compared.
+    totals_disagree: tuple[TotalName, ...] = ()
+
+    @model_serializer(mode="wrap")
+    def _omit_agreement(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # absent when empty: a record whose events agree keeps its 1.0 form and key, and
+        # a hub of 1.0 (extra="forbid") still takes it
+        dumped: dict[str, Any] = handler(self)
+        if not dumped.get("totals_disagree"):
+            dumped.pop("totals_disagree", None)
+        return dumped
 
     @field_validator("events")
     @classmethod

@@ -117,3 +117,44 @@ def test_dose_history_accumulates_per_pseudonym() -> None:
     assert [p.cumulative_dap_gycm2 for p in history] == [50, 50, 80, 100]
     assert history[-1].cumulative_dlp_mgycm == 400
     assert history[-1].cumulative_effective_dose_msv == pytest.approx(3.5)
+
+
+def test_mammography_agd_and_nm_activity_columns() -> None:
+    from medcoop.records import EventKind, IrradiationEvent
+
+    from .factories import KEY
+
+    def view(uid: str, agd: float, side: str) -> IrradiationEvent:
+        return IrradiationEvent(
+            event_uid=KEY.remap_uid(uid), kind=EventKind.MAMMOGRAPHY, agd_mgy=agd, laterality=side
+        )
+
+    views = (view("50.1.1", 1.2, "L"), view("50.1.2", 1.4, "L"), view("50.1.3", 1.1, "R"))
+    stated = record(
+        "50.1",
+        modality="MG",
+        events=views,
+        totals=DoseTotals(total_agd_left_mgy=2.6, total_agd_right_mgy=1.1),
+    )
+    images_only = record("50.2", modality="MG", events=views)  # no report: from the events
+    nm = record(
+        "50.3",
+        modality="NM",
+        events=(
+            IrradiationEvent(
+                event_uid=KEY.remap_uid("50.3.1"),
+                kind=EventKind.RADIOPHARMACEUTICAL,
+                administered_activity_mbq=740.0,
+            ),
+        ),
+    )
+    rows = [study_row(s, site_id="s1") for s in (stated, images_only, nm)]
+    for row in rows[:2]:
+        assert row["total_agd_left_mgy"] == pytest.approx(2.6)
+        assert row["total_agd_right_mgy"] == pytest.approx(1.1)
+        assert row["total_agd_mgy"] == pytest.approx(3.7)
+    assert rows[2]["total_administered_activity_mbq"] == 740.0 and rows[2]["total_agd_mgy"] is None
+    parsed = list(csv.DictReader(io.StringIO(rows_to_csv(rows))))
+    assert {"total_agd_mgy", "total_administered_activity_mbq"} <= set(parsed[0])
+    assert float(parsed[0]["total_agd_mgy"]) == pytest.approx(3.7)
+    assert parsed[2]["total_administered_activity_mbq"] == "740.0"

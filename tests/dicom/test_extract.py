@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from pathlib import Path
 
 import pytest
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from medcoop.dicom import Extraction, Skipped, extract_dataset
+from medcoop.dicom import Extraction, Skipped, extract_bytes, extract_dataset
 from medcoop.records import EventKind, Sex, SourceKind
 
 from . import builders as b
 
 ENHANCED_SR = "1.2.840.10008.5.1.4.1.1.88.22"
+
+
+def _ok_bytes(data: bytes) -> Extraction:
+    result = extract_bytes(data)
+    assert isinstance(result, Extraction), result
+    return result
 
 
 def _ok(ds: Dataset) -> Extraction:
@@ -192,3 +199,138 @@ def test_objects_without_dose_facts() -> None:
     del no_study.StudyInstanceUID
     assert extract_dataset(no_study) == Skipped("no Study Instance UID", no_study.SOPInstanceUID)
     assert isinstance(extract_dataset(Dataset()), Skipped)
+
+
+_DEVICE_TYPE = ("122142", "DCM", "Acquisition Device Type")
+_FLUORO_GUIDED = ("113957", "DCM", "Fluoroscopy-Guided Projection Radiography System")
+
+
+@pytest.mark.parametrize("where", ["root", "device_role"])
+def test_fluoroscopy_guided_device_without_fluoro_events_is_rf(where: str) -> None:
+    stationary = ("113611", "DCM", "Stationary Acquisition")
+    device_type = b.coded(_DEVICE_TYPE, _FLUORO_GUIDED, rel="HAS OBS CONTEXT")
+    if where == "device_role":
+        device_type = b.coded(
+            ("113876", "DCM", "Device Role in Procedure"),
+            ("113859", "DCM", "Irradiating Device"),
+            rel="HAS OBS CONTEXT",
+        )
+        device_type.ContentSequence = Sequence([b.coded(_DEVICE_TYPE, _FLUORO_GUIDED)])
+    ds = b.rdsr(
+        b.coded(("121058", "DCM", "Procedure reported"), ("113704", "DCM", "Projection X-Ray")),
+        device_type,
+        _projection_event(stationary, 0.1, "Gy.cm2"),
+    )
+    result = _ok(ds)
+    assert result.modality == "RF"
+    assert [e.kind for e in result.events] == [EventKind.PROJECTION]
+
+
+def test_corpus_device_types_decide_only_for_fluoroscopy_guided_systems(corpus_dir: Path) -> None:
+    modality = {
+        name: _ok_bytes((corpus_dir / f"{name}.dcm").read_bytes()).modality
+        for name in (
+            "RF-RDSR-GE-OECEliteMiniView",  # 113957
+            "DX-RDSR-Carestream_DRXEvolution",  # 113958, no fluoroscopy
+            "RF-RDSR-Philips_Azurion",  # states 113958 beside its fluoroscopy events
+        )
+    }
+    assert modality == {
+        "RF-RDSR-GE-OECEliteMiniView": "RF",
+        "DX-RDSR-Carestream_DRXEvolution": "DX",
+        "RF-RDSR-Philips_Azurion": "RF",
+    }
+
+
+def _ct_image(**attrs: object) -> Dataset:
+    ds = _image("CT", "1.2.840.10008.5.1.4.1.1.2")
+    ds.KVP = "120"
+    ds.XRayTubeCurrent = 180
+    ds.ExposureTime = 1500  # ms
+    ds.ProtocolName = "Chest routine"
+    for name, value in attrs.items():
+        setattr(ds, name, value)
+    return ds
+
+
+def test_ct_image_header_gives_a_header_derived_acquisition() -> None:
+    phantom = Sequence([b.code("113691", "DCM", "IEC Body Dosimetry Phantom")])
+    ds = _ct_image(
+        CTDIvol=9.16,
+        SpiralPitchFactor=0.984,
+        TotalCollimationWidth=40.0,
+        SingleCollimationWidth=0.625,
+        CTDIPhantomTypeCodeSequence=phantom,
+        IrradiationEventUID="1.2.3.77",
+    )
+    result = _ok(ds)
+    (event,) = result.events
+    assert result.modality == "CT" and result.source is SourceKind.IMAGE_HEADER
+    assert event.source is SourceKind.IMAGE_HEADER  # marked header-derived on the record
+    assert event.event_uid == "1.2.3.77"  # the RDSR's key: a report supersedes it
+    assert (event.ctdivol_mgy, event.ctdi_phantom, event.pitch) == (9.16, "body32", 0.984)
+    assert event.acquisition_type == "Spiral Acquisition"
+    assert (event.kvp, event.tube_current_ma, event.exposure_time_s) == (120.0, 180.0, 1.5)
+    assert (event.nominal_total_collimation_mm, event.nominal_single_collimation_mm) == (40, 0.625)
+    assert event.dlp_mgycm is None  # no standard header attribute: never invented
+    assert result.totals.number_of_events == 1
+
+
+def test_ct_images_of_one_series_and_acquisition_share_one_event() -> None:
+    from medcoop.dicom import merge_study_events
+
+    series = "1.2.3.500"
+    slices = [
+        _ct_image(CTDIvol=12.5, SeriesInstanceUID=series, AcquisitionNumber="2")
+        for _ in range(3)
+    ]
+    localizer = _ct_image(
+        CTDIvol=0.2, ImageType=["ORIGINAL", "PRIMARY", "LOCALIZER"], AcquisitionNumber="1"
+    )
+    events: tuple = ()
+    for ds in [*slices, localizer]:
+        ds.StudyInstanceUID = slices[0].StudyInstanceUID
+        events = merge_study_events(events, _ok(ds).events)
+    assert sorted(e.ctdivol_mgy for e in events) == [0.2, 12.5]
+    types = {e.ctdivol_mgy: e.acquisition_type for e in events}
+    assert types == {0.2: "Constant Angle Acquisition", 12.5: None}
+
+
+def test_enhanced_ct_ctdivol_from_the_shared_functional_group() -> None:
+    exposure = Dataset()
+    exposure.CTDIvol = 7.5
+    group = Dataset()
+    group.CTExposureSequence = Sequence([exposure])
+    acquisition = Dataset()
+    acquisition.AcquisitionType = "SEQUENCED"
+    group.CTAcquisitionTypeSequence = Sequence([acquisition])
+    ds = _ct_image(SharedFunctionalGroupsSequence=Sequence([group]), AcquisitionType="SEQUENCED")
+    (event,) = _ok(ds).events
+    assert event.ctdivol_mgy == 7.5 and event.acquisition_type == "Sequenced Acquisition"
+
+
+def test_ct_image_without_ctdivol_gives_usage_only() -> None:
+    result = _ok(_ct_image())
+    assert result.events == () and result.image_count == 1
+
+
+def test_fleet_ct_studies_without_a_report_have_their_planted_ctdivol() -> None:
+    from datetime import date as day
+
+    from medcoop.dicom import merge_study_events
+    from medcoop.sim import Fleet
+
+    fleet = Fleet(seed=5, sites=("St Elsewhere",), start=day(2026, 1, 5))
+    checked = 0
+    for study in fleet.studies(n=200):
+        modalities = {ds.Modality for ds in study.datasets}
+        if modalities != {"CT"}:
+            continue
+        events: tuple = ()
+        for ds in study.datasets:
+            events = merge_study_events(events, _ok(ds).events)
+        planted = {e.event_uid: e.ctdivol_mgy for e in study.truth.events if e.image_sop_uid}
+        assert {e.event_uid: e.ctdivol_mgy for e in events} == pytest.approx(planted)
+        assert all(e.source is SourceKind.IMAGE_HEADER for e in events)
+        checked += 1
+    assert checked >= 10

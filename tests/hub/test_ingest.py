@@ -25,7 +25,7 @@ from medcoop.hub.db.models import (
 )
 from medcoop.hub.db.tenancy import ALL_TENANTS, scope_session
 from medcoop.hub.settings import HubSettings
-from medcoop.records import UsageFacts
+from medcoop.records import SCHEMA_VERSION, UsageFacts
 from tests.hub.conftest import auth, make_tenant
 from tests.hub.factories import batch_json, ct_event, record
 
@@ -66,7 +66,7 @@ def test_batch_lands_in_tables_and_replay_changes_nothing(app: FastAPI, client: 
     first = client.post("/api/v1/ingest", content=body, headers=auth(tenant.site_token))
     assert first.status_code == 200, first.text
     answer = first.json()
-    assert answer["schema_version"] == "1.0"
+    assert answer["schema_version"] == SCHEMA_VERSION
     assert answer["received"] == 20
     assert answer["new"] == [r.record_key for r in records]
     assert answer["duplicate"] == []

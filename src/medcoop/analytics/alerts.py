@@ -28,6 +28,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from medcoop.analytics.drl import counts_for_ctdivol
 from medcoop.records import EventKind, StudyRecord
 
 __all__ = [
@@ -185,10 +186,14 @@ def _study_rp_dose_mgy(record: StudyRecord) -> float | None:
 
 
 def study_metric(record: StudyRecord, metric: str) -> float | None:
-    """Return a study's value of ``ctdivol`` (max per acquisition), ``dlp`` (total) or ``dap``."""
+    """Return a study's value of ``ctdivol`` (max per acquisition), ``dlp`` (total) or ``dap``.
+
+    A study's CTDIvol is that of its scan acquisitions: localizers are left out
+    (:func:`~medcoop.analytics.drl.counts_for_ctdivol`); DLP is the whole examination's.
+    """
     ct = [e for e in record.events if e.kind == EventKind.CT_ACQUISITION]
     if metric == "ctdivol":
-        values = [e.ctdivol_mgy for e in ct if e.ctdivol_mgy is not None]
+        values = [e.ctdivol_mgy for e in ct if e.ctdivol_mgy is not None and counts_for_ctdivol(e)]
         return max(values) if values else None
     if metric == "dlp":
         if record.totals.total_dlp_mgycm is not None:

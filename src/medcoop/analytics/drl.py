@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -22,25 +23,58 @@ from typing import Literal
 
 import numpy as np
 
-from medcoop.records import EventKind, StudyRecord
+from medcoop.records import EventKind, IrradiationEvent, StudyRecord
 
 __all__ = [
+    "PACKAGED_TABLES",
+    "AcquisitionClass",
     "DoseObservation",
     "DrlComparison",
     "DrlEntry",
     "LocalDrl",
     "Quantity",
     "Scope",
+    "acquisition_class",
     "compare_with_drls",
+    "counts_for_ctdivol",
     "load_national_drls",
     "local_drls",
+    "mammography_view",
     "observations_from_record",
 ]
 
-Quantity = Literal["ctdivol", "dlp", "dap", "esd"]
+Quantity = Literal["ctdivol", "dlp", "dap", "esd", "agd"]
 Scope = Literal["per_acquisition", "per_exam", "per_projection"]
 Phantom = Literal["head16", "body32"]
 GroupBy = Literal["site_id", "device_key", "protocol"]
+#: CT Acquisition Type (DCM 113820, CID 10013) in classes: the record carries its meaning.
+AcquisitionClass = Literal["spiral", "sequenced", "constant_angle", "stationary", "free"]
+
+#: Words of CID 10013's meanings and vendors' variants, most specific first.
+_ACQUISITION_WORDS: tuple[tuple[str, AcquisitionClass], ...] = (
+    ("constant angle", "constant_angle"),
+    ("localizer", "constant_angle"),
+    ("localiser", "constant_angle"),
+    ("scout", "constant_angle"),
+    ("topogram", "constant_angle"),
+    ("surview", "constant_angle"),
+    ("scanogram", "constant_angle"),
+    ("spiral", "spiral"),
+    ("helical", "spiral"),
+    ("sequenced", "sequenced"),
+    ("axial", "sequenced"),
+    ("stationary", "stationary"),
+    ("free", "free"),
+)
+#: What per-acquisition (per-sequence) CT DRLs are defined for. The UK NDRLs' "All
+#: sequences" are the diagnostic scan sequences (spiral and sequenced); the French
+#: arrêté's "par acquisition" likewise. Localizers (constant angle) are radiographs, not
+#: scan sequences; stationary (bolus tracking, perfusion) and free (interventional)
+#: acquisitions are not what either table surveyed, so neither is compared. A row whose
+#: technique is "Helical" is compared with spiral acquisitions only. Events without a
+#: stated type (image headers that do not say) are compared: nothing marks them out.
+_DRL_ACQUISITIONS: frozenset[AcquisitionClass | None] = frozenset({"spiral", "sequenced", None})
+_HELICAL_ONLY: frozenset[AcquisitionClass | None] = frozenset({"spiral", None})
 
 #: DRL rows → medcoop exam types, keyed by (source_id, exam) as the table spells them.
 _EXAM_TYPE_OF_ROW: dict[tuple[str, str], str] = {
@@ -76,8 +110,34 @@ _EXAM_TYPE_OF_ROW: dict[tuple[str, str], str] = {
     ("RSNA2019-UCSF-registry", "Head/sinuses"): "ct_sinus",
     ("RSNA2019-UCSF-registry", "Head"): "ct_head",
     ("RSNA2019-UCSF-registry", "Cervical spine"): "ct_cspine",
+    ("UG-NDRL-2023", "Screening mammography"): "mg_screening",
 }
+#: The packaged tables: the byte-for-byte copy of ../shared's and the one we add to it
+#: (DRLs the shared table lacks, each row with its source; see the data folder's tables).
+PACKAGED_TABLES = ("drl.csv", "drl_extra.csv")
+_BAND = re.compile(r"compressed breast thickness (\d+(?:\.\d+)?)-(\d+(?:\.\d+)?) mm")
+_VIEW = re.compile(r"\bview (CC|MLO)\b")
 _HEAD_EXAM_TYPES = frozenset({"ct_head", "ct_sinus"})
+
+
+def acquisition_class(acquisition_type: str | None) -> AcquisitionClass | None:
+    """Return the class of a CT event's ``acquisition_type`` text (None if unknown)."""
+    if not acquisition_type:
+        return None
+    lowered = acquisition_type.lower()
+    for word, found in _ACQUISITION_WORDS:
+        if word in lowered:
+            return found
+    return None
+
+
+def counts_for_ctdivol(event: IrradiationEvent) -> bool:
+    """Whether a CT event's CTDIvol counts in a study's CTDIvol (alerts, benchmarks).
+
+    A localizer (constant angle acquisition) is a radiograph whose CTDIvol (~0.2 mGy)
+    says nothing of the scan: a study's CTDIvol is that of its scan acquisitions.
+    """
+    return acquisition_class(event.acquisition_type) != "constant_angle"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,11 +163,56 @@ class DrlEntry:
     year: int
     source: str
     notes: str
+    #: CT acquisition classes a per-acquisition value is compared for (None: not stated
+    #: on the event); empty for per-exam and projection entries (every value counts).
+    acquisition_classes: frozenset[AcquisitionClass | None] = frozenset()
+    #: Mammography: the view (``CC``/``MLO``) and compressed breast thickness band (mm,
+    #: both ends included) the AGD level is defined for.
+    view: str | None = None
+    thickness_mm: tuple[float, float] | None = None
+
+    @property
+    def acquisitions(self) -> str:
+        """The acquisitions this entry is compared with, as a physicist reads it."""
+        if self.view is not None or self.thickness_mm is not None:
+            band = self.thickness_mm
+            return ", ".join(
+                part
+                for part in (
+                    f"{self.view} views" if self.view else None,
+                    f"compressed breast thickness {band[0]:g}-{band[1]:g} mm" if band else None,
+                )
+                if part
+            )
+        if not self.acquisition_classes:
+            return "whole examination" if self.scope == "per_exam" else "every value"
+        named = sorted(c for c in self.acquisition_classes if c is not None)
+        return (
+            " and ".join(named) + " acquisitions (localizers, stationary and free "
+            "acquisitions excluded; events of unstated type included)"
+        )
+
+
+def _acquisition_classes(
+    modality: str, scope: Scope, basis: str
+) -> frozenset[AcquisitionClass | None]:
+    if modality != "CT" or scope != "per_acquisition":
+        return frozenset()
+    return _HELICAL_ONLY if "helical" in basis.lower() else _DRL_ACQUISITIONS
+
+
+def _mammography_band(basis: str) -> dict[str, object]:
+    band = _BAND.search(basis)
+    view = _VIEW.search(basis)
+    return {
+        "view": view.group(1) if view else None,
+        "thickness_mm": (float(band.group(1)), float(band.group(2))) if band else None,
+    }
 
 
 def _quantity(metric: str) -> Quantity:
     lowered = metric.lower()
-    for name in ("ctdivol", "dlp", "dap", "esd"):
+    for name in ("ctdivol", "dlp", "dap", "esd", "agd"):
         if lowered.startswith(name):
             return name  # type: ignore[return-value]
     raise ValueError(f"unknown DRL metric {metric!r}")
@@ -143,7 +248,12 @@ def load_national_drls(text: str | None = None) -> tuple[DrlEntry, ...]:
         If a row names an exam this module cannot map to an exam type, or a bad number.
     """
     if text is None:
-        text = resources.files("medcoop.analytics.data").joinpath("drl.csv").read_text("utf-8")
+        data = resources.files("medcoop.analytics.data")
+        return tuple(
+            entry
+            for name in PACKAGED_TABLES
+            for entry in load_national_drls(data.joinpath(name).read_text("utf-8"))
+        )
     entries = []
     for line, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):
         key = (row["source_id"], row["exam"])
@@ -172,6 +282,8 @@ def load_national_drls(text: str | None = None) -> tuple[DrlEntry, ...]:
                 year=int(row["year"]),
                 source=row["source"],
                 notes=row["notes"],
+                acquisition_classes=_acquisition_classes(row["modality"], scope, row["basis"]),
+                **_mammography_band(row["basis"]),
             )
         )
     return tuple(entries)
@@ -190,6 +302,11 @@ class DoseObservation:
     phantom: Phantom | None
     value: float
     study_uid: str
+    #: The CT acquisition's class, for per-acquisition CT values.
+    acquisition_class: AcquisitionClass | None = None
+    #: Mammography: the view (``CC``/``MLO``) and compressed breast thickness (mm).
+    view: str | None = None
+    thickness_mm: float | None = None
 
 
 def observations_from_record(
@@ -197,7 +314,9 @@ def observations_from_record(
 ) -> Iterator[DoseObservation]:
     """Yield the DRL-comparable values of one study.
 
-    Per acquisition: each CT event's CTDIvol and DLP with its phantom. Per exam: the
+    Per acquisition: each CT event's CTDIvol and DLP with its phantom and acquisition
+    class (localizers are never compared per acquisition; see :data:`_DRL_ACQUISITIONS`
+    for what each entry takes). Per exam: the
     study's total DLP (or the sum of its events' DLP when every event has one; a CT study
     mixing phantoms gives no per-exam DLP, as it is not comparable). Per projection: each
     projection event's DAP; per exam: the total DAP.
@@ -209,20 +328,34 @@ def observations_from_record(
         value: float,
         phantom: Phantom | None,
         protocol: str | None,
+        acquisition: AcquisitionClass | None = None,
     ) -> DoseObservation:
         device = record.device.device_key
         return DoseObservation(
-            site_id, device, protocol, exam_type, quantity, scope, phantom, value, record.study_uid
+            site_id,
+            device,
+            protocol,
+            exam_type,
+            quantity,
+            scope,
+            phantom,
+            value,
+            record.study_uid,
+            acquisition,
         )
 
     study_protocol = record.usage.performed_protocol
     ct_events = [e for e in record.events if e.kind == EventKind.CT_ACQUISITION]
     for event in ct_events:
         protocol = event.protocol or study_protocol
+        kind = acquisition_class(event.acquisition_type)
+        if kind == "constant_angle":
+            continue  # a localizer: no DRL is defined per localizer
+        phantom = event.ctdi_phantom
         if event.ctdivol_mgy is not None:
-            yield obs("ctdivol", "per_acquisition", event.ctdivol_mgy, event.ctdi_phantom, protocol)
+            yield obs("ctdivol", "per_acquisition", event.ctdivol_mgy, phantom, protocol, kind)
         if event.dlp_mgycm is not None:
-            yield obs("dlp", "per_acquisition", event.dlp_mgycm, event.ctdi_phantom, protocol)
+            yield obs("dlp", "per_acquisition", event.dlp_mgycm, phantom, protocol, kind)
     if ct_events:
         phantoms = {e.ctdi_phantom for e in ct_events}
         total = record.totals.total_dlp_mgycm
@@ -237,6 +370,37 @@ def observations_from_record(
             yield obs("dap", "per_projection", event.dap_gycm2, None, protocol)
     if record.totals.total_dap_gycm2 is not None:
         yield obs("dap", "per_exam", record.totals.total_dap_gycm2, None, study_protocol)
+    for event in record.events:
+        if event.kind == EventKind.MAMMOGRAPHY and event.agd_mgy is not None:
+            yield DoseObservation(
+                site_id,
+                record.device.device_key,
+                event.protocol or study_protocol,
+                exam_type,
+                "agd",
+                "per_projection",
+                None,
+                event.agd_mgy,
+                record.study_uid,
+                view=mammography_view(event.view),
+                thickness_mm=event.compressed_thickness_mm,
+            )
+
+
+def mammography_view(view: str | None) -> str | None:
+    """Return ``CC`` or ``MLO`` for a mammography view's code meaning or label, else None.
+
+    Only the standard screening views: a rolled or magnified CC (``RCC``, ``XCCL``) is not
+    the projection the DRLs survey.
+    """
+    if not view:
+        return None
+    text = re.sub(r"[^a-z]+", " ", view.lower()).strip()
+    if text in ("cc", "cranio caudal", "craniocaudal"):
+        return "CC"
+    if text in ("mlo", "medio lateral oblique", "mediolateral oblique"):
+        return "MLO"
+    return None
 
 
 def _matches(entry: DrlEntry, ob: DoseObservation) -> bool:
@@ -245,6 +409,15 @@ def _matches(entry: DrlEntry, ob: DoseObservation) -> bool:
         and ob.quantity == entry.quantity
         and ob.scope == entry.scope
         and (entry.phantom is None or ob.phantom == entry.phantom)
+        and (not entry.acquisition_classes or ob.acquisition_class in entry.acquisition_classes)
+        and (entry.view is None or ob.view == entry.view)
+        and (
+            entry.thickness_mm is None
+            or (
+                ob.thickness_mm is not None
+                and entry.thickness_mm[0] <= ob.thickness_mm <= entry.thickness_mm[1] + 0.99
+            )
+        )
     )
 
 
@@ -340,6 +513,8 @@ def local_drls(
         lambda: defaultdict(list)
     )
     for ob in observations:
+        if ob.scope == "per_acquisition" and ob.acquisition_class not in _DRL_ACQUISITIONS:
+            continue  # per-sequence DRLs are for scan sequences, as the national ones
         per_site[(ob.exam_type, ob.quantity, ob.scope, ob.phantom)][ob.site_id].append(ob.value)
     results = []
     for (exam, quantity, scope, phantom), sites in sorted(per_site.items(), key=str):

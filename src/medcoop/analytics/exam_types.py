@@ -25,7 +25,7 @@ class ExamType:
     """A group of examinations compared like with like."""
 
     key: str
-    modality: str  # "CT" or "DX" (projection radiography, CR and DX alike)
+    modality: str  # "CT", "DX" (projection radiography, CR and DX alike) or "MG"
     label: str
     body_region: str
     patterns: tuple[str, ...]
@@ -37,6 +37,10 @@ def _ct(key: str, label: str, region: str, *patterns: str) -> ExamType:
 
 def _dx(key: str, label: str, region: str, *patterns: str) -> ExamType:
     return ExamType(key, "DX", label, region, patterns)
+
+
+def _mg(key: str, label: str, *patterns: str) -> ExamType:
+    return ExamType(key, "MG", label, "breast", patterns)
 
 
 #: Most specific first: the first match wins.
@@ -84,6 +88,8 @@ EXAM_TYPES: tuple[ExamType, ...] = (
     _dx("dx_lspine_lat", "Lumbar spine lateral", "abdomen", r"(?:l\W?spine|lumbar)\W+\w*\W*lat"),
     _dx("dx_lspine_ap", "Lumbar spine AP", "abdomen", r"l\W?spine", r"lumbar"),
     _dx("dx_opg", "Orthopantomography", "head", r"\bopg\b", r"orthopan", r"panoram"),
+    _mg("mg_screening", "Screening mammography", r"screen", r"\bmgscr\b"),
+    _mg("mg_diagnostic", "Diagnostic mammography", r"mammo", r"breast", r"\btomo", r"\bdbt\b"),
 )
 
 _BY_KEY = {t.key: t for t in EXAM_TYPES}

@@ -52,6 +52,10 @@ ROW_COLUMNS: tuple[str, ...] = (
     "total_dap_gycm2",
     "total_rp_dose_mgy",
     "total_fluoro_time_s",
+    "total_agd_left_mgy",
+    "total_agd_right_mgy",
+    "total_agd_mgy",
+    "total_administered_activity_mbq",
 )
 
 
@@ -137,7 +141,37 @@ def study_row(record: StudyRecord, *, site_id: str) -> dict[str, Any]:
         "total_dap_gycm2": study_dap_gycm2(record),
         "total_rp_dose_mgy": record.totals.total_rp_dose_mgy,
         "total_fluoro_time_s": record.totals.total_fluoro_time_s,
+        **_agd(record),
+        "total_administered_activity_mbq": _administered_activity_mbq(record),
     }
+
+
+def _events_sum(record: StudyRecord, name: str, side: str | None = None) -> float | None:
+    values = [
+        getattr(e, name)
+        for e in record.events
+        if getattr(e, name) is not None and (side is None or e.laterality == side)
+    ]
+    return sum(values) if values else None
+
+
+def _agd(record: StudyRecord) -> dict[str, float | None]:
+    """Average glandular dose per breast and for both: stated totals, else the events'."""
+    totals = record.totals
+    left = totals.total_agd_left_mgy
+    right = totals.total_agd_right_mgy
+    if left is None and right is None:
+        left = _events_sum(record, "agd_mgy", "L")
+        right = _events_sum(record, "agd_mgy", "R")
+    both = None if left is None and right is None else (left or 0.0) + (right or 0.0)
+    if both is None:
+        both = _events_sum(record, "agd_mgy")  # events without laterality
+    return {"total_agd_left_mgy": left, "total_agd_right_mgy": right, "total_agd_mgy": both}
+
+
+def _administered_activity_mbq(record: StudyRecord) -> float | None:
+    stated = record.totals.total_administered_activity_mbq
+    return stated if stated is not None else _events_sum(record, "administered_activity_mbq")
 
 
 def sort_rows(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:

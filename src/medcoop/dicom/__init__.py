@@ -12,6 +12,7 @@ from medcoop.dicom.extract import extract_bytes, extract_dataset
 from medcoop.dicom.merge import merge_study_events
 from medcoop.dicom.model import (
     CtSourceParameters,
+    Damaged,
     DeviceIdentity,
     DoseEvent,
     Extraction,
@@ -23,6 +24,7 @@ from medcoop.dicom.mpps import extract_mpps
 
 __all__ = [
     "CtSourceParameters",
+    "Damaged",
     "DeviceIdentity",
     "DoseEvent",
     "Extraction",

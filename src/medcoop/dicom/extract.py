@@ -19,8 +19,8 @@ from medcoop import records
 from medcoop.dicom import codes as c
 from medcoop.dicom import headers, identity, nm, projection, vendor
 from medcoop.dicom.ct import read_ct
-from medcoop.dicom.model import DeviceIdentity, DoseEvent, Extraction, Skipped
-from medcoop.dicom.part10 import read_dataset
+from medcoop.dicom.model import Damaged, DeviceIdentity, DoseEvent, Extraction, Skipped
+from medcoop.dicom.part10 import TruncatedFileError, read_dataset
 from medcoop.dicom.sr import Node, TreeError, read_tree
 from medcoop.dicom.values import get_value, text_or_none
 
@@ -87,10 +87,13 @@ def extract_bytes(data: bytes) -> Extraction | Skipped:
     Returns
     -------
     Extraction or Skipped
-        Never raises for malformed or unexpected input.
+        Never raises for malformed or unexpected input; a file cut short is
+        :class:`Damaged` (a :class:`Skipped`).
     """
     try:
         ds = read_dataset(data)
+    except TruncatedFileError as exc:
+        return Damaged(f"truncated file: {exc.reason}", None)
     except Exception as exc:  # pydicom raises many types on junk; none may escape
         return Skipped(f"not a readable DICOM file ({type(exc).__name__})", None)
     return extract_dataset(ds)
@@ -181,6 +184,14 @@ def _extract_sr(
         ct = read_ct(root, sop_uid, notes)
         events, totals, sources, modality = ct.events, ct.totals, ct.sources, "CT"
         source = records.SourceKind.RDSR
+        stated = totals.number_of_events
+        if stated is not None and stated > len(events):
+            # TID 10011 states its accumulated data before the acquisitions: a report cut
+            # short (and re-encoded by a sender that read what it could) keeps the totals
+            return Damaged(
+                f"damaged dose report: states {stated} irradiation events, holds {len(events)}",
+                sop_uid,
+            )
     elif kind == "projection":
         proj = projection.read_projection(root, sop_uid, notes)
         events, totals, modality = proj.events, proj.totals, proj.modality

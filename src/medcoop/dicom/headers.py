@@ -4,8 +4,10 @@ DX/CR/PX/RF/XA: DAP (0018,115E), entrance dose, Exposure and Deviation Index, kV
 exposure time, filter, angle, view. MG: AGD from Organ Dose (0040,0316), compressed
 thickness, compression force, anode target. PT/NM: Radiopharmaceutical Information
 Sequence. Every image also gives usage facts (acquisition time, frames, protocol).
-CT images give usage only; a Philips CT "Dose Info" capture is read by
-:mod:`medcoop.dicom.vendor`.
+CT images: one header-derived acquisition per exposure (CTDIvol (0018,9345), phantom,
+kVp, mA, exposure time, pitch, collimation, acquisition type), keyed like the RDSR's
+event when the image carries the Irradiation Event UID, so a study's report supersedes
+them; a Philips CT "Dose Info" capture is read by :mod:`medcoop.dicom.vendor`.
 """
 
 from __future__ import annotations
@@ -205,6 +207,83 @@ def _projection_event(
     return make_event(fields, notes)
 
 
+#: CT Acquisition Type (0018,9302) terms as CID 10013 meanings, the RDSR's spelling.
+_CT_ACQUISITION_TYPES = {
+    "SPIRAL": "Spiral Acquisition",
+    "SEQUENCED": "Sequenced Acquisition",
+    "CONSTANT_ANGLE": "Constant Angle Acquisition",
+    "STATIONARY": "Stationary Acquisition",
+    "FREE": "Free Acquisition",
+}
+_CT_PHANTOMS = {"DCM:113690": "head16", "DCM:113691": "body32"}
+
+
+def _ct_acquisition_type(ds: Dataset) -> str | None:
+    stated = _text(ds, 0x00189302)  # Acquisition Type (enhanced CT, some legacy images)
+    if stated and stated.upper() in _CT_ACQUISITION_TYPES:
+        return _CT_ACQUISITION_TYPES[stated.upper()]
+    image_type = get_value(ds, 0x00080008)
+    values = [image_type] if isinstance(image_type, str) else list(image_type or ())
+    if any(str(v).strip().upper() == "LOCALIZER" for v in values):
+        return _CT_ACQUISITION_TYPES["CONSTANT_ANGLE"]
+    if _num(ds, 0x00189311) is not None:  # Spiral Pitch Factor: only a spiral has one
+        return _CT_ACQUISITION_TYPES["SPIRAL"]
+    return None
+
+
+def _enhanced_ctdivol(ds: Dataset) -> float | None:
+    """Return an enhanced CT image's CTDIvol from its shared CT Exposure functional group."""
+    for groups in (get_value(ds, 0x52009229), get_value(ds, 0x52009230)):  # shared, per frame
+        for group in (groups or ())[:1]:
+            for exposure in get_value(group, 0x00189321) or ():  # CT Exposure Sequence
+                value = _num(exposure, 0x00189345)
+                if value is not None:
+                    return value
+    return None
+
+
+def _ct_event(
+    ds: Dataset, sop_uid: str, study_uid: str, notes: list[str]
+) -> DoseEvent | None:
+    """Return a CT image's header-derived acquisition, or None without CTDIvol.
+
+    Every image of an acquisition repeats its CTDIvol: keyed by the Irradiation Event
+    UID (the RDSR's own key) or else by series and acquisition number, the images of one
+    acquisition give one event (as OpenREM counts header dose per series).
+    """
+    ctdivol = _num(ds, 0x00189345)  # CTDIvol, mGy
+    if ctdivol is None:
+        ctdivol = _enhanced_ctdivol(ds)
+    if ctdivol is None:
+        return None
+    uid = _text(ds, 0x00083010)
+    if not uid:
+        series = _text(ds, 0x0020000E) or sop_uid
+        acquisition = _text(ds, 0x00200012) or "0"  # Acquisition Number
+        uid = f"{study_uid}.ct.{series}.{acquisition}"
+    phantom_seq = get_value(ds, 0x00189346)  # CTDI Phantom Type Code Sequence
+    phantom_code = code_key(phantom_seq[0]) if phantom_seq else None
+    exposure_ms = _num(ds, 0x00181150)
+    fields: dict[str, object] = {
+        "event_uid": uid,
+        "kind": records.EventKind.CT_ACQUISITION,
+        "source": records.SourceKind.IMAGE_HEADER,
+        "started_at": acquisition_time(ds),
+        "protocol": _text(ds, 0x00181030) or _text(ds, 0x0008103E),
+        "target_region": _text(ds, 0x00180015),
+        "acquisition_type": _ct_acquisition_type(ds),
+        "ctdivol_mgy": ctdivol,
+        "ctdi_phantom": _CT_PHANTOMS.get(phantom_code[0]) if phantom_code else None,
+        "kvp": _num(ds, 0x00180060),
+        "tube_current_ma": _tube_current_ma(ds),
+        "exposure_time_s": None if exposure_ms is None else exposure_ms / 1000.0,
+        "pitch": _num(ds, 0x00189311),
+        "nominal_single_collimation_mm": _num(ds, 0x00189306),
+        "nominal_total_collimation_mm": _num(ds, 0x00189307),
+    }
+    return make_event(fields, notes)
+
+
 def _radiopharmaceutical_events(
     ds: Dataset, study_uid: str, notes: list[str]
 ) -> tuple[tuple[DoseEvent, ...], bool]:
@@ -299,6 +378,9 @@ def extract_header(
     elif modality == "CT" and vendor.is_philips_dose_info(ds):
         summary = vendor.read_philips_dose_info(ds, sop_uid, notes)
         events, totals, source = summary.events, summary.totals, records.SourceKind.VENDOR_SUMMARY
+    elif modality == "CT" and (ct_event := _ct_event(ds, sop_uid, study_uid, notes)) is not None:
+        events = (ct_event,)
+        totals = make_totals({"number_of_events": 1}, notes)
     study = identity.read_study(ds)
     acquired = acquisition_time(ds)
     frames = first_float(get_value(ds, 0x00280008))

@@ -16,6 +16,7 @@ from medcoop import records
 
 __all__ = [
     "CtSourceParameters",
+    "Damaged",
     "DeviceIdentity",
     "DoseEvent",
     "Extraction",
@@ -45,6 +46,16 @@ class Skipped:
 
     reason: str
     sop_instance_uid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Damaged(Skipped):
+    """An object cut short or damaged: counting what is left would half-count its dose.
+
+    The bytes end inside an element or sequence, or a report holds fewer irradiation
+    events than its accumulated dose data states. Receivers quarantine it with
+    ``reason`` and answer the sender with a failure, so the sender sends it again whole.
+    """
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,28 @@ from pydicom.tag import BaseTag
 from medcoop.dicom.rawsr import VR_KIND, skip_sequence
 from medcoop.dicom.values import shared_tag
 
-__all__ = ["PIXEL_TAGS", "new_dataset", "read_dataset", "read_part10", "read_sequence"]
+__all__ = [
+    "PIXEL_TAGS",
+    "TruncatedFileError",
+    "find_truncation",
+    "new_dataset",
+    "read_dataset",
+    "read_part10",
+    "read_sequence",
+]
+
+
+class TruncatedFileError(ValueError):
+    """The file ends inside an element, item or sequence: part of the object is missing.
+
+    pydicom keeps what it could read (a short value, a sequence with fewer items), which
+    would count a report's first events as the whole study. ``reason`` names where the
+    bytes end (tag and offset), never a value.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 _UNDEFINED = 0xFFFFFFFF
 #: (7FE0,0008) Float Pixel Data, (7FE0,0009) Double Float, (7FE0,0010) Pixel Data.
@@ -155,6 +176,12 @@ def read_dataset(data: bytes, *, stop_before_pixels: bool = False) -> Dataset:
     The one place that chooses between the two readers. Files without a preamble (bare
     datasets) are read as ``dcmread(..., force=True)`` reads them; whatever pydicom raises on
     junk is raised.
+
+    Raises
+    ------
+    TruncatedFileError
+        If a Part 10 file ends inside an element, item or sequence (checked only where the
+        fast reader declined the file, so a whole file costs nothing more).
     """
     try:
         ds = read_part10(data)
@@ -162,7 +189,129 @@ def read_dataset(data: bytes, *, stop_before_pixels: bool = False) -> Dataset:
         ds = None
     if ds is not None:
         return ds
+    reason = find_truncation(data)
+    if reason is not None:
+        raise TruncatedFileError(reason)
     return pydicom.dcmread(io.BytesIO(data), force=True, stop_before_pixels=stop_before_pixels)
+
+
+def find_truncation(data: bytes) -> str | None:
+    """Return where a Part 10 file's bytes end too early, or ``None`` if they do not.
+
+    Walks every element, item and sequence (defined and undefined lengths) of a file with
+    a preamble and an uncompressed, not deflated transfer syntax, checking that each
+    length fits in its container and each undefined length finds its delimiter. Files it
+    cannot walk (no preamble, deflated) give ``None``: pydicom reads them as before.
+    """
+    syntax = _syntax(data)
+    if syntax is None:
+        return None
+    implicit, little, pos = syntax
+    walker = _Walker(data, implicit, little)
+    try:
+        walker.elements(pos, len(data), 0)
+    except _Truncated as exc:
+        return str(exc)
+    except (struct.error, RecursionError):
+        return None  # not a layout this walker knows: no claim either way
+    return None
+
+
+class _Truncated(Exception):
+    pass
+
+
+class _Walker:
+    """Lengths only, no values: where does each element, item and sequence end?"""
+
+    def __init__(self, data: bytes, implicit: bool, little: bool) -> None:
+        self.data = data
+        self.implicit = implicit
+        self.header = _HEADERS[(implicit, little)]
+        self.item_header = _ITEM_HEADERS[little]
+        self.u32 = _U32_LE if little else _U32_BE
+        self.little = little
+
+    def elements(self, pos: int, end: int | None, depth: int) -> int:
+        """Walk elements from ``pos`` to ``end`` (``None``: to an item delimiter)."""
+        data, size = self.data, len(self.data)
+        stop = size if end is None else end
+        while pos < stop:
+            if pos + 8 > size:
+                raise _Truncated(f"the file ends inside an element header at offset {pos}")
+            if self.implicit:
+                group, element, length = self.header(data, pos)
+                vr = None
+                pos += 8
+            else:
+                group, element, raw_vr, length = self.header(data, pos)
+                if group == 0xFFFE:
+                    vr = None
+                    length = self.u32(data, pos + 4)[0]
+                    pos += 8
+                else:
+                    kind = VR_KIND.get(raw_vr)
+                    if kind is None:
+                        raise struct.error("unknown VR")
+                    vr = raw_vr
+                    if kind:
+                        if pos + 12 > size:
+                            raise _Truncated(f"the file ends inside ({group:04X},{element:04X})")
+                        length = self.u32(data, pos + 8)[0]
+                        pos += 12
+                    else:
+                        pos += 8
+            tag = f"({group:04X},{element:04X})"
+            if group == 0xFFFE and element == 0xE00D:
+                if end is None:
+                    return pos
+                raise struct.error("an item delimiter in a defined-length item")
+            if length == _UNDEFINED:
+                is_sequence = vr in (b"SQ", b"UN") or (
+                    vr is None and _is_sequence(data, pos, (group << 16) | element, None,
+                                                True, self.little)
+                ) or (group << 16 | element) in PIXEL_TAGS  # fmt: skip
+                if not is_sequence:
+                    raise struct.error("undefined length on a value")
+                pos = self.items(pos, None, depth + 1, tag)
+            else:
+                if pos + length > stop:
+                    raise _Truncated(
+                        f"{tag} at offset {pos} declares {length} bytes; "
+                        f"{stop - pos} remain in its container"
+                    )
+                if vr == b"SQ" and length:
+                    self.items(pos, pos + length, depth + 1, tag)
+                pos += length
+        if end is None:
+            raise _Truncated(f"the file ends before an item's delimiter (offset {pos})")
+        return pos
+
+    def items(self, pos: int, end: int | None, depth: int, tag: str) -> int:
+        """Walk a sequence's items from ``pos`` (``end`` ``None``: to its delimiter)."""
+        if depth > 64:
+            raise RecursionError
+        data, size = self.data, len(self.data)
+        stop = size if end is None else end
+        while pos < stop:
+            if pos + 8 > size:
+                raise _Truncated(f"the file ends inside sequence {tag}")
+            group, element, length = self.item_header(data, pos)
+            pos += 8
+            if (group, element) == (0xFFFE, 0xE0DD):
+                return pos
+            if (group, element) != (0xFFFE, 0xE000):
+                raise struct.error("expected an item")
+            if length == _UNDEFINED:
+                pos = self.elements(pos, None, depth)
+            elif pos + length > stop:
+                raise _Truncated(f"an item of {tag} runs past the end of its sequence")
+            else:
+                self.elements(pos, pos + length, depth)
+                pos += length
+        if end is None:
+            raise _Truncated(f"the file ends before the delimiter of sequence {tag}")
+        return pos
 
 
 def _read_elements(

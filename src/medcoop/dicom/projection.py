@@ -16,7 +16,7 @@ from medcoop.dicom.model import DoseEvent, make_event, make_totals
 from medcoop.dicom.sr import Node
 from medcoop.dicom.units import Quantity, convert
 
-__all__ = ["ProjectionResult", "read_projection"]
+__all__ = ["ProjectionResult", "acquisition_device_type", "read_projection"]
 
 _PLANES = {c.PLANE_A: "A", c.PLANE_B: "B", c.SINGLE_PLANE: "single"}
 _LATERALITY = {
@@ -174,12 +174,33 @@ def _totals(root: Node, events: tuple[DoseEvent, ...], notes: list[str]) -> reco
     return make_totals(fields, notes)
 
 
+def acquisition_device_type(root: Node) -> str | None:
+    """Return the code key of the report's Acquisition Device Type (122142), if stated.
+
+    TID 10001 states it at the document level, within the irradiating device's Device
+    Role in Procedure (113876) context; some devices put it directly under the root.
+    """
+    coded = root.coded(c.ACQUISITION_DEVICE_TYPE)
+    if coded is not None:
+        return coded[0]
+    for role in root.find_all(c.DEVICE_ROLE_IN_PROCEDURE):
+        coded = role.coded(c.ACQUISITION_DEVICE_TYPE)
+        if coded is not None:
+            return coded[0]
+    return None
+
+
 def _modality(root: Node, events: tuple[DoseEvent, ...], totals: records.DoseTotals) -> str:
     reported = root.coded(c.PROCEDURE_REPORTED)
     if (reported and reported[0] == c.PROC_MAMMOGRAPHY) or any(
         e.kind is records.EventKind.MAMMOGRAPHY for e in events
     ):
         return "MG"
+    if acquisition_device_type(root) == c.DEVICE_FLUORO_GUIDED_PROJECTION:
+        # a C-arm's radiographs (no fluoroscopy events in this report) are still RF. The
+        # other device types do not force DX: Philips' Azurion states "Cassette-based"
+        # beside its 89 fluoroscopy events, so the events decide there.
+        return "RF"
     fluoro = any(e.kind is records.EventKind.FLUOROSCOPY for e in events)
     if fluoro or (totals.total_fluoro_time_s or 0) > 0 or (totals.total_fluoro_dap_gycm2 or 0) > 0:
         return "RF"

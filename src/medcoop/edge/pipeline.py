@@ -27,7 +27,7 @@ from pydicom.dataset import Dataset
 
 from medcoop import records
 from medcoop.deid.pseudonym import SiteKey
-from medcoop.dicom.model import Extraction, MppsFacts, Skipped
+from medcoop.dicom.model import Damaged, Extraction, MppsFacts, Skipped
 from medcoop.dicom.part10 import read_dataset
 from medcoop.edge.config import EdgeSettings
 from medcoop.edge.consent import ConsentList
@@ -164,8 +164,10 @@ class Pipeline:
         except StorageFullError as exc:
             return Outcome(OutcomeStatus.REFUSED, reason=str(exc), **ids)
         if problem is not None or ds is None:
-            name = type(problem).__name__
-            return self._fail(failure, QuarantineReason.MALFORMED, f"malformed: {name}")
+            code, reason = _unreadable(problem, "malformed")
+            if code is QuarantineReason.UNREADABLE:
+                code = QuarantineReason.MALFORMED  # it did not even parse
+            return self._fail(failure, code, reason)
         if expect_study_uid is not None and str(ds.get("StudyInstanceUID", "")) != expect_study_uid:
             return Outcome(OutcomeStatus.REJECTED, reason="not of the study addressed", **ids)
         failure.object_key = self.key.remap_uid(ids["sop_instance_uid"])
@@ -254,6 +256,8 @@ class Pipeline:
             ext = extract_dataset(ds)
         except Exception as exc:  # malformed or truncated content surfaces here
             return self._fail(failure, *_unreadable(exc, "unreadable"))
+        if isinstance(ext, Damaged):  # cut short: never half-counted, the sender must resend
+            return self._fail(failure, QuarantineReason.TRUNCATED, f"truncated: {ext.reason}")
         if isinstance(ext, Skipped):
             if str(ds.get("SOPClassUID", "")) in _DOSE_REPORT_CLASSES:
                 reason = f"dose report without usable content: {ext.reason[:120]}"
@@ -528,15 +532,16 @@ def _findings(hits: object) -> list[Finding]:
     return found
 
 
-def _unreadable(exc: BaseException, prefix: str) -> tuple[QuarantineReason, str]:
+def _unreadable(exc: BaseException | None, prefix: str) -> tuple[QuarantineReason, str]:
     """The reason for an object whose content could not be extracted.
 
     Any extraction error means the object cannot be used; one whose class says it was cut
     short (the extractor's truncation error) is recorded as such.
     """
     name = type(exc).__name__
-    code = QuarantineReason.TRUNCATED if "truncat" in name.lower() else QuarantineReason.UNREADABLE
-    return code, f"{prefix}: {name}"
+    if "truncat" in name.lower():
+        return QuarantineReason.TRUNCATED, f"truncated: {name}"
+    return QuarantineReason.UNREADABLE, f"{prefix}: {name}"
 
 
 def _bytes_key(data: bytes) -> str:

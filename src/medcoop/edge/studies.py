@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from medcoop import records
 from medcoop.deid.pseudonym import SiteKey
+from medcoop.dicom.consistency import totals_disagreement, totals_from_events
 from medcoop.dicom.model import DeviceIdentity, DoseEvent, Extraction, MppsFacts, PatientIdentity
 from medcoop.edge.privacy import clean_text
 
@@ -292,10 +293,11 @@ def build_record(state: StudyState, *, keyed: bool = True) -> records.StudyRecor
         },
         "patient": patient,
         "events": events,
-        "totals": _totals(state, len(events)),
+        "totals": _totals(state, events),
         "usage": usage,
         "sources": tuple(state.sources),
     }
+    content["totals_disagree"] = totals_disagreement(events, content["totals"])
     draft = records.StudyRecord.model_validate({**content, "record_key": DRAFT_KEY})
     return with_key(draft) if keyed else draft
 
@@ -306,7 +308,7 @@ def with_key(draft: records.StudyRecord) -> records.StudyRecord:
     return draft.model_copy(update={"record_key": records.record_key_for(dumped)})
 
 
-def _totals(state: StudyState, event_count: int) -> records.DoseTotals:
+def _totals(state: StudyState, events: list[records.IrradiationEvent]) -> records.DoseTotals:
     # Reports whose events another report covers are earlier versions of it (cumulative
     # RDSRs): only the widest ones count, and disjoint ones (continued studies) add up.
     covering = [
@@ -325,9 +327,10 @@ def _totals(state: StudyState, event_count: int) -> records.DoseTotals:
             value = report["totals"].get(name)
             if value is not None:
                 stated[name] = stated.get(name, 0.0) + value
-    if not covering:
-        stated = {k: v for k, v in state.mpps_totals.items() if k in _TOTAL_FIELDS}
-    return records.DoseTotals(**stated, number_of_events=event_count or None)
+    if not covering:  # no report: what the events add up to, then what MPPS states
+        stated = totals_from_events(events)
+        stated.update((k, v) for k, v in state.mpps_totals.items() if k in _TOTAL_FIELDS)
+    return records.DoseTotals(**stated, number_of_events=len(events) or None)
 
 
 def _offset_min(moment: datetime | None, zone: ZoneInfo, offset: int | None) -> int | None:

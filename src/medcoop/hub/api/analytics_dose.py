@@ -53,6 +53,8 @@ class DrlComparisonOut(BaseModel):
     exceeds: bool
     source_id: str
     source: str
+    #: What was compared: for per-acquisition CT DRLs, which acquisition types.
+    acquisitions: str
 
 
 class PeerDistributionOut(BaseModel):
@@ -160,6 +162,7 @@ def drl(
             exceeds=c.exceeds,
             source_id=c.entry.source_id,
             source=c.entry.source,
+            acquisitions=c.entry.acquisitions,
         )
         for c in found
     ]

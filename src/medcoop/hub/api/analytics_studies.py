@@ -56,6 +56,12 @@ class StudyRowOut(BaseModel):
     total_dap_gycm2: float | None
     total_rp_dose_mgy: float | None
     total_fluoro_time_s: float | None
+    #: Average glandular dose per breast and for both (mammography).
+    total_agd_left_mgy: float | None
+    total_agd_right_mgy: float | None
+    total_agd_mgy: float | None
+    #: Nuclear medicine: activity administered in the study.
+    total_administered_activity_mbq: float | None
 
 
 class StudyPageOut(BaseModel):

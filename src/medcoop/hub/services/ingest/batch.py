@@ -26,6 +26,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
+from medcoop.dicom.merge import superseded_by_reports
 from medcoop.hub.db.base import new_ids, utcnow
 from medcoop.hub.db.bulk import among, insert_ignore
 from medcoop.hub.db.bulk import bulk_insert as _bulk_insert
@@ -285,6 +286,8 @@ class _Draft:
     #: Stored events' summary facts (``summaries.EVENT_FACTS``) by event UID (its keys
     #: are the stored events' UIDs).
     stored_events: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Stored events a later dose report superseded (deleted when the draft is written).
+    deleted: set[str] = field(default_factory=set)
     #: What the stored study contributes to the dose summaries now.
     summary_before: list[tuple[CellKey, float]] = field(default_factory=list)
     #: A new study's summary values, worked out before the transaction (``None`` once
@@ -510,10 +513,11 @@ class _BatchWriter:
         ready: _Prepared,
     ) -> None:
         study = draft.study
-        held = draft.stored_events.keys() | set(draft.events)
         # the prepared rows, as copies (a retry starts from them again) under this study's
         # id (they were drawn for a new study)
         incoming = {uid: {**row, "study_id": study["id"]} for uid, row in ready.events.items()}
+        self._drop_superseded(draft, incoming)
+        held = draft.stored_events.keys() | set(draft.events)
         kind = classify(held, set(incoming))
         facts = ready.facts  # read only
         if kind is MergeKind.SUPERSET:
@@ -541,6 +545,28 @@ class _BatchWriter:
         )
         study["updated_at"] = self.now
         draft.usage = merge_usage(draft.usage, dict(ready.usage), kind)
+
+    @staticmethod
+    def _drop_superseded(draft: _Draft, incoming: dict[str, dict[str, Any]]) -> None:
+        """Keep one account of each exposure: a dose report's over headers' (issue 9).
+
+        A record sent before the study's RDSR arrived holds header-derived events under
+        UIDs of their own; the report's record must replace them, not add to them, and a
+        late header-only record must not add them back, so the result does not depend on
+        which came first (the edge's :func:`medcoop.dicom.merge_study_events` rule).
+        """
+        held = {
+            uid: (row["kind"], row["source"])
+            for uid, row in (*draft.stored_events.items(), *draft.events.items())
+        }
+        arriving = {uid: (row["kind"], row["source"]) for uid, row in incoming.items()}
+        for uid in superseded_by_reports(held, arriving):
+            if draft.stored_events.pop(uid, None) is not None:
+                draft.deleted.add(uid)
+            draft.events.pop(uid, None)
+        # and the other way round: an older header-only record arriving after the report's
+        for uid in superseded_by_reports(arriving, held):
+            del incoming[uid]
 
     def flush(self) -> None:
         """Write every draft: bulk INSERT for new studies, UPDATE in place for stored ones."""
@@ -586,7 +612,7 @@ class _BatchWriter:
         study_id = draft.study["id"]
         values = {k: v for k, v in draft.study.items() if k not in ("org_id", "id")}
         self.session.execute(update(Study).where(Study.id == study_id).values(**values))
-        replaced = draft.stored_events.keys() & set(draft.events)
+        replaced = (draft.stored_events.keys() & set(draft.events)) | draft.deleted
         if replaced:
             self.session.execute(
                 delete(IrradiationEventRow).where(

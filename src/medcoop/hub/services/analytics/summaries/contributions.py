@@ -54,8 +54,10 @@ STUDY_FACTS: tuple[str, ...] = (
 EVENT_FACTS: tuple[str, ...] = (
     "event_uid",
     "kind",
+    "source",  # not a contribution: ingest drops header events a later report supersedes
     "protocol",
     "target_region",
+    "acquisition_type",
     "ctdivol_mgy",
     "dlp_mgycm",
     "dap_gycm2",
@@ -103,6 +105,7 @@ class _Event:
     kind: str  # an EventKind value (a StrEnum compares equal to it)
     protocol: str | None
     target_region: str | None
+    acquisition_type: str | None  # a localizer's CTDIvol is not the study's
     ctdivol_mgy: float | None
     dlp_mgycm: float | None
     dap_gycm2: float | None
@@ -164,6 +167,7 @@ def study_values(
                 e["kind"],
                 e["protocol"],
                 e["target_region"],
+                e["acquisition_type"],
                 e["ctdivol_mgy"],
                 e["dlp_mgycm"],
                 e["dap_gycm2"],
