@@ -18,7 +18,7 @@ def test_no_planted_identifier_comes_out(profile: str) -> None:
     deid = Deidentifier(KEY, load_profile(profile, {"pixel_rules": [RULE]}))
     released = 0
     pseudonyms: dict[str, set[str]] = {}
-    for case in adversarial_corpus(patients=4):
+    for case in adversarial_corpus(patients=8):
         result = deid.deidentify(case.dataset)
         if case.expect_withheld:
             assert isinstance(result, Withheld), case.name
@@ -29,9 +29,34 @@ def test_no_planted_identifier_comes_out(profile: str) -> None:
         assert find_leaks(payload, case.patient.tokens) == set(), case.name
         pseudonyms.setdefault(case.patient.patient_id, set()).add(result.pseudonym)
         released += 1
-    assert released == 12
+    # Every object without rendered identity comes out: CT, RDSR, free-text CT, cleaned DX.
+    assert released == 8 * 4
     assert all(len(found) == 1 for found in pseudonyms.values())
-    assert len({next(iter(found)) for found in pseudonyms.values()}) == 4
+    assert len({next(iter(found)) for found in pseudonyms.values()}) == 8
+
+
+def test_the_corpus_covers_every_character_set_and_class() -> None:
+    cases = adversarial_corpus(patients=16)
+    assert {c.patient.charset for c in cases} >= {
+        "ISO_IR 100",
+        "ISO_IR 192",
+        "\\ISO 2022 IR 87",
+        "GB18030",
+    }
+    kinds = {c.name.split("-", 1)[1] for c in cases}
+    assert kinds == {"ct", "rdsr", "sc", "dx", "text", "screen", "us", "vl", "pdf"}
+    text = next(c for c in cases if c.name == "p1-text")
+    assert len(text.patient.extra) == 6  # relative, e-mail, three national IDs, reformatted ID
+
+
+def test_withholding_reasons_name_the_kind_never_a_value() -> None:
+    deid = Deidentifier(KEY)
+    for case in adversarial_corpus(patients=4):
+        result = deid.deidentify(case.dataset)
+        if isinstance(result, Withheld):
+            assert find_leaks(result.reason.encode(), case.patient.tokens) == set()
+            assert any(word in result.reason for word in ("capture", "screen", "ultrasound",
+                       "visible-light", "document", "burned-in")), result.reason
 
 
 def test_leak_check_itself_finds_planted_tokens() -> None:

@@ -16,7 +16,7 @@ from medcoop.deid import (
     Withheld,
     load_profile,
 )
-from medcoop.deid.adversarial import adversarial_corpus
+from medcoop.deid.adversarial import adversarial_corpus, find_leaks
 
 KEY = SiteKey(b"\x02" * 32)
 
@@ -168,8 +168,42 @@ def test_burned_in_objects_are_withheld_without_a_pixel_rule() -> None:
     dx = deid.deidentify(cases["p0-dx"])
     assert isinstance(sc, Withheld) and "secondary capture" in sc.reason
     assert isinstance(dx, Withheld) and "burned-in" in dx.reason
+    # Secondary captures are screens: a declaration of no burned-in text is not trusted.
     cases["p0-sc"].BurnedInAnnotation = "NO"
-    assert isinstance(deid.deidentify(cases["p0-sc"]), Deidentified)
+    assert isinstance(deid.deidentify(cases["p0-sc"]), Withheld)
+
+
+@pytest.mark.parametrize(
+    ("sop_class", "image_type", "kind"),
+    [
+        ("1.2.840.10008.5.1.4.1.1.2", ["DERIVED", "SECONDARY", "SCREEN SAVE"], "screen save"),
+        ("1.2.840.10008.5.1.4.1.1.7", ["DERIVED", "SECONDARY"], "secondary capture"),
+        ("1.2.840.10008.5.1.4.1.1.7.4", ["ORIGINAL", "PRIMARY"], "secondary capture"),
+        ("1.2.840.10008.5.1.4.1.1.77.1.4", ["ORIGINAL", "PRIMARY"], "visible-light"),
+        ("1.2.840.10008.5.1.4.1.1.77.1.4.1", ["ORIGINAL", "PRIMARY"], "visible-light"),
+        ("1.2.840.10008.5.1.4.1.1.6.1", ["ORIGINAL", "PRIMARY"], "ultrasound"),
+        ("1.2.840.10008.5.1.4.1.1.3.1", ["ORIGINAL", "PRIMARY"], "ultrasound"),
+    ],
+)
+def test_objects_with_rendered_text_are_withheld_whatever_burned_in_annotation_says(
+    sop_class: str, image_type: list[str], kind: str
+) -> None:
+    ds = _cases()["p0-ct"]
+    ds.SOPClassUID = sop_class
+    ds.ImageType = image_type
+    for declared in ("NO", None):
+        if declared is None:
+            del ds.BurnedInAnnotation
+        else:
+            ds.BurnedInAnnotation = declared
+        result = Deidentifier(KEY).deidentify(ds)
+        assert isinstance(result, Withheld) and kind in result.reason
+
+
+def test_a_derived_secondary_reformat_is_not_a_screen() -> None:
+    ds = _cases()["p0-ct"]
+    ds.ImageType = ["DERIVED", "SECONDARY", "MPR"]
+    assert isinstance(Deidentifier(KEY).deidentify(ds), Deidentified)
 
 
 def test_a_pixel_rule_blanks_its_rectangles_and_names_clean_pixel_data() -> None:
@@ -253,3 +287,17 @@ def test_overrides_apply_and_pixel_rules_accept_dicts() -> None:
     assert out.SOPInstanceUID == source.SOPInstanceUID
     with pytest.raises(ValueError, match="outside the image"):
         PixelRule("A", "B", 4, 4, ((0, 0, 5, 1),))
+
+
+def test_the_pooling_profile_removes_free_text_it_never_reads_and_cleans_what_it_keeps() -> None:
+    source = next(c for c in adversarial_corpus(patients=2) if c.name == "p1-text")
+    pooled = _ok(Deidentifier(KEY).deidentify(source.dataset.copy())).dataset
+    for keyword in ("PatientComments", "AdditionalPatientHistory", "ImageComments",
+                    "AdmittingDiagnosesDescription"):
+        assert keyword not in pooled, keyword
+    assert "CT chest" in str(pooled.ProcedureCodeSequence[0].CodeMeaning)  # kept, cleaned
+    research = Deidentifier(KEY, load_profile("research-longitudinal"))
+    cleaned = _ok(research.deidentify(source.dataset.copy())).dataset
+    history = str(cleaned.AdditionalPatientHistory)
+    assert "seen by" not in history or "ANNA" not in history
+    assert find_leaks(history.encode(), source.patient.tokens) == set()

@@ -7,7 +7,10 @@ import stat
 from pathlib import Path
 
 import pytest
+from pydicom import Dataset
 
+from medcoop.deid import Deidentified, Deidentifier
+from medcoop.deid.adversarial import adversarial_corpus
 from medcoop.deid.pseudonym import SiteKey, load_or_create_key
 
 
@@ -49,3 +52,44 @@ def test_date_shifts_are_per_patient_and_within_a_year() -> None:
     key = SiteKey(b"\x01" * 32)
     shifts = {key.date_shift_days(key.patient_pseudonym(f"P{i}")) for i in range(200)}
     assert all(-365 <= s <= -1 for s in shifts) and len(shifts) > 100
+
+
+def _object(patient_id: str, issuer: str | None) -> Dataset:
+    ds = adversarial_corpus(patients=1)[1].dataset  # an RDSR
+    ds.PatientID = patient_id
+    if issuer is None:
+        del ds.IssuerOfPatientID
+    else:
+        ds.IssuerOfPatientID = issuer
+    return ds
+
+
+def _pseudonym_of(key: SiteKey, ds: Dataset) -> str:
+    result = Deidentifier(key).deidentify(ds)
+    assert isinstance(result, Deidentified), result
+    return result.pseudonym
+
+
+def test_a_report_without_issuer_joins_its_images_under_the_site_default_issuer() -> None:
+    key = SiteKey(b"\x01" * 32, default_issuer="RIS-A")
+    with_issuer = _pseudonym_of(key, _object("4471902", "RIS-A"))
+    assert _pseudonym_of(key, _object("4471902", None)) == with_issuer
+    assert _pseudonym_of(key, _object("4471902", "")) == with_issuer
+    # Without a configured default the two stay apart (no guess is made).
+    plain = SiteKey(b"\x01" * 32)
+    assert _pseudonym_of(plain, _object("4471902", None)) != _pseudonym_of(
+        plain, _object("4471902", "RIS-A")
+    )
+
+
+def test_the_same_id_at_two_issuers_is_two_patients() -> None:
+    key = SiteKey(b"\x01" * 32, default_issuer="RIS-A")
+    first = _pseudonym_of(key, _object("4471902", "RIS-A"))
+    second = _pseudonym_of(key, _object("4471902", "OTHER-HOSPITAL"))
+    assert first != second
+    assert key.patient_pseudonym("4471902", "OTHER-HOSPITAL") == second
+
+
+def test_the_key_file_carries_the_default_issuer(tmp_path: Path) -> None:
+    key = load_or_create_key(tmp_path / "site.key", default_issuer="RIS-A")
+    assert key.patient_pseudonym("42", "") == key.patient_pseudonym("42", "RIS-A")

@@ -5,14 +5,25 @@ module, Other Patient IDs (value and sequence), request attributes, free text (c
 descriptions, protocol names), private tags of an unknown vendor (text, UTF-16 and
 Latin-1 binary blobs), sequences nested three deep, SR content items (PNAME, TEXT,
 person observer), verifying-observer and author sequences, non-ASCII character sets.
-Used by the tests (zero leaks, references resolve, one pseudonym per patient) and by
-``bench/deid.py`` (leak counts of medcoop beside dicognito and deid). Synthetic only.
+Issue-driven classes are planted too, as people write them: names in another script or
+spelling than the header's (``NUNEZ DEL RIO`` / ``Núñez del Río``, ``MUELLER`` / ``Müller``,
+``Itō`` and ``伊藤花子様``, ``王伟先生``, ``김민준 님``), short names (Li, Wu, Ono), relatives'
+and staff names in free text, telephone, e-mail, street addresses, national identity numbers
+with valid check digits (personnummer, henkilötunnus, BSN), IDs reformatted (``208-6828``),
+dates with month names and in Korean and Japanese forms, code meanings written by the RIS,
+overlay and presentation labels, multi-valued diagnoses, SR Subject Birth Date (121031)
+items, in ISO_IR 100, ISO_IR 192, ISO 2022 IR 87 and GB18030; and objects whose pixels hold
+rendered text without saying so (screen saves, ultrasound, VL photographs, PDF), which
+must be withheld while every other object comes out. Used by the tests (zero leaks,
+references resolve, one pseudonym per patient) and by ``bench/deid.py`` (leak counts of
+medcoop beside dicognito and deid). Synthetic only.
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydicom import Dataset
@@ -31,6 +42,33 @@ _FAMILY = ["Okonkwo", "Kowalczyk", "Nakamura", "Müller", "Fitzgerald", "Haddad"
 _GIVEN = ["Adaeze", "Agnieszka", "Hiroshi", "Jürgen", "Siobhan", "Karim", "Ingeborg"]
 _STAFF = ["Thorvaldsen^Ingrid", "Okafor^Emeka", "Petrenko^Oksana", "Delacroix^Amelie"]
 _STREETS = ["Juniper Crescent", "Harbourview Lane", "Wolfsgarten Weg", "Calle Almendro"]
+US_IMAGE = "1.2.840.10008.5.1.4.1.1.6.1"
+VL_PHOTO = "1.2.840.10008.5.1.4.1.1.77.1.4"
+PDF_DOCUMENT = "1.2.840.10008.5.1.4.1.1.104.1"
+
+
+@dataclass(frozen=True, slots=True)
+class _Person:
+    """A patient of another country: the header's name, how others write it, the charset."""
+
+    family: str
+    given: str
+    charset: str
+    ideographic: str = ""  # the PN's second group (FAMILY^GIVEN in CJK)
+    written: tuple[str, ...] = ()  # how a RIS or a person writes the name in free text
+
+
+#: Patients whose names a cleaner working on exact header values would miss.
+_WORLD = [
+    _Person("NUNEZ DEL RIO", "MARIA", "ISO_IR 100", written=("Núñez del Río", "Sra. Núñez")),
+    _Person("MUELLER", "JUERGEN", "ISO_IR 192", written=("Jürgen Müller", "Hr Müller")),
+    _Person("Ito", "Hanako", "\\ISO 2022 IR 87", "伊藤^花子", ("伊藤花子様", "Itō Hanako")),
+    _Person("Wang", "Wei", "GB18030", "王^伟", ("王伟先生",)),
+    _Person("Kim", "Minjun", "ISO_IR 192", "김^민준", ("김민준 님",)),
+    _Person("Ono", "Kenji", "ISO_IR 100", written=("ono, kenji",)),
+    _Person("Wu", "Li", "ISO_IR 192", written=("Dr Li  Wu", "wu, li")),
+    _Person("Lane", "Mary", "ISO_IR 100", written=("mary lane",)),
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,12 +85,26 @@ class PatientPlant:
     phone: str
     institution: str
     staff: tuple[str, ...]
+    charset: str = "ISO_IR 192"
+    ideographic: str = ""
+    written: tuple[str, ...] = ()
+    #: Identifiers planted only in free text (relative, e-mail, national IDs...).
+    extra: tuple[str, ...] = field(default=())
+
+    @property
+    def person_name(self) -> str:
+        name = f"{self.family}^{self.given}"
+        return f"{name}={self.ideographic}" if self.ideographic else name
 
     @property
     def tokens(self) -> frozenset[str]:
-        """Strings whose presence anywhere in an output is a leak."""
+        """Strings whose presence anywhere in an output is a leak (as whole words)."""
         staff_family = {s.split("^")[0] for s in self.staff}
         iso = f"{self.birth_date[:4]}-{self.birth_date[4:6]}-{self.birth_date[6:]}"
+        ideographic = {part for part in self.ideographic.split("^") if len(part) >= 2}
+        written = {word for text in self.written for word in re.findall(r"\w+", text)}
+        written |= set(re.findall(r"\w+", f"{self.family} {self.given}"))
+        written = {w for w in written if w.lower() not in _NOT_NAMES and (len(w) >= 2)}
         return frozenset(
             {
                 self.family,
@@ -66,8 +118,39 @@ class PatientPlant:
                 self.phone,
                 self.institution,
                 *staff_family,
+                *ideographic,
+                *written,
+                *self.extra,
             }
         )
+
+
+_NOT_NAMES = frozenset({"dr", "sra", "hr", "del", "님", "様", "先生"})
+
+
+def _luhn_digit(digits: str) -> str:
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char) * (1 if index % 2 else 2)
+        total += value - 9 if value > 9 else value
+    return str((10 - total % 10) % 10)
+
+
+def _national_ids(rng: random.Random, birth: str) -> tuple[str, str, str]:
+    """A Swedish personnummer, a Finnish henkilötunnus and a Dutch BSN, each valid."""
+    short = birth[2:]
+    serial = f"{rng.randint(100, 999)}"
+    personnummer = f"{birth}-{serial}{_luhn_digit(short + serial)}"
+    ddmmyy = f"{birth[6:]}{birth[4:6]}{birth[2:4]}"
+    hetu = f"{ddmmyy}-{serial}{'0123456789ABCDEFHJKLMNPRSTUVWXY'[int(ddmmyy + serial) % 31]}"
+    while True:
+        body = f"{rng.randint(10_000_000, 99_999_999)}"
+        total = sum(int(d) * w for d, w in zip(body, range(9, 1, -1), strict=True))
+        last = total % 11
+        if last < 10:
+            bsn = body + str(last)
+            break
+    return personnummer, hetu, f"{bsn[:4]}.{bsn[4:6]}.{bsn[6:]}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,9 +164,12 @@ class AdversarialCase:
 
 
 def _patient(rng: random.Random, index: int) -> PatientPlant:
+    if index % 2:  # every other patient from the world list, in its own character set
+        person = _WORLD[(index // 2) % len(_WORLD)]
+        return _world_patient(rng, index, person)
     return PatientPlant(
-        family=_FAMILY[index % len(_FAMILY)],
-        given=_GIVEN[index % len(_GIVEN)],
+        family=_FAMILY[(index // 2) % len(_FAMILY)],
+        given=_GIVEN[(index // 2) % len(_GIVEN)],
         patient_id=f"MRN{rng.randint(1_000_000, 9_999_999)}",
         other_id=f"H{rng.randint(10_000_000, 99_999_999)}",
         birth_date=f"19{rng.randint(30, 89)}{rng.randint(1, 12):02d}{rng.randint(10, 28)}",
@@ -92,6 +178,31 @@ def _patient(rng: random.Random, index: int) -> PatientPlant:
         phone=f"+44 20 {rng.randint(1000, 9999)} {rng.randint(1000, 9999)}",
         institution=f"Saint {_GIVEN[(index + 3) % len(_GIVEN)]} Infirmary",
         staff=tuple(_STAFF[(index + k) % len(_STAFF)] for k in range(3)),
+        charset=_CHARSETS[(index // 2) % len(_CHARSETS)],
+    )
+
+
+def _world_patient(rng: random.Random, index: int, person: _Person) -> PatientPlant:
+    birth = f"19{rng.randint(30, 89)}{rng.randint(1, 12):02d}{rng.randint(10, 28)}"
+    number = f"{rng.randint(1_000_000, 9_999_999)}"
+    ids = _national_ids(rng, birth)
+    relative = _FAMILY[(index + 2) % len(_FAMILY)]
+    return PatientPlant(
+        family=person.family,
+        given=person.given,
+        patient_id=number,  # digits only: written reformatted in the text
+        other_id=f"H{rng.randint(10_000_000, 99_999_999)}",
+        birth_date=birth,
+        accession=f"ACC{rng.randint(100_000, 999_999)}",
+        address=f"{rng.randint(10, 99)} {_STREETS[index % len(_STREETS)]}",
+        phone=f"+46 8 {rng.randint(100, 999)} {rng.randint(100, 999)} {rng.randint(10, 99)}",
+        institution=f"Saint {_GIVEN[(index + 3) % len(_GIVEN)]} Infirmary",
+        staff=tuple(_STAFF[(index + k) % len(_STAFF)] for k in range(3)),
+        charset=person.charset,
+        ideographic=person.ideographic,
+        written=person.written,
+        extra=(relative, f"{person.given.lower()}.{relative.lower()}@mail.example", *ids,
+               f"{number[:3]}-{number[3:]}"),
     )
 
 
@@ -107,7 +218,7 @@ def _base(p: PatientPlant, sop_class: str, uids: dict[str, str], charset: str) -
     ds.FrameOfReferenceUID = uids["frame"]
     ds.StudyDate = ds.SeriesDate = ds.ContentDate = "20260105"
     ds.StudyTime = ds.ContentTime = "101500"
-    ds.PatientName = f"{p.family}^{p.given}"
+    ds.PatientName = p.person_name
     ds.PatientID = p.patient_id
     ds.IssuerOfPatientID = "HOSPITAL-A"
     ds.OtherPatientIDs = p.other_id
@@ -238,6 +349,15 @@ def _rdsr(p: PatientPlant, uids: dict[str, str], charset: str) -> Dataset:
             ),
             _content("TEXT", _code("121012", "DCM", "Device Observer Name"), TextValue="CT01"),
             _content(
+                "DATE", _code("121031", "DCM", "Subject Birth Date"), Date=p.birth_date
+            ),
+            _content(
+                "TEXT",
+                _code("121106", "DCM", "Comment"),
+                TextValue=f"seen by {p.family}; daughter {p.extra[0] if p.extra else 'Eva'} "
+                f"informed, {' '.join(p.extra[1:2])}; {'; '.join(p.written)}",
+            ),
+            _content(
                 "UIDREF", _code("121018", "DCM", "Procedure Study Instance UID"), UID=uids["study"]
             ),
             event,
@@ -279,12 +399,77 @@ def _dx_burned_in(p: PatientPlant, uids: dict[str, str], charset: str) -> Datase
     return ds
 
 
+_MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov")
+
+
+def _free_text_ct(p: PatientPlant, uids: dict[str, str], charset: str) -> Dataset:
+    """A CT image whose free text, codes, overlays and labels carry every text class."""
+    ds = _ct_image(p, uids, charset)
+    ds.SOPInstanceUID = generate_uid()
+    relative, email, personnummer, hetu, bsn, reformatted = (p.extra + ("",) * 6)[:6]
+    y, m, d = p.birth_date[:4], int(p.birth_date[4:6]), int(p.birth_date[6:])
+    month = (*_MONTH_NAMES, "Dec")[m - 1]
+    written = "; ".join(p.written)
+    ds.AdditionalPatientHistory = (
+        f"seen by {relative.upper()}^ANNA at home; mother {relative} called {p.phone}; "
+        f"mail {email}; lives at {p.address}; pnr {personnummer}, hetu {hetu}, BSN {bsn}; "
+        f"born {d} {month} {y}, {d:02d}.{m:02d}.{y}; MRN {reformatted}; {written}"
+    )
+    if charset == "\\ISO 2022 IR 87":
+        ds.ImageComments = f"{y}年{m}月{d}日生 {written}"
+    elif charset in ("ISO_IR 192", "GB18030"):
+        ds.ImageComments = f"{y}년 {m}월 {d}일 {written}"
+    else:
+        ds.ImageComments = f"{written} born {month} {d}, {y}"
+    staff = p.staff[0].split("^")[0]
+    meaning = f"CT chest (dr. {staff.lower()})"
+    ds.ProcedureCodeSequence = Sequence([_code("CT123", "99RIS", meaning)])
+    performed = _code("CT124", "99RIS", f"CT {written}")
+    ds.PerformedProcedureCodeSequence = Sequence([performed])
+    reference = Dataset()
+    reference.RequestedProcedureCodeSequence = Sequence(
+        [_code("CT125", "99RIS", f"CT for {p.given} {p.family}")]
+    )
+    ds.ReferencedRequestSequence = Sequence([reference])
+    ds.add_new(0x60001500, "LO", f"{p.family} {p.given}")  # Overlay Label
+    ds.add_new(0x60000022, "LO", f"marked by {staff} on {d:02d}/{m:02d}/{y}")  # Description
+    ds.ContentDescription = f"annotations for {written}"
+    ds.AdmittingDiagnosesDescription = [f"fall at {p.address}", f"{p.family}: syncope"]
+    return ds
+
+
+def _screen_save(p: PatientPlant, uids: dict[str, str], charset: str) -> Dataset:
+    ds = _ct_image(p, uids, charset)  # CT Image Storage, declared without burned-in text
+    ds.SOPInstanceUID = generate_uid()
+    ds.ImageType = ["DERIVED", "SECONDARY", "SCREEN SAVE"]
+    return ds
+
+
+def _rendered(p: PatientPlant, uids: dict[str, str], charset: str, sop_class: str) -> Dataset:
+    ds = _ct_image(p, uids, charset)
+    ds.SOPClassUID = sop_class
+    ds.SOPInstanceUID = generate_uid()
+    ds.Modality = "US" if sop_class == US_IMAGE else "XC"
+    del ds.BurnedInAnnotation
+    return ds
+
+
+def _pdf(p: PatientPlant, uids: dict[str, str], charset: str) -> Dataset:
+    ds = _base(p, PDF_DOCUMENT, uids, charset)
+    ds.Modality = "DOC"
+    ds.MIMETypeOfEncapsulatedDocument = "application/pdf"
+    ds.EncapsulatedDocument = b"%PDF-1.4 " + f"{p.family} {p.patient_id}".encode() + b" %%EOF "
+    return ds
+
+
 _CHARSETS = ["ISO_IR 192", "ISO_IR 100", "ISO_IR 192", "ISO_IR 100"]
 
 
 def adversarial_corpus(*, seed: int = 7, patients: int = 4) -> list[AdversarialCase]:
-    """Return the corpus: per patient a CT image, an RDSR, a Secondary Capture (withheld)
-    and a DX with burned-in text (cleaned by a pixel rule for "Mobile DR 7", 8×8)."""
+    """Return the corpus: per patient a CT image, an RDSR, a CT image full of free text
+    (released clean), a DX with burned-in text (cleaned by a pixel rule for "Mobile DR 7",
+    8×8), and five objects whose pixels or content hold rendered text (withheld): a
+    Secondary Capture, a CT screen save, an ultrasound image, a VL photograph, a PDF."""
     rng = random.Random(seed)
     cases: list[AdversarialCase] = []
     for index in range(patients):
@@ -293,11 +478,20 @@ def adversarial_corpus(*, seed: int = 7, patients: int = 4) -> list[AdversarialC
             key: generate_uid(entropy_srcs=[str(seed), str(index), key])
             for key in ("study", "series", "frame", "ct", "event")
         }
-        charset = _CHARSETS[index % len(_CHARSETS)]
+        charset = p.charset
         cases.append(AdversarialCase(f"p{index}-ct", _ct_image(p, uids, charset), p))
         cases.append(AdversarialCase(f"p{index}-rdsr", _rdsr(p, uids, charset), p))
         cases.append(AdversarialCase(f"p{index}-sc", _secondary_capture(p, uids, charset), p, True))
         cases.append(AdversarialCase(f"p{index}-dx", _dx_burned_in(p, uids, charset), p))
+        cases.append(AdversarialCase(f"p{index}-text", _free_text_ct(p, uids, charset), p))
+        cases.append(AdversarialCase(f"p{index}-screen", _screen_save(p, uids, charset), p, True))
+        cases.append(
+            AdversarialCase(f"p{index}-us", _rendered(p, uids, charset, US_IMAGE), p, True)
+        )
+        cases.append(
+            AdversarialCase(f"p{index}-vl", _rendered(p, uids, charset, VL_PHOTO), p, True)
+        )
+        cases.append(AdversarialCase(f"p{index}-pdf", _pdf(p, uids, charset), p, True))
     return cases
 
 
@@ -312,21 +506,29 @@ def write_corpus(out_dir: Path, *, seed: int = 7, patients: int = 4) -> list[Pat
     return paths
 
 
+_LEAK_CODECS = ("utf_8", "latin_1", "utf_16_le", "utf_16_be", "gb18030", "iso2022_jp")
+_LEAK_CODECS += ("euc_kr",)
+
+
 def find_leaks(payload: bytes, tokens: frozenset[str]) -> set[str]:
     """Return the planted tokens found in an output's bytes (a simple, independent check).
 
-    Each token is looked for case-insensitively in UTF-8, Latin-1 and UTF-16 (LE and BE)
-    anywhere in the bytes; ``payload`` should exclude pixel data.
+    Each token is looked for case-insensitively as a whole word (no ASCII letter or digit
+    beside it; CJK tokens anywhere) in UTF-8, Latin-1, UTF-16 (LE and BE), GB18030,
+    ISO 2022 JP and EUC-KR; ``payload`` should exclude pixel data.
     """
-    haystack = payload.lower()
     found = set()
     for token in tokens:
-        for codec in ("utf_8", "latin_1", "utf_16_le", "utf_16_be"):
+        for codec in _LEAK_CODECS:
             try:
-                needle = token.lower().encode(codec)
+                needle = token.encode(codec)
             except UnicodeEncodeError:
                 continue
-            if needle in haystack:
+            if codec == "iso2022_jp" and needle.startswith(b"\x1b"):
+                needle = needle.rstrip(b"\x1b(B")[3:]  # the kanji bytes between the escapes
+            before = b"(?<![A-Za-z0-9])" if token[:1].isascii() else b""
+            after = b"(?![A-Za-z0-9])" if token[-1:].isascii() else b""
+            if re.search(before + re.escape(needle) + after, payload, re.IGNORECASE):
                 found.add(token)
                 break
     return found

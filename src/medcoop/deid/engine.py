@@ -52,6 +52,7 @@ from medcoop.deid.private import safe_private_tags
 from medcoop.deid.profile import Profile, load_profile
 from medcoop.deid.pseudonym import SiteKey
 from medcoop.deid.residuals import (
+    CODE_TAGS,
     DUMMY_TEXT,
     TextScanner,
     clean_with,
@@ -107,11 +108,7 @@ _DUMMY_BYTES = {vr: _dummy_bytes(vr, value) for vr, value in DUMMY_VALUES.items(
 _FREE_TEXT_VRS = frozenset({"ST", "LT", "UT", "UC"})
 _SHORT_TEXT_VRS = frozenset({"LO", "SH"})
 _CLEANABLE_VRS = _FREE_TEXT_VRS | _SHORT_TEXT_VRS | {"CS", "AE", "UR"}
-#: Code identifiers (Code Value, Coding Scheme Designator and Version, Long and URN Code
-#: Value, Context Identifier, Mapping Resource): coded, not free text, never cleaned.
-_CODE_TAGS = frozenset(
-    {0x00080100, 0x00080102, 0x00080103, 0x00080119, 0x00080120, 0x0008010F, 0x00080105}
-)
+_CONTENT_LABEL = 0x00700080  # CS, yet typed by users of presentation states
 _META_REMOVED = frozenset({0x00020016, 0x00020017, 0x00020018, 0x00020100, 0x00020102})
 _PIXEL_DATA = 0x7FE00010
 _TAG = attrgetter("tag")
@@ -176,6 +173,7 @@ class _Context:
     shift_days: int
     retained: frozenset[str]
     scanner: TextScanner
+    birth_date: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,6 +294,7 @@ class Deidentifier:
             _text(top, 0x00080016, encodings),
             any(tag in top for tag in PIXEL_TAGS),
             _text(top, 0x00280301, encodings),
+            _texts(top, 0x00080008, encodings),
         )
         if reason is not None:
             failure = self._clean_pixels(top, syntax, encodings)
@@ -312,6 +311,7 @@ class Deidentifier:
             retained,
             # The gate reuses this scanner: same values, same character set.
             text_scanner(values, retained, codecs),
+            _text(top, 0x00100030, encodings).strip(),
         )
         body = _walk(body, ctx, NORMAL, encodings)
         meta: list[Elem] = []
@@ -475,6 +475,13 @@ def _text(top: dict[int, Elem], tag: int, encodings: Sequence[str]) -> str:
     return pydicom_str(values) if values else ""
 
 
+def _texts(top: dict[int, Elem], tag: int, encodings: Sequence[str]) -> tuple[str, ...]:
+    elem = top.get(tag)
+    if elem is None or elem.items is not None:
+        return ()
+    return tuple(decode_texts(elem.value, elem.vr, encodings))
+
+
 def _number(top: dict[int, Elem], tag: int, little: bool, default: int = 0) -> int:
     elem = top.get(tag)
     if elem is None or not elem.value:
@@ -549,8 +556,34 @@ def _walk(elems: list[Elem], ctx: _Context, mode: int, parent: tuple[str, ...]) 
 
 def _recurse(elem: Elem, ctx: _Context, mode: int, encodings: tuple[str, ...]) -> Elem:
     assert elem.items is not None
-    elem.items = [_walk(item, ctx, mode, encodings) for item in elem.items]
+    items = elem.items
+    if elem.tag == _CONTENT_SEQUENCE:
+        items = [item for item in items if not _is_birth_date_item(item, ctx, encodings)]
+    elem.items = [_walk(item, ctx, mode, encodings) for item in items]
     return elem
+
+
+_CONTENT_SEQUENCE = 0x0040A730
+_SUBJECT_BIRTH_DATE = "121031"
+
+
+def _is_birth_date_item(item: list[Elem], ctx: _Context, encodings: tuple[str, ...]) -> bool:
+    """Whether a content item is a DATE of Subject Birth Date (121031) or on the birth date.
+
+    Clean Structured Content removes these whatever dates the profile keeps: a birth date
+    is never a date of the examination.
+    """
+    top = {e.tag: e for e in item}
+    if _text(top, 0x0040A040, encodings).strip().upper() != "DATE":
+        return False
+    if ctx.birth_date and _text(top, 0x0040A121, encodings).strip() == ctx.birth_date:
+        return True
+    concept = top.get(0x0040A043)
+    for code in concept.items or () if concept is not None else ():
+        codes = {e.tag: e for e in code}
+        if _text(codes, 0x00080100, encodings).strip() == _SUBJECT_BIRTH_DATE:
+            return True
+    return False
 
 
 def _unlisted(elem: Elem, ctx: _Context, mode: int, encodings: tuple[str, ...]) -> Elem | None:
@@ -561,8 +594,13 @@ def _unlisted(elem: Elem, ctx: _Context, mode: int, encodings: tuple[str, ...]) 
         return _set(elem, _DUMMY_BYTES["PN"])
     if vr in _FREE_TEXT_VRS:
         return _dummy(elem) if mode == STRICT else _clean(elem, ctx, encodings)
-    if vr in _SHORT_TEXT_VRS and mode != NORMAL and elem.tag not in _CODE_TAGS:
-        return _clean(elem, ctx, encodings)
+    if vr in _SHORT_TEXT_VRS or elem.tag == _CONTENT_LABEL:
+        # Code meanings, overlay labels and descriptions, content descriptions: free text
+        # a RIS or a user wrote ("CT chest (dr. yu)"), cleaned at every depth. Codes and
+        # the device's own names are kept as written.
+        if elem.tag not in CODE_TAGS and elem.tag not in _ALWAYS_KEPT_DEVICE:
+            return _clean(elem, ctx, encodings)
+        return elem
     if vr == "UI":
         if not ctx.profile.retain_uids and not _is_well_known(elem):
             return _remap(elem, ctx)

@@ -1,9 +1,11 @@
 """Burned-in annotation: decide which objects may carry text in their pixels, clean them.
 
-An object is *suspect* when it has pixel data and either declares Burned In Annotation
-(0028,0301) ``YES``, or is a Secondary Capture (screenshots: text is the rule) without an
-explicit ``NO``. Encapsulated documents (PDF, CDA, STL...) are always withheld: their
-content cannot be cleaned or scanned reliably. A suspect object is withheld unless a
+An object is *suspect* when it has pixel data and declares Burned In Annotation (0028,0301)
+``YES``, or is a Secondary Capture, a Visible Light photograph or video, an ultrasound
+image or a screen save (Image Type ``SCREEN SAVE``, ``DOSE INFO``...): there text is the rule
+and the declaration is rarely made, so it is not trusted. Encapsulated documents (PDF,
+CDA, STL...) are always withheld: their content cannot be cleaned or scanned reliably.
+A suspect object is withheld unless a
 :class:`~medcoop.deid.profile.PixelRule` for its device and matrix exists; then the rule's
 rectangles are blanked with numpy (Clean Pixel Data, 113101).
 """
@@ -31,22 +33,44 @@ SECONDARY_CAPTURE_CLASSES = frozenset(
     }
 )
 _ENCAPSULATED_PREFIX = "1.2.840.10008.5.1.4.1.1.104."
+#: Classes whose pixels are photographs, video or screens, where text is the rule and Burned
+#: In Annotation is rarely set: Secondary Capture, Visible Light (photographs, endoscopy,
+#: microscopy, video), ultrasound (single and multi-frame, the retired classes too).
+_RENDERED_PREFIXES = (
+    ("1.2.840.10008.5.1.4.1.1.7", "secondary capture"),
+    ("1.2.840.10008.5.1.4.1.1.77.", "visible-light photograph or video"),
+    ("1.2.840.10008.5.1.4.1.1.6.", "ultrasound"),
+    ("1.2.840.10008.5.1.4.1.1.3.", "ultrasound"),
+)
+#: Image Type terms of screens rendered by the device (dose screens, screenshots).
+_SCREEN_TERMS = frozenset(
+    {"SCREEN SAVE", "SCREENSAVE", "SCREEN_SAVE", "SCREENSHOT", "DOSE INFO", "DOSE_INFO"}
+    | {"DOSE REPORT", "DOSE_REPORT", "DOSE SCREEN"}
+)
 
 
-def burned_in_reason_for(sop_class: str, has_pixels: bool, burned_in: str) -> str | None:
+def burned_in_reason_for(
+    sop_class: str, has_pixels: bool, burned_in: str, image_type: tuple[str, ...] = ()
+) -> str | None:
     """Return why an object may carry identifying pixels or content, or ``None`` if it may not.
 
-    From the values: SOP class, any pixel data, (0028,0301).
+    From the values: SOP class, any pixel data, (0028,0301) and the terms of (0008,0008).
+    Documents are always withheld; photographs, video, ultrasound, secondary captures and
+    screen saves whatever Burned In Annotation says (devices rarely set it on them);
+    other images when they declare burned-in annotation.
     """
     if sop_class.startswith(_ENCAPSULATED_PREFIX):
         return "encapsulated document (content cannot be cleaned)"
     if not has_pixels:
         return None
-    declared = burned_in.strip().upper()
-    if declared == "YES":
+    for prefix, kind in _RENDERED_PREFIXES:
+        within = prefix if prefix.endswith(".") else prefix + "."
+        if sop_class == prefix or sop_class.startswith(within):
+            return f"{kind}: rendered text expected in the pixels"
+    if _SCREEN_TERMS.intersection(term.strip().upper() for term in image_type):
+        return "screen save (Image Type): rendered text expected in the pixels"
+    if burned_in.strip().upper() == "YES":
         return "burned-in annotation declared (0028,0301)"
-    if sop_class in SECONDARY_CAPTURE_CLASSES and declared != "NO":
-        return "secondary capture without Burned In Annotation = NO"
     return None
 
 

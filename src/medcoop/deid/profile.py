@@ -59,6 +59,38 @@ OPTION_CODES: dict[str, tuple[str, str]] = {
 }
 
 
+#: Free text that Clean Descriptors would clean but dose and utilization pooling never
+#: reads: removed (the Basic Profile's own action for each) when a profile sets
+#: ``remove_unneeded``. Study and series descriptions, protocol names, code meanings and
+#: SR text stay (cleaned): they are the analytics' grouping keys and the dose content.
+NOT_NEEDED_FOR_POOLING: frozenset[int] = frozenset(
+    {
+        0x00104000,  # Patient Comments
+        0x001021B0,  # Additional Patient History
+        0x00102000,  # Medical Alerts
+        0x00102110,  # Allergies
+        0x00102180,  # Occupation
+        0x00380500,  # Patient State
+        0x00384000,  # Visit Comments
+        0x00324000,  # Study Comments
+        0x00204000,  # Image Comments
+        0x00209158,  # Frame Comments
+        0x00184000,  # Acquisition Comments
+        0x00081080,  # Admitting Diagnoses Description
+        0x00081084,  # Admitting Diagnoses Code Sequence
+        0x00401002,  # Reason for the Requested Procedure
+        0x0040100A,  # Reason for Requested Procedure Code Sequence
+        0x00401400,  # Requested Procedure Comments
+        0x00402400,  # Imaging Service Request Comments
+        0x00400280,  # Comments on the Performed Procedure Step
+        0x00403001,  # Confidentiality Constraint on Patient Data Description
+        0x00321030,  # Reason for Study
+        0x00321066,  # Reason for Visit
+        0x00321067,  # Reason for Visit Code Sequence
+    }
+)
+
+
 @dataclass(frozen=True, slots=True)
 class PixelRule:
     """Where one device burns text into its images, so the pixels can be cleaned.
@@ -108,6 +140,8 @@ class Profile:
     clean_descriptors: bool = False
     clean_structured_content: bool = False
     clean_graphics: bool = False
+    #: Remove :data:`NOT_NEEDED_FOR_POOLING` instead of cleaning it.
+    remove_unneeded: bool = False
     pixel_rules: tuple[PixelRule, ...] = field(default=())
 
     def __post_init__(self) -> None:
@@ -139,6 +173,7 @@ PROFILES: dict[str, Profile] = {
         retain_long_full_dates=True,
         clean_descriptors=True,
         clean_structured_content=True,
+        remove_unneeded=True,
     ),
     "research-longitudinal": Profile(
         name="research-longitudinal",
@@ -182,12 +217,12 @@ def load_profile(
             changes[option] = tuple(
                 rule if isinstance(rule, PixelRule) else _pixel_rule(rule) for rule in value
             )
-        elif option in OPTION_COLUMNS:
+        elif option in OPTION_COLUMNS or option == "remove_unneeded":
             if not isinstance(value, bool):
                 raise ValueError(f"option {option} takes true or false, not {value!r}")
             changes[option] = value
         else:
-            known = ", ".join([*OPTION_COLUMNS, "pixel_rules"])
+            known = ", ".join([*OPTION_COLUMNS, "remove_unneeded", "pixel_rules"])
             raise ValueError(f"unknown de-identification option {option!r} (known: {known})")
     return dataclasses.replace(profile, **changes)
 

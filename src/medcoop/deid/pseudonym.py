@@ -21,11 +21,12 @@ KEY_SIZE_BYTES = 32
 _MAX_SHIFT_DAYS = 365
 
 
-def load_or_create_key(path: str | os.PathLike[str]) -> SiteKey:
+def load_or_create_key(path: str | os.PathLike[str], *, default_issuer: str = "") -> SiteKey:
     """Return the site key stored in ``path``, creating it (mode 0600) when absent.
 
     The file holds the key as hex. Creation is atomic (``O_EXCL``) so that two processes
-    starting at once cannot end up with different keys.
+    starting at once cannot end up with different keys. ``default_issuer`` is the site's
+    Issuer of Patient ID for objects that do not carry one (see :class:`SiteKey`).
     """
     key_path = Path(path)
     if not key_path.exists():
@@ -46,14 +47,20 @@ def load_or_create_key(path: str | os.PathLike[str]) -> SiteKey:
         raise ValueError(f"key file {key_path} does not hold a hex key") from exc
     if len(key) < 16:
         raise ValueError(f"key file {key_path} holds a key shorter than 128 bits")
-    return SiteKey(key)
+    return SiteKey(key, default_issuer=default_issuer)
 
 
 @dataclass(frozen=True, slots=True)
 class SiteKey:
-    """A site's secret: derives pseudonyms, remapped UIDs and date shifts."""
+    """A site's secret: derives pseudonyms, remapped UIDs and date shifts.
+
+    ``default_issuer`` stands for a missing Issuer of Patient ID: a modality that leaves
+    it out of its dose report while the images carry the RIS's issuer would otherwise
+    split one patient into two pseudonyms. IDs of different issuers never merge.
+    """
 
     secret: bytes
+    default_issuer: str = ""
 
     def __repr__(self) -> str:  # never print the secret
         return "SiteKey(<secret>)"
@@ -64,7 +71,8 @@ class SiteKey:
 
     def patient_pseudonym(self, patient_id: str, issuer: str = "") -> str:
         """Return the 64-hex-digit pseudonym of a patient (ID qualified by its issuer)."""
-        return self._mac("patient", f"{issuer.strip()}\x1f{patient_id.strip()}").hex()
+        qualifier = issuer.strip() or self.default_issuer.strip()
+        return self._mac("patient", f"{qualifier}\x1f{patient_id.strip()}").hex()
 
     def pseudonym(self, domain: str, value: str) -> str:
         """Return a keyed pseudonym of ``value`` within ``domain`` (e.g. ``"device"``)."""

@@ -21,7 +21,9 @@ component or ID would match nearly every object.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import date
 from functools import cache, cached_property, lru_cache
@@ -30,7 +32,6 @@ from typing import Literal
 
 from pydicom import Dataset, dcmread
 from pydicom.charset import convert_encodings
-from pydicom.datadict import tag_for_keyword
 from pydicom.dataelem import DataElement
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
@@ -44,6 +45,9 @@ from medcoop.deid.elements import (
     from_dataset,
     item_encodings,
 )
+from medcoop.deid.patterns import scrub, strict_hits
+from medcoop.deid.table import load_rows
+from medcoop.dicom.identity import INSTITUTION_TAGS, PATIENT_IDENTIFYING_TAGS
 from medcoop.dicom.part10 import PIXEL_TAGS
 
 __all__ = [
@@ -57,8 +61,10 @@ __all__ = [
     "clear_caches",
     "collect_values",
     "expand_values",
+    "fold",
     "identifying_values",
     "tag_path",
+    "text_kind",
     "text_scanner",
     "verify_encoded",
     "verify_no_residuals",
@@ -71,59 +77,33 @@ MIN_VALUE_CHARS = 3
 #: Shortest value scanned for in binary values (OB/OW/UN): shorter ones hit by chance.
 MIN_BINARY_VALUE_CHARS = 4
 
-#: Attributes whose values identify a patient, a person or a place, wherever they occur.
-IDENTIFYING_KEYWORDS: frozenset[str] = frozenset(
-    {
-        "PatientName",
-        "PatientID",
-        "OtherPatientIDs",
-        "OtherPatientNames",
-        "PatientBirthName",
-        "PatientMotherBirthName",
-        "PatientBirthDate",
-        "PatientAddress",
-        "PatientTelephoneNumbers",
-        "PatientTelecomInformation",
-        "MedicalRecordLocator",
-        "AccessionNumber",
-        "AdmissionID",
-        "StudyID",
-        "RequestedProcedureID",
-        "ScheduledProcedureStepID",
-        "PerformedProcedureStepID",
-        "PlacerOrderNumberImagingServiceRequest",
-        "FillerOrderNumberImagingServiceRequest",
-        "PlacerOrderNumberProcedure",
-        "FillerOrderNumberProcedure",
-        "RegionOfResidence",
-        "MilitaryRank",
-        "ResponsiblePerson",
-        "ResponsibleOrganization",
-        "PersonAddress",
-        "PersonTelephoneNumbers",
-        "PersonTelecomInformation",
-        "ReferringPhysicianAddress",
-        "ReferringPhysicianTelephoneNumbers",
-        "VerifyingOrganization",
-        "InsurancePlanIdentification",
-        "ClinicalTrialSubjectID",
-        "ClinicalTrialSubjectReadingID",
-    }
-)
-#: Institution attributes: identifying unless the profile retains institution identity.
-INSTITUTION_KEYWORDS: frozenset[str] = frozenset(
-    {"InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName"}
-)
+# The one list of identifying attributes (derived from Table E.1-1 in dicom/identity).
+_IDENTIFYING_TAGS = frozenset(PATIENT_IDENTIFYING_TAGS)
+_INSTITUTION_TAGS = frozenset(INSTITUTION_TAGS)
 
-_IDENTIFYING_TAGS = frozenset(tag_for_keyword(k) for k in IDENTIFYING_KEYWORDS) - {None}
-_INSTITUTION_TAGS = frozenset(tag_for_keyword(k) for k in INSTITUTION_KEYWORDS) - {None}
-
-_TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST"})
-_TEXT_VRS |= frozenset({"TM", "UC", "UI", "UR", "UT"})
+#: VRs that can hold a name, an ID or a date as people write them. Ages, numbers, times
+#: and UIDs are never scanned; code strings are, for whole words only (a name typed into
+#: Body Part Examined is caught, ``ono`` inside ``MONOCHROME2`` is not).
+_TEXT_VRS = frozenset({"AE", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT"})
+#: Free text the engine always cleans: what the value-independent check applies to.
+_FREE_TEXT_VRS = frozenset({"LO", "LT", "SH", "ST", "UC", "UT"})
+#: Code identifiers (Code Value, Coding Scheme Designator and Version, Long and URN Code
+#: Value, Context Identifier, Mapping Resource) and the engine's own marking attributes.
+CODE_TAGS = frozenset(
+    {0x00080100, 0x00080102, 0x00080103, 0x00080119, 0x00080120, 0x0008010F, 0x00080105}
+)
+_MARK_TAGS = frozenset({0x00120062, 0x00120063, 0x00120064})
+#: Content items whose date the engine removes when it is the birth date.
+_CONTENT_DATE_TAGS = frozenset({0x0040A121})
+_STRICT_BYTES = re.compile(  # (hex pseudonyms and UIDs hold digit runs: not beside \w or .)
+    rb"[\w.+-]@[\w-]+\.[A-Za-z]|(?<![\w.])\d{6}[-+A-FU-Y]\d{3}[0-9A-Y](?!\w)"
+    rb"|(?<![\w.])\d{4}\.?\d{2}\.?\d{3}(?![\w]|\.\d)"
+    rb"|(?<![\w.])(?:19|20)?\d{6}[-+]?\d{4}(?![\w]|\.\d)"
+)
 _BINARY_VRS = frozenset({"OB", "OW", "UN", "OB or OW", "US or OW"})
 _CJK_CODECS = ("shift_jis", "euc_jp", "iso2022_jp", "gb18030", "euc_kr", "big5")
 
-NeedleKind = Literal["name", "date", "identifier"]
+NeedleKind = Literal["name", "date", "identifier", "national ID", "e-mail"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,12 +231,93 @@ PLACEHOLDERS = frozenset(
 )
 
 
-def _scannable(value: str) -> bool:
+def _scannable(value: str, kind: str = "identifier") -> bool:
     core = value.strip()
-    if len(core) < MIN_VALUE_CHARS or core.upper() in PLACEHOLDERS:
+    if core.upper() in PLACEHOLDERS:
         return False
+    if len(core) < MIN_VALUE_CHARS:
+        # A CJK or Hangul syllable is a word: two-character names (山田, 민준) are common;
+        # so are two-letter names (Li, Wu, Ng), matched as whole words only.
+        if len(core) != 2:
+            return False
+        return all(_is_cjk(ch) for ch in core) or (kind == "name" and core.isalpha())
     # Short pure numbers (series 1, study 42) are counters, not identifiers.
     return not (core.isdigit() and len(core) < 4)
+
+
+def _is_cjk(char: str) -> bool:
+    code = ord(char)
+    return (
+        0x3040 <= code <= 0x30FF
+        or 0x3400 <= code <= 0x9FFF
+        or 0xAC00 <= code <= 0xD7AF
+        or 0xF900 <= code <= 0xFAFF
+        or 0x20000 <= code <= 0x2FFFF
+    )
+
+
+# --- folding: case, diacritics, transliteration ----------------------------------------
+
+#: Letters that do not decompose into a base letter and a mark.
+_STRIP = {"ø": "o", "æ": "ae", "œ": "oe", "ß": "ss", "đ": "d", "ł": "l", "ı": "i", "þ": "th"}
+_STRIP.update({"ð": "d", "ŀ": "l", "ħ": "h"})
+#: The transliterations people type for letters their keyboard lacks (Müller → MUELLER,
+#: Itō → ITOU, Åsa → AASA).
+_EXPAND = {"ä": "ae", "ö": "oe", "ü": "ue", "å": "aa", "ø": "oe", "ō": "ou", "ū": "uu"}
+_CONTRACT = (("ae", "a"), ("oe", "o"), ("ue", "u"), ("aa", "a"), ("ou", "o"), ("uu", "u"))
+
+
+@lru_cache(maxsize=65536)
+def _fold_char(char: str) -> str:
+    low = char.casefold()
+    if char.isascii():
+        return low
+    if 0xFF01 <= ord(char) <= 0xFF5E:  # full-width ASCII (ＹＡＭＡＤＡ)
+        return unicodedata.normalize("NFKC", char).casefold()
+    if ord(char) >= 0x2000:  # CJK, kana and Hangul are compared as they are
+        return low
+    out = []
+    for part in low:
+        if part in _STRIP:
+            out.append(_STRIP[part])
+            continue
+        decomposed = unicodedata.normalize("NFKD", part)
+        out.append("".join(c for c in decomposed if not unicodedata.combining(c)))
+    return "".join(out)
+
+
+def fold(text: str) -> str:
+    """Return ``text`` case-folded without diacritics (``Núñez`` → ``nunez``, ``ß`` → ``ss``)."""
+    if text.isascii():
+        return text.lower()
+    return "".join(_fold_char(ch) for ch in text)
+
+
+def _fold_mapped(text: str) -> tuple[str, list[int]]:
+    # The folded text and, for each of its characters, where it came from in ``text``.
+    out: list[str] = []
+    where: list[int] = []
+    for index, char in enumerate(text):
+        folded = _fold_char(char)
+        out.append(folded)
+        where.extend([index] * len(folded))
+    return "".join(out), where
+
+
+def _variants(form: str) -> set[str]:
+    """The folded spellings of one form: as folded, transliterated, contracted."""
+    low = form.casefold()
+    found = {fold(form)}
+    if not low.isascii():
+        expanded = "".join(_EXPAND.get(ch, ch) for ch in low)
+        found.add(fold(expanded))
+        if "ō" in low:
+            found.add(fold(low.replace("ō", "oh")))
+    elif not any(ch.isdigit() for ch in low):
+        for long, short in _CONTRACT:
+            if long in low:
+                found.add(low.replace(long, short))
+    return found
 
 
 # --- expanding into the forms values take in outputs -----------------------------------
@@ -266,13 +327,16 @@ def expand_values(values: Iterable[str]) -> dict[str, NeedleKind]:
     """Return the forms to look for, each with its kind.
 
     Person names (``^``-separated) give their components and the orderings people type
-    (``JOHN DOE``, ``DOE, JOHN``, ``DOE JOHN``); eight-digit dates give ISO, US, European
-    and dotted forms; everything is upper-cased (matching is case-insensitive).
+    (``JOHN DOE``, ``DOE, JOHN``, ``DOE JOHN``; CJK names also without a space); eight-digit
+    dates give ISO, US, European and dotted forms; every form is folded (case, diacritics)
+    and transliterated (``MÜLLER`` gives ``muller`` and ``mueller``, ``MUELLER`` gives
+    ``muller``), and is also kept as written, case-folded (for the byte search).
     """
     needles: dict[str, NeedleKind] = {}
     for raw in values:
         for form, kind in _forms_of(raw):
-            needles.setdefault(form, kind)
+            if needles.setdefault(form, kind) == "identifier" and kind == "name":
+                needles[form] = kind
     return needles
 
 
@@ -291,8 +355,13 @@ def _forms_of(raw: str) -> tuple[tuple[str, NeedleKind], ...]:
 
 
 def _normalised(forms: set[str], kind: NeedleKind) -> tuple[tuple[str, NeedleKind], ...]:
-    normal = (" ".join(form.split()).upper() for form in sorted(forms))
-    return tuple((form, kind) for form in normal if _scannable(form))
+    normal: set[str] = set()
+    for form in forms:
+        spaced = " ".join(form.split())
+        if _scannable(spaced, kind):
+            normal.add(spaced.casefold())
+            normal.update(v for v in _variants(spaced) if _scannable(v, kind))
+    return tuple((form, kind) for form in sorted(normal))
 
 
 def _name_forms(value: str) -> set[str]:
@@ -303,12 +372,25 @@ def _name_forms(value: str) -> set[str]:
         family, given, middle = parts[0], parts[1], parts[2]
         forms.add(group.rstrip("^"))
         forms.update(p for p in parts if p)
+        # Each word of a compound name (NUNEZ DEL RIO: Núñez alone), particles aside.
+        forms.update(
+            word for p in parts for word in p.split() if word.casefold() not in _PARTICLES
+        )
         if family and given:
             forms |= {f"{given} {family}", f"{family} {given}", f"{family}, {given}"}
             forms.add(f"{family},{given}")
+            if any(_is_cjk(ch) for ch in family + given):  # written without a space
+                forms |= {f"{family}{given}", f"{given}{family}"}
             if middle:
                 forms |= {f"{given} {middle} {family}", f"{family}, {given} {middle}"}
     return forms
+
+
+#: Name particles: not names by themselves.
+_PARTICLES = frozenset(
+    {"de", "del", "la", "las", "los", "van", "von", "der", "den", "da", "di", "le", "du"}
+    | {"dos", "das", "ten", "ter", "y", "e", "bin", "binti", "al", "el", "mc", "st", "san"}
+)
 
 
 def _date_forms(value: str) -> set[str]:
@@ -389,8 +471,14 @@ class _Scanner:
         return _text_pattern(candidates) if candidates else None
 
     def candidates(self, text: str) -> tuple[str, ...]:
-        """Return the forms whose every word occurs in ``text`` (longest first)."""
-        low = text.lower()
+        """Return the forms whose every word occurs in ``text`` (longest first).
+
+        ``text`` is folded (:func:`fold`); digits grouped by separators count as joined
+        (``208-6828`` holds the word ``2086828``), as the expressions match them.
+        """
+        low = fold(text)  # idempotent: folded text may be passed again
+        if _GROUPED_DIGITS.search(low):
+            low = low + " " + _GROUPED_DIGITS.sub(_join_digits, low)
         present = {word for word in self.fast_text if word in low}
         if not present:
             return ()
@@ -405,12 +493,12 @@ class _Scanner:
         return _bytes_pattern(self.ordered, self.codecs, MIN_BINARY_VALUE_CHARS)
 
     def kind_of_text(self, match: str) -> NeedleKind:
-        return self.kinds.get(" ".join(match.split()).upper(), "identifier")
+        return self.kinds.get(" ".join(fold(match).split()), "identifier")
 
     def kind_of_bytes(self, match: bytes) -> NeedleKind:
         for codec in ("utf_8", "latin_1", "utf_16_le", "utf_16_be"):
             try:
-                kind = self.kinds.get(" ".join(match.decode(codec).split()).upper())
+                kind = self.kinds.get(" ".join(match.decode(codec).split()).casefold())
             except UnicodeDecodeError:
                 continue
             if kind is not None:
@@ -441,7 +529,7 @@ def _word_bytes(word: str, codecs: tuple[str, ...]) -> frozenset[bytes]:
         variants, word_codecs = [word], [c for c in codecs if not _ascii_compatible(c)]
     else:
         forms = set()
-        variants = sorted({word, word.lower(), word.title()})
+        variants = sorted({word, word.lower(), word.title(), word.upper()})
         word_codecs = [*codecs, *_CJK_CODECS, "utf_16_le", "utf_16_be"]
     for variant in variants:
         for codec in word_codecs:
@@ -454,7 +542,7 @@ def _word_bytes(word: str, codecs: tuple[str, ...]) -> frozenset[bytes]:
 
 def clear_caches() -> None:
     """Forget the per-patient scanners, forms and expressions (benchmarks time a first pass)."""
-    for cached in (_cached_scanner, _text_pattern, _forms_of, _needle_words, _word_bytes):
+    for cached in (_cached_scanner, _text_pattern, _forms_of, _needle_words, _word_bytes, scrub):
         cached.cache_clear()
 
 
@@ -473,9 +561,27 @@ def _ascii_compatible(codec: str) -> bool:
 
 @lru_cache(maxsize=4096)
 def _text_pattern(needles: tuple[str, ...]) -> re.Pattern[str]:
-    # Digit boundaries: an ID inside a longer number (a remapped UID, a DLP) is chance.
-    body = "|".join(_flexible(n) for n in needles)
-    return re.compile(f"(?<![0-9])(?:{body})(?![0-9])", re.IGNORECASE)
+    """One expression for folded ``needles``, to run on folded text.
+
+    Forms match as whole words: not inside a longer word or number (``ono`` is not in
+    ``monochrome2``, an ID not inside a remapped UID), except at an end written in a
+    script without spaces (CJK names run into the words around them).
+    """
+    return re.compile("|".join(_bounded_form(n) for n in needles))
+
+
+_WORD_EDGE = "[^\\W_]"
+_GROUPED_DIGITS = re.compile(r"\d(?:[-./ ]\d)+")
+
+
+def _join_digits(match: re.Match[str]) -> str:
+    return "".join(ch for ch in match.group(0) if ch.isdigit())
+
+
+def _bounded_form(needle: str) -> str:
+    before = "" if _is_cjk(needle[0]) else f"(?<!{_WORD_EDGE})"
+    after = "" if _is_cjk(needle[-1]) else f"(?!{_WORD_EDGE})"
+    return f"{before}{_flexible(needle)}{after}"
 
 
 def _build_scanner(
@@ -493,9 +599,21 @@ def _cached_scanner(
     if retained:
         # A form found inside a value the profile keeps (a device named like a patient)
         # cannot be told apart from the kept value: it is not looked for.
-        kept = [" ".join(r.split()).upper() for r in retained]
-        kinds = {k: v for k, v in kinds.items() if not any(k in r for r in kept)}
+        kept = [" ".join(fold(r).split()) for r in retained]
+        kinds = {k: v for k, v in kinds.items() if not any(_has_words(r, k) for r in kept)}
     return _Scanner(kinds, list(dict.fromkeys(["utf_8", "latin_1", *encodings])))
+
+
+def _has_words(text: str, form: str) -> bool:
+    # Whether ``form`` occurs in ``text`` as whole words (both folded).
+    at = text.find(form)
+    while at >= 0:
+        end = at + len(form)
+        before = at == 0 or not text[at - 1].isalnum()
+        if before and (end == len(text) or not text[end].isalnum()):
+            return True
+        at = text.find(form, at + 1)
+    return False
 
 
 def _remove_ascii_forms(text: str, needles: tuple[str, ...]) -> str:
@@ -518,8 +636,8 @@ def _remove_ascii_forms(text: str, needles: tuple[str, ...]) -> str:
             end = _words_end(low, start + len(first), words[1:])
             if (
                 end >= 0
-                and (start == 0 or low[start - 1] not in _DIGITS)
-                and (end == size or low[end] not in _DIGITS)
+                and (start == 0 or not low[start - 1].isalnum())
+                and (end == size or not low[end].isalnum())
             ):
                 found.append((start, rank, end))
             start = low.find(first, start + 1)
@@ -537,8 +655,24 @@ def _remove_ascii_forms(text: str, needles: tuple[str, ...]) -> str:
     return "".join(parts)
 
 
-_DIGITS = frozenset("0123456789")
 _DIGIT_BYTES = frozenset(b"0123456789")
+
+
+def _remove_folded(text: str, pattern: re.Pattern[str]) -> str:
+    # Matches are found in the folded text and cut from the original at the same places.
+    folded, where = _fold_mapped(text)
+    parts: list[str] = []
+    done = 0
+    for match in pattern.finditer(folded):
+        if match.end() == match.start():
+            continue
+        start, end = where[match.start()], where[match.end() - 1] + 1
+        if start >= done:
+            parts.append(text[done:start])
+            parts.append(" ")
+            done = end
+    parts.append(text[done:])
+    return "".join(parts)
 
 
 def _bounded(data: bytes, word: bytes) -> bool:
@@ -576,7 +710,7 @@ def _bytes_pattern(
         if len(needle) < min_chars:
             continue
         ascii_only = needle.isascii()
-        variants = {needle} if ascii_only else {needle, needle.lower(), needle.title()}
+        variants = {needle} if ascii_only else {needle, needle.title(), needle.upper()}
         needle_codecs = codecs if ascii_only else codecs + list(_CJK_CODECS)
         for variant in variants:
             for codec in needle_codecs:
@@ -590,12 +724,20 @@ def _bytes_pattern(
     if not alternatives:
         return None
     body = b"|".join(sorted(alternatives, key=len, reverse=True))
-    return re.compile(b"(?<![0-9])(?:" + body + b")(?![0-9])", re.IGNORECASE)
+    # Whole words, as in text: no ASCII letter or digit just before or after.
+    return re.compile(b"(?<![0-9A-Za-z])(?:" + body + b")(?![0-9A-Za-z])", re.IGNORECASE)
 
 
 def _flexible(needle: str) -> str:
-    # Any run of whitespace in a needle matches any run of whitespace in the output.
-    return r"\s+".join(re.escape(word) for word in needle.split())
+    # Any run of whitespace in a needle matches any run of whitespace in the output; in a
+    # long number, digits may be grouped by separators (2086828 written 208-6828).
+    words = []
+    for word in needle.split():
+        if sum(ch.isdigit() for ch in word) >= 5:
+            words.append("[-./ ]?".join(re.escape(ch) for ch in word))
+        else:
+            words.append(re.escape(word))
+    return r"\s+".join(words)
 
 
 def verify_no_residuals(
@@ -674,14 +816,14 @@ def verify_encoded(
 
     codecs = list(encodings) if encodings is not None else _dataset_encodings(dataset())
     scanner = _build_scanner(identifying, codecs, retained)
-    if not scanner.kinds:
-        return []
     body = scanned if scanned is not None else _without_pixels(dataset(), data)
     stateless = not any(codec.startswith("iso2022") for codec in codecs)
-    if stateless and not scanner.maybe_in_bytes(body):
+    if stateless and not scanner.maybe_in_bytes(body) and not _STRICT_BYTES.search(body):
         return []
     hits = _scan_dataset(scanner, dataset(), dates_retained)
-    return hits or _leftovers(scanner, body, dates_retained=dates_retained)
+    # Every element was walked: only the preamble lies outside them.
+    preamble = data[:128] if data[128:132] == b"DICM" else b""
+    return hits or _leftovers(scanner, preamble, dates_retained=dates_retained)
 
 
 def _without_pixels(ds: Dataset, data: bytes) -> bytes:
@@ -696,7 +838,7 @@ def _without_pixels(ds: Dataset, data: bytes) -> bytes:
 
 def _leftovers(scanner: _Scanner, data: bytes, *, dates_retained: bool) -> list[ResidualHit]:
     # Bytes the walk could not attribute (misparsed, preamble, between elements).
-    if scanner.binary is None:
+    if not data.strip(b"\x00") or not scanner.maybe_in_bytes(data) or scanner.binary is None:
         return []
     hits = []
     for match in scanner.binary.finditer(data):
@@ -715,8 +857,6 @@ def _dataset_encodings(ds: Dataset) -> list[str]:
 
 
 def _scan_dataset(scanner: _Scanner, ds: Dataset, dates_retained: bool) -> list[ResidualHit]:
-    if not scanner.kinds:
-        return []
     hits: list[ResidualHit] = []
     meta = getattr(ds, "file_meta", None)
     if meta is not None:
@@ -734,15 +874,52 @@ def _scan_items(
 ) -> None:
     for elem in ds:
         tag = int(BaseTag(elem.tag))
+        if tag in _MARK_TAGS or tag in CODE_TAGS:
+            continue
         if elem.VR == "SQ":
             for index, item in enumerate(elem.value or Sequence()):
                 _scan_items(scanner, item, (*parents, (tag, index)), hits, dates_retained)
             continue
-        kind = _scan_element(scanner, elem, tag)
-        if kind == "date" and dates_retained and elem.VR in ("DA", "DT"):
+        kind = _scan_element(scanner, elem, tag) if scanner.kinds else None
+        # A header date on the birth date (a newborn's exam) is the exam's date; an SR date
+        # item equal to the birth date is not exempt (the engine removes it).
+        exempt = dates_retained and elem.VR in ("DA", "DT") and tag not in _CONTENT_DATE_TAGS
+        if kind == "date" and exempt:
             continue
+        if kind is None and elem.VR in _FREE_TEXT_VRS and tag not in _KEPT_AS_IS:
+            kind = _strict_kind(elem.value)
         if kind is not None:
             hits.append(ResidualHit(tag_path(parents, tag), kind))
+
+
+def _strict_kind(value: object) -> NeedleKind | None:
+    if not isinstance(value, str | MultiValue):
+        return None
+    text = "\\".join(_as_strings(value)) if isinstance(value, MultiValue) else value
+    if not (_STRICT_TEXT.search(text)):
+        return None
+    kinds = strict_hits(text)
+    if not kinds:
+        return None
+    return "e-mail" if kinds[0] == "e-mail" else "national ID"
+
+
+_STRICT_TEXT = re.compile(r"@|\d{6}")
+
+
+@cache
+def _kept_tags() -> frozenset[int]:
+    # Device identity (Retain Device Identity's K rows, manufacturer and model): kept as the
+    # device wrote it, so a serial number that looks like a national ID is not one.
+    tags = {0x00080070, 0x00081090}
+    for row in load_rows():
+        if row.options.get("rtnDevIdOpt") == "K" and row.tag_id and "x" not in row.tag_id:
+            tags.add(int(row.tag_id, 16))
+    return frozenset(tags)
+
+
+# Patient ID and Name hold the engine's pseudonym (hex digits): not national IDs.
+_KEPT_AS_IS = _kept_tags() | {0x00100010, 0x00100020}
 
 
 def _scan_element(scanner: _Scanner, elem: DataElement, tag: int) -> NeedleKind | None:
@@ -751,7 +928,8 @@ def _scan_element(scanner: _Scanner, elem: DataElement, tag: int) -> NeedleKind 
         return None
     if isinstance(value, bytes | bytearray):
         scannable = elem.VR in _BINARY_VRS or elem.VR in _TEXT_VRS
-        if scannable and scanner.binary is not None:
+        # The expression (costly to compile) only for a value that holds a word of a form.
+        if scannable and scanner.maybe_in_bytes(bytes(value)) and scanner.binary is not None:
             found = scanner.binary.search(value)
             if found:
                 return scanner.kind_of_bytes(found.group(0))
@@ -759,26 +937,46 @@ def _scan_element(scanner: _Scanner, elem: DataElement, tag: int) -> NeedleKind 
     if elem.VR not in _TEXT_VRS:
         return None
     text = "\\".join(_as_strings(value)) if isinstance(value, MultiValue) else str(value)
-    pattern = scanner.text_pattern(text)
-    match = pattern.search(text) if pattern is not None else None
+    folded = fold(text)
+    pattern = scanner.text_pattern(folded)
+    match = pattern.search(folded) if pattern is not None else None
     return scanner.kind_of_text(match.group(0)) if match else None
 
 
 # --- cleaning free text -----------------------------------------------------------------
 
-_GENERIC_PATTERNS = re.compile(
-    "|".join(
-        [
-            r"\b(?:19|20)\d{2}[-/.]?(?:0[1-9]|1[0-2])[-/.]?(?:0[1-9]|[12]\d|3[01])\b",
-            r"\b(?:0?[1-9]|[12]\d|3[01])[-/.](?:0?[1-9]|1[0-2])[-/.](?:19|20)?\d{2}\b",
-            r"\d{6,}",
-            r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+",
-            r"\+?\d[\d ()-]{8,}\d",
-            r"\b(?:Dr|Prof|Mr|Mrs|Ms|Miss|Herr|Frau|Mme|Mlle)\.?\s+[A-Z][\w'-]+(?:\s+[A-Z][\w'-]+)?",
-            r"\b(?:MRN|NHS|DOB|SSN|PID)\b\s*[:#]?\s*\S*",
-        ]
-    )
-)
+def text_kind(
+    identifying: AbstractSet[str], text: str, /, *, whole_names_only: bool = False
+) -> NeedleKind | None:
+    """Return the kind of the first identifying form found in ``text`` as whole words, if any.
+
+    The same matching as the gate's (folded, whole words, grouped digits). With
+    ``whole_names_only`` a name counts only as a whole name (``DOE JOHN``, ``DOE^JOHN``),
+    not one of its words, and an ID only with digits: for text that is the device's own (a
+    model named like a patient, a station named like the organisation in the report).
+    """
+    scanner = _build_scanner(frozenset(identifying), ())
+    folded = fold(text)
+    candidates = scanner.candidates(folded)
+    if whole_names_only:
+        candidates = tuple(c for c in candidates if _counts_in_device_text(scanner.kinds, c))
+    if not candidates:
+        return None
+    match = _text_pattern(candidates).search(folded)
+    return scanner.kind_of_text(match.group(0)) if match else None
+
+
+def _counts_in_device_text(kinds: dict[str, NeedleKind], form: str) -> bool:
+    # In a device's own names, a word is chance: only whole names, dates and IDs with
+    # digits (an MRN typed as a station name) are the patient's.
+    kind = kinds.get(form)
+    if kind == "name":
+        return _is_whole_name(form)
+    return kind != "identifier" or any(ch.isdigit() for ch in form)
+
+
+def _is_whole_name(form: str) -> bool:
+    return any(sep in form for sep in (" ", ",", "^")) or any(_is_cjk(ch) for ch in form)
 
 
 def clean_text(
@@ -832,15 +1030,26 @@ def clean_with(scanner: _Scanner, text: str) -> str | None:
     return cleaned
 
 
+_EMPTY_BRACKETS = re.compile(r"\(\s*\)|\[\s*\]|\{\s*\}")
+
+
 def _clean_uncached(scanner: _Scanner, text: str) -> str | None:
+    # Forms that need no known value (a personnummer whole, before its birth date is
+    # found in it), the object's own values (each word of a compound name too, so a
+    # form the first pass split still goes), then the forms again.
+    text = scrub(text)
     candidates = scanner.candidates(text) if scanner.kinds else ()
     if not candidates:
         cleaned = text
-    elif text.isascii() and all(needle.isascii() for needle in candidates):
+    elif (
+        text.isascii()
+        and all(needle.isascii() for needle in candidates)
+        and not _GROUPED_DIGITS.search(text)
+    ):
         cleaned = _remove_ascii_forms(text, candidates)  # no expression to compile
     else:
-        cleaned = _text_pattern(candidates).sub(" ", text)
-    cleaned = _GENERIC_PATTERNS.sub(" ", cleaned)
+        cleaned = _remove_folded(text, _text_pattern(candidates))
+    cleaned = _EMPTY_BRACKETS.sub(" ", scrub(cleaned))
     cleaned = " ".join(cleaned.split()).strip(" ,;:-/^")
     if not any(ch.isalnum() for ch in cleaned):
         return None

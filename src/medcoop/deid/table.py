@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from medcoop.deid.profile import OPTION_COLUMNS, Profile
+from medcoop.deid.profile import NOT_NEEDED_FOR_POOLING, OPTION_COLUMNS, Profile
 
 __all__ = [
     "ACTIONS",
@@ -127,7 +127,10 @@ def compile_actions(profile: Profile) -> ActionTable:
         elif "x" in row.tag_id:
             families[row.tag_id] = action
         else:
-            by_tag[int(row.tag_id, 16)] = action
+            tag = int(row.tag_id, 16)
+            if profile.remove_unneeded and tag in NOT_NEEDED_FOR_POOLING and action == "C":
+                action = "X"  # what pooling never reads is removed, not cleaned
+            by_tag[tag] = action
     return ActionTable(
         by_tag=by_tag,
         curve=families[CURVE_FAMILY],

@@ -6,9 +6,14 @@ fills device gaps in :mod:`medcoop.dicom.extract`.
 
 from __future__ import annotations
 
+import csv
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
+from pathlib import Path
 
+from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
@@ -25,7 +30,13 @@ from medcoop.dicom.values import (
     text_or_none,
 )
 
-__all__ = ["StudyFacts", "identifying_values", "read_device", "read_patient", "read_study"]
+__all__ = [
+    "IDENTIFYING_TAGS",
+    "INSTITUTION_TAGS",
+    "PATIENT_IDENTIFYING_TAGS",
+    "StudyFacts",
+    "identifying_values",
+    "read_device", "read_patient", "read_study"]
 
 _PATIENT_NAME = 0x00100010
 _PATIENT_ID = 0x00100020
@@ -59,31 +70,67 @@ _SOFTWARE = 0x00181020
 _INSTITUTION = 0x00080080
 _DEPARTMENT = 0x00081040
 
-#: Header elements whose values identify a patient, a person or a place (PS3.15 E.1-1).
-IDENTIFYING_TAGS = (
-    0x00100010,  # Patient's Name
-    0x00100020,  # Patient ID
-    0x00100021,  # Issuer of Patient ID
-    0x00101000,  # Other Patient IDs
-    0x00101001,  # Other Patient Names
-    0x00101005,  # Patient's Birth Name
-    0x00101060,  # Patient's Mother's Birth Name
-    0x00101040,  # Patient's Address
-    0x00102154,  # Patient's Telephone Numbers
-    0x00101090,  # Medical Record Locator
-    0x00080050,  # Accession Number
-    0x00080080,  # Institution Name
-    0x00080081,  # Institution Address
-    0x00081040,  # Institutional Department Name
-    0x00080090,  # Referring Physician's Name
-    0x00081048,  # Physician(s) of Record
-    0x00081050,  # Performing Physician's Name
-    0x00081060,  # Name of Physician(s) Reading Study
-    0x00081070,  # Operators' Name
-    0x00321032,  # Requesting Physician
-    0x00200010,  # Study ID
+#: Words in an attribute's keyword that say its value names or identifies someone or a place.
+_IDENTIFYING_WORDS = re.compile(
+    r"(?:ID|IDs|Number|Numbers|Address|Telephone|Telecom|Locator|Rank|Residence|Organization"
+    r"|Institution|Department|Issuer|Identification|Name|Names|BirthDate)(?![a-z])"
 )
-_DATE_TAGS = (_BIRTH_DATE,)
+#: Keywords that describe, label or date something rather than identify it.
+_DESCRIPTIVE_WORDS = re.compile(r"Description|Comment|Label|Date|Time|UID|Flag|Type|Code|Sequence")
+#: The VRs an identifying value is written in (PN always identifies).
+_IDENTIFYING_VRS = frozenset({"LO", "SH", "UC", "LT", "ST", "UT", "DA", "IS"})
+#: Table E.1-1, packaged with the de-identification engine (read here, not imported: the
+#: engine depends on this package, not the other way round).
+_TABLE = Path(__file__).resolve().parents[1] / "deid" / "data" / "table_e1_1.csv"
+
+
+def _classify(row: dict[str, str]) -> str | None:
+    """``"identifying"``, ``"institution"`` or ``None`` for one row of Table E.1-1.
+
+    The rule, applied to the standard's own table: an attribute identifies when the Basic
+    Profile removes or replaces it (X, Z, D and their combinations; not K, C or U), its
+    value is a person name, or its keyword says it holds an ID, number, address,
+    telephone, name, issuer, organisation, residence or the birth date, and it is neither
+    a descriptor (Clean Descriptors cleans those: protocol and structure names) nor
+    device identity (Retain Device Identity keeps those: hospital equipment).
+    Attributes Retain Institution Identity keeps are institution identity.
+    """
+    tag_id = row["id"]
+    if not tag_id or "x" in tag_id or row["basicProfile"] in ("K", "C", "U"):
+        return None
+    if row["rtnDevIdOpt"] == "K" or row["cleanDescOpt"] == "C":
+        return None
+    tag = int(tag_id, 16)
+    try:
+        vr, keyword = dictionary_VR(tag), keyword_for_tag(tag)
+    except KeyError:  # rows newer than pydicom's dictionary
+        return None
+    if vr != "PN":
+        if vr not in _IDENTIFYING_VRS or not _IDENTIFYING_WORDS.search(keyword):
+            return None
+        if _DESCRIPTIVE_WORDS.search(keyword.replace("BirthDate", "")):
+            return None
+    return "institution" if row["rtnInstIdOpt"] == "K" else "identifying"
+
+
+@cache
+def _derived() -> dict[str, tuple[int, ...]]:
+    found: dict[str, list[int]] = {"identifying": [], "institution": []}
+    with _TABLE.open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            kind = _classify(row)
+            if kind is not None:
+                found[kind].append(int(row["id"], 16))
+    return {kind: tuple(sorted(tags)) for kind, tags in found.items()}
+
+
+#: The one list of attributes whose values identify a patient, a person or a place, derived
+#: from PS3.15 Table E.1-1 by :func:`_classify` (used by the extraction, the
+#: de-identification engine's gate and the edge's residual check alike).
+PATIENT_IDENTIFYING_TAGS: tuple[int, ...] = _derived()["identifying"]
+#: Institution identity (identifying unless a profile retains institution identity).
+INSTITUTION_TAGS: tuple[int, ...] = _derived()["institution"]
+IDENTIFYING_TAGS: tuple[int, ...] = PATIENT_IDENTIFYING_TAGS + INSTITUTION_TAGS
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,16 +250,33 @@ def _add(values: set[str], raw: object) -> None:
         values.update(p.strip() for p in text.split("^") if len(p.strip()) >= 3)
 
 
+#: Sequences whose items hold identifying attributes of the patient or the request.
+_IDENTIFYING_SEQUENCES = (
+    0x00101002,  # Other Patient IDs Sequence
+    0x00400275,  # Request Attributes Sequence
+    0x0040A073,  # Verifying Observer Sequence
+    0x00400100,  # Scheduled Procedure Step Sequence
+)
+
+
 def identifying_values(ds: Dataset, extra: list[str] | None = None) -> frozenset[str]:
-    """Return every identifying string in the header (and ``extra`` from the content tree)."""
+    """Return every identifying string in the header (and ``extra`` from the content tree).
+
+    The attributes are :data:`IDENTIFYING_TAGS` (institution identity included), at the top
+    level and in the items of the patient's and the request's sequences.
+    """
     values: set[str] = set()
-    for tag in IDENTIFYING_TAGS:
-        _add(values, get_value(ds, tag))
-    for tag in _DATE_TAGS:
-        _add(values, get_value(ds, tag))
-    for seq_tag in (0x00101002,):  # Other Patient IDs Sequence
+    _add_from(ds, values)
+    for seq_tag in _IDENTIFYING_SEQUENCES:
         for item in get_value(ds, seq_tag) or ():
-            _add(values, get_value(item, _PATIENT_ID))
+            _add_from(item, values)
     for text in extra or ():
         _add(values, text)
     return frozenset(values)
+
+
+def _add_from(ds: Dataset, values: set[str]) -> None:
+    present = ds._dict  # only the few tags present are read
+    for tag in IDENTIFYING_TAGS:
+        if tag in present:
+            _add(values, get_value(ds, tag))

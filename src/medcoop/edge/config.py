@@ -115,6 +115,8 @@ class DeidSettings(_Frozen):
     #: values (a department called "Mammography"): not looked for by the residual check.
     #: After adding one, ``medcoop edge quarantine retry --all`` releases what now passes.
     allow_terms: tuple[str, ...] = ()
+    #: Issuer of Patient ID for objects without one (the RIS's, so reports and images agree).
+    default_issuer: str = ""
 
 
 class StorageSettings(_Frozen):
@@ -229,6 +231,9 @@ profile = "dose-monitoring"
 # Terms that are not a person's yet appear among objects' identifying values (for
 # example a department called "Mammography"); then `medcoop edge quarantine retry --all`.
 allow_terms = []
+# Issuer of Patient ID assumed when an object has none (set it to your RIS's issuer, so a
+# dose report without it and images with it give the patient one pseudonym).
+# default_issuer = "RIS-A"
 
 [storage]
 # SQLite database (outbox, study state, consent), quarantine folder, retained objects.

@@ -36,7 +36,7 @@ def open_pipeline(
     """Open the edge's database and key and return them with a pipeline (for CLI commands)."""
     settings.storage.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     store = EdgeStore(settings.db_path)
-    key = load_or_create_key(settings.deid.key_file)
+    key = load_or_create_key(settings.deid.key_file, default_issuer=settings.deid.default_issuer)
     return store, Pipeline(settings, store, key, on_queued=on_queued)
 
 

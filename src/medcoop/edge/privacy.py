@@ -1,29 +1,39 @@
-"""The edge's use of :mod:`medcoop.deid` for free text and the residual-identifier scan.
+"""The edge's use of :mod:`medcoop.deid` for free text and the residual-identifier check.
 
-The de-identification package owns the scanner and the text cleaner; this module only adapts
-their calls to the pipeline, with a cheap word test that skips the scanner when no form of
-any value can be in a record.
+The de-identification package owns the matching and the text cleaner; this module chooses
+what of a record is checked (the fields that came from the object's text, never the
+schema's names, enumerations, numbers or dates), says where a hit is and of what kind
+(never the value), and skips the matching when no word of any value can be there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Iterator
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from medcoop.deid import clean_text as deid_clean_text
-from medcoop.deid import verify_no_residuals
-from medcoop.deid.residuals import expand_values
+from medcoop.deid.residuals import expand_values, fold, text_kind
 
-__all__ = ["clean_text", "residual_hits", "warm_privacy_caches"]
+__all__ = [
+    "DEVICE_FIELDS",
+    "FREE_TEXT_FIELDS",
+    "Finding",
+    "clean_text",
+    "residual_findings",
+    "residual_hits",
+    "warm_privacy_caches",
+]
 
 
 @dataclass(frozen=True, slots=True)
 class _Forms:
     """The words of every form of one object's values, and each form as word indexes."""
 
-    words: tuple[tuple[str, str, bool], ...]  # (upper, lower, is ASCII)
+    words: tuple[str, ...]  # folded (case, diacritics), as deid matches them
     needles: tuple[tuple[int, ...], ...]
 
 
@@ -36,7 +46,7 @@ def _forms(values: frozenset[str]) -> _Forms:
     words = sorted({word for needle in needles for word in needle})
     index = {word: i for i, word in enumerate(words)}
     return _Forms(
-        words=tuple((word, word.lower(), word.isascii()) for word in words),
+        words=tuple(words),
         needles=tuple(tuple(index[word] for word in needle) for needle in needles),
     )
 
@@ -44,23 +54,14 @@ def _forms(values: frozenset[str]) -> _Forms:
 def _could_contain(values: AbstractSet[str], text: str) -> bool:
     """Return False only when no form of any value can occur in ``text``.
 
-    A necessary condition of the deid scanner's match (every word of a needle present,
-    case-insensitively): when it fails, the scanner cannot match, so its costly per-object
-    pattern need not be built. When it holds, the deid scanner decides.
+    A necessary condition of deid's match (every word of a form present in the folded
+    text): when it fails, the matching need not run.
     """
     forms = _forms(frozenset(values))
     if not forms.needles:
         return False
-    lower, ascii_text, upper = text.lower(), text.isascii(), None
-    present = []
-    for up, low, ascii_word in forms.words:
-        found = low in lower
-        # Case mapping can turn other characters into ASCII ones (ß -> SS): the upper-case
-        # test is redundant only for an ASCII word in ASCII text.
-        if not found and not (ascii_word and ascii_text):
-            upper = text.upper() if upper is None else upper
-            found = up in upper
-        present.append(found)
+    folded = fold(text)
+    present = [word in folded for word in forms.words]
     if True not in present:  # the usual case: not one word of any form
         return False
     return any(all(present[i] for i in needle) for needle in forms.needles)
@@ -105,18 +106,67 @@ def warm_privacy_caches(values: frozenset[str], texts: Iterable[str | None]) -> 
         clean_text(text, values)
 
 
-def residual_hits(identifying_values: AbstractSet[str], payload: bytes | str) -> int:
-    """Return how many identifying values are found in ``payload`` (0 means clean).
+#: Record fields whose values came from the object's free text (descriptions, protocols).
+FREE_TEXT_FIELDS = frozenset({"study_description", "performed_protocol", "protocol"})
+#: Record fields the device named itself (kept by design): a word shared with a patient's
+#: name is chance, a whole name, an ID or a date there is not.
+DEVICE_FIELDS = frozenset(
+    {"manufacturer", "model", "serial_number", "station_name", "software_versions"}
+)
 
-    ``payload`` is the record's JSON (UTF-8 bytes or text). Only a count is returned: the
-    caller must not log or store the values found.
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """An identifying value found in a record: the field and the kind, never the value."""
+
+    field: str
+    kind: str
+
+
+def residual_findings(
+    identifying_values: AbstractSet[str], payload: bytes | str
+) -> list[Finding]:
+    """Return where the record ``payload`` (its JSON) holds an identifying value, and what kind.
+
+    Only values that came from the object's text are looked at: free-text fields
+    (:data:`FREE_TEXT_FIELDS`, every form as whole words, as the de-identification gate
+    matches) and the device's names (:data:`DEVICE_FIELDS`: IDs, dates and whole names
+    only). Field names, enumerated values, numbers, dates and keys the record carries by
+    design are never compared: a department called "Mammography" or a study on the
+    patient's birthday is not a finding.
     """
-    values = {v for v in identifying_values if v and v.strip()}
+    values = frozenset(v for v in identifying_values if v and v.strip())
     if not values:
-        return 0
-    text = payload if isinstance(payload, str) else payload.decode("utf-8", "replace")
-    # The object's own value set (not the filtered copy): its forms are cached already.
-    if not _could_contain(identifying_values, text):
-        return 0
-    data = payload.encode() if isinstance(payload, str) else payload
-    return len(verify_no_residuals(values, data))
+        return []
+    texts = list(_texts(json.loads(payload)))
+    if not texts or not _could_contain(values, "\n".join(text for _, text, _ in texts)):
+        return []
+    findings = []
+    for field, text, device in texts:
+        kind = text_kind(values, text, whole_names_only=device)
+        if kind is not None:
+            findings.append(Finding(field, kind))
+    return findings
+
+
+def _texts(node: Any, path: str = "") -> Iterator[tuple[str, str, bool]]:
+    # (field path, text, whether the device wrote it) for every field looked at.
+    if isinstance(node, dict):
+        for key, value in node.items():
+            where = f"{path}.{key}" if path else key
+            if isinstance(value, str):
+                if key in FREE_TEXT_FIELDS or key in DEVICE_FIELDS:
+                    yield where, value, key in DEVICE_FIELDS
+            elif isinstance(value, dict | list):
+                yield from _texts(value, where)
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            yield from _texts(item, f"{path}[{index}]")
+
+
+def residual_hits(identifying_values: AbstractSet[str], payload: bytes | str) -> int:
+    """Return how many identifying values :func:`residual_findings` finds (0 means clean).
+
+    Only a count is returned: the caller must not log or store the values found.
+    """
+    return len(residual_findings(identifying_values, payload))

@@ -14,6 +14,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "medcoop.hub.db.models",
     "medcoop.hub.db.analytics_models",
     "medcoop.hub.db.edge_models",
+    "medcoop.hub.db.ledger_models",
 )
 
 

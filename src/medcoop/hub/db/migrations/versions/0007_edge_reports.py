@@ -1,7 +1,7 @@
 """edge: each site's last edge report (quarantine counts by reason, counters)
 
-Revision ID: 0006_edge_reports
-Revises: 0005_analytics_pool_blocks
+Revision ID: 0007_edge_reports
+Revises: 0006_ledger
 Create Date: 2026-12-03 13:00:00
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006_edge_reports"
-down_revision: str | Sequence[str] | None = "0005_analytics_pool_blocks"
+revision: str = "0007_edge_reports"
+down_revision: str | Sequence[str] | None = "0006_ledger"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
