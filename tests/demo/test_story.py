@@ -152,3 +152,24 @@ def test_last_weekday_skips_the_weekend() -> None:
 
     assert last_weekday(date(2026, 11, 30)) == date(2026, 11, 27)  # Monday -> Friday
     assert last_weekday(date(2026, 12, 2)) == date(2026, 12, 1)
+
+
+def test_demo_check_verifies_the_story(demo: tuple[DemoOptions, DemoResult, str]) -> None:
+    from medcoop.demo import check
+
+    options, result, output = demo
+    assert "Dashboard: http://" in output and len(result.logins) == 12
+    assert {login.organisation for login in result.logins} == {DEMO_SITES[0].org, DEMO_SITES[2].org}
+    found = [
+        check._studies_once(result),
+        check._alerts(result),
+        check._k_anonymous(result),
+        check._no_identifiers(options, result),
+        check._pages(options, result.logins),
+    ]
+    assert all(f.ok for f in found), [f for f in found if not f.ok]
+    # the page check is not vacuous: 12 people × 8 pages, and 404s across organisations
+    assert "page answers for 12 people in 2 organisations" in found[-1].detail
+    # and it fails when a promise is broken
+    broken = DemoResult(result.hub_url, result.provisioned, result.edges, alerts=[])
+    assert not check._alerts(broken).ok

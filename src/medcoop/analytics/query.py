@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,6 +26,7 @@ __all__ = [
     "HistoryPoint",
     "StudyQuery",
     "dose_history",
+    "iter_csv",
     "rows_to_csv",
     "sort_rows",
     "study_row",
@@ -193,14 +194,28 @@ def sort_rows(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
 
 def rows_to_csv(rows: Iterable[dict[str, Any]]) -> str:
     """Return rows as CSV text with a header (datetimes in ISO 8601, missing values empty)."""
+    return "".join(iter_csv(rows))
+
+
+def iter_csv(rows: Iterable[dict[str, Any]], *, chunk_rows: int = 500) -> Iterator[str]:
+    """Yield :func:`rows_to_csv`'s text in pieces of ``chunk_rows`` rows (for streaming).
+
+    Columns outside :data:`ROW_COLUMNS` are left out.
+    """
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=ROW_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(
+        buffer, fieldnames=ROW_COLUMNS, lineterminator="\n", extrasaction="ignore"
+    )
     writer.writeheader()
-    for row in rows:
+    for n, row in enumerate(rows, 1):
         writer.writerow(
             {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()}
         )
-    return buffer.getvalue()
+        if n % chunk_rows == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
 
 
 @dataclass(frozen=True, slots=True)

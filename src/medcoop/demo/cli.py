@@ -31,6 +31,12 @@ def demo_command(
     interval: float = typer.Option(
         2.0, "--interval", min=0.0, help="Seconds between live studies after the report."
     ),
+    check: bool = typer.Option(
+        False,
+        "--check",
+        help="Run the story headless in a temporary folder, verify its numbers end to end "
+        "and the dashboard's permissions; exit 0 when every check passes, else 1.",
+    ),
 ) -> None:
     """Run a hub, two hospital edges and a simulated scanner fleet; show what arrives.
 
@@ -50,6 +56,10 @@ def demo_command(
     pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
     configure_logging(level="WARNING")
     console = Console()
+    if check:
+        from medcoop.demo.check import run_check
+
+        raise typer.Exit(0 if run_check(console) else 1)
     options = DemoOptions(
         home=(home or medcoop_home() / "demo").expanduser().resolve(),
         archive_studies=archive,

@@ -28,6 +28,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from rich.table import Table
 
 from medcoop.demo.cluster import DemoEdge, DemoHub, Provisioned, SitePlan, free_port
+from medcoop.demo.logins import DemoLogin, create_logins
 from medcoop.demo.scanners import Delivery, backload_study, send_study
 from medcoop.sim import Fleet, SimStudy
 
@@ -91,6 +92,8 @@ class DemoResult:
     alerts: list[dict[str, Any]] = field(default_factory=list)
     benchmarks: list[dict[str, Any]] = field(default_factory=list)
     webhook_posts: int = 0
+    #: One person per role in the group and in one peer organisation (the dashboard's).
+    logins: list[DemoLogin] = field(default_factory=list)
 
 
 def _webhook_receiver() -> tuple[ThreadingHTTPServer, list[bytes]]:
@@ -129,9 +132,10 @@ def run_demo(options: DemoOptions, console: Console) -> DemoResult:
     try:
         console.rule("[bold]1. The operator provisions the hub")
         provisioned = hub.provision(list(DEMO_SITES), user_org=GROUP, email=PHYSICIST)
+        logins = create_logins(hub.db_url, (GROUP, DEMO_SITES[2].org))
         hub.start()
         console.print(f"hub on {hub.url} (SQLite at {hub.folder / 'hub.db'})")
-        result = DemoResult(hub.url, provisioned, edges)
+        result = DemoResult(hub.url, provisioned, edges, logins=logins)
         client = httpx.Client(
             base_url=hub.url,
             headers={"Authorization": f"Bearer {provisioned.personal_token}"},
@@ -158,6 +162,7 @@ def run_demo(options: DemoOptions, console: Console) -> DemoResult:
         _report_analytics(client, provisioned, options, result, console)
         result.webhook_posts = len(webhook_posts)
         _print_next_steps(hub, provisioned, edges, options, console)
+        _print_dashboard(hub, logins, console)
         if options.live:
             _run_live(stream, options, edges, client, provisioned, console)
         client.close()
@@ -427,6 +432,14 @@ def _print_next_steps(
     console.print("  medcoop alerts --page 1            medcoop studies --site " + site)
     console.print(f"  medcoop edge status --config {first_local.config_path}")
     console.print(f"everything lives in {options.home} (the next demo run starts afresh)")
+
+
+def _print_dashboard(hub: DemoHub, logins: list[DemoLogin], console: Console) -> None:
+    table = Table("organisation", "role", "e-mail", "password", title="Dashboard logins")
+    for login in logins:
+        table.add_row(login.organisation, login.role.value, login.email, login.password)
+    console.print(table)
+    console.print(f"[bold]Dashboard: {hub.url}/[/]  (sign in with any login above)")
 
 
 def _run_live(

@@ -41,6 +41,7 @@ from starlette.routing import Route
 from medcoop.edge.config import StowSettings
 from medcoop.edge.pipeline import Outcome, OutcomeStatus, Pipeline
 from medcoop.edge.quarantine import QuarantineReason
+from medcoop.edge.web import status_route
 
 __all__ = ["MultipartError", "StowServer", "create_stow_app", "iter_parts", "split_multipart"]
 
@@ -169,6 +170,7 @@ def create_stow_app(pipeline: Pipeline, settings: StowSettings) -> Starlette:
         routes=[
             Route("/studies", store, methods=["POST"]),
             Route("/studies/{study}", store, methods=["POST"]),
+            status_route(pipeline),  # the local status page (medcoop.edge.web)
         ]
     )
 

@@ -25,7 +25,7 @@ from medcoop.hub.errors import NotFoundError, PermissionDeniedError, RateLimited
 from medcoop.hub.services import accounts
 from medcoop.hub.settings import HubSettings
 
-__all__ = ["router"]
+__all__ = ["clear_session_cookies", "open_web_session", "router"]
 
 router = APIRouter(prefix="/api/v1", tags=["authentication"])
 _AUTH_ERRORS = {
@@ -64,9 +64,14 @@ def _login(
     return token, secret
 
 
-@router.post("/auth/login", response_model=LoginOut, responses=_AUTH_ERRORS)
-def login(body: LoginIn, request: Request, response: Response, settings: Settings) -> LoginOut:
-    """Open a web session: sets the session cookie and the CSRF cookie."""
+def open_web_session(
+    request: Request, response: Response, settings: HubSettings, body: LoginIn
+) -> LoginOut:
+    """Check the password, open a web session and set its cookies on ``response``.
+
+    The session cookie is HttpOnly; the CSRF cookie is readable by the page, which sends
+    it back (header or form field) with every unsafe request (double submit).
+    """
     token, secret = _login(
         request, settings, body, TokenKind.SESSION, settings.session_ttl_s, "web session"
     )
@@ -77,6 +82,18 @@ def login(body: LoginIn, request: Request, response: Response, settings: Setting
     response.set_cookie(CSRF_COOKIE, csrf, httponly=False, max_age=max_age, **common)
     assert token.expires_at is not None
     return LoginOut(csrf_token=csrf, expires_at=token.expires_at, organisation_id=token.org_id)
+
+
+def clear_session_cookies(response: Response) -> None:
+    """Remove the session and CSRF cookies."""
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(CSRF_COOKIE, path="/")
+
+
+@router.post("/auth/login", response_model=LoginOut, responses=_AUTH_ERRORS)
+def login(body: LoginIn, request: Request, response: Response, settings: Settings) -> LoginOut:
+    """Open a web session: sets the session cookie and the CSRF cookie."""
+    return open_web_session(request, response, settings, body)
 
 
 @router.post("/auth/token", response_model=TokenOut, responses=_AUTH_ERRORS)
@@ -98,8 +115,7 @@ def logout(principal: UserPrincipal, db: WriteSession, response: Response) -> Re
     accounts.revoke_token(db, principal.token_id, org_id=principal.org_id)
     db.commit()
     response.status_code = status.HTTP_204_NO_CONTENT
-    response.delete_cookie(SESSION_COOKIE, path="/")
-    response.delete_cookie(CSRF_COOKIE, path="/")
+    clear_session_cookies(response)
     return response
 
 

@@ -2,8 +2,10 @@
 
 Authentication: ``Authorization: Bearer <token>`` (site, personal and app tokens), or
 the ``medcoop_session`` cookie for the web. Cookie-authenticated unsafe requests must
-pass the CSRF check: the ``X-CSRF-Token`` header equals the ``medcoop_csrf`` cookie
-(double submit) and any ``Origin`` header is the hub's own or a trusted one.
+pass the CSRF check: the ``X-CSRF-Token`` header (or, for the dashboard's plain HTML
+forms, the ``csrf_token`` form field) equals the ``medcoop_csrf`` cookie (double submit)
+and any ``Origin`` header is the hub's own or a trusted one. The API and the web
+dashboard share these dependencies, so a page enforces exactly its endpoint's permission.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from medcoop.hub.db.engine import begin_write
@@ -26,6 +29,7 @@ from medcoop.hub.settings import HubSettings
 
 __all__ = [
     "CSRF_COOKIE",
+    "CSRF_FIELD",
     "CSRF_HEADER",
     "SESSION_COOKIE",
     "DbSession",
@@ -41,6 +45,8 @@ __all__ = [
 SESSION_COOKIE = "medcoop_session"
 CSRF_COOKIE = "medcoop_csrf"
 CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _PEOPLE = frozenset({TokenKind.SESSION, TokenKind.PERSONAL, TokenKind.APP})
 
@@ -70,13 +76,16 @@ def _bearer(request: Request) -> str | None:
     return value.strip()
 
 
-def _check_csrf(request: Request, settings: HubSettings) -> None:
+def _check_csrf(request: Request, settings: HubSettings, submitted: str | None) -> None:
     if request.method in _SAFE_METHODS:
         return
     cookie = request.cookies.get(CSRF_COOKIE)
-    header = request.headers.get(CSRF_HEADER)
+    header = request.headers.get(CSRF_HEADER) or submitted
     if not cookie or not header or not constant_time_equal(cookie, header):
-        raise PermissionDeniedError("CSRF check failed: send the X-CSRF-Token header")
+        raise PermissionDeniedError(
+            "CSRF check failed: the form was stale or not sent by this hub; "
+            "reload the page and try again (API: send the X-CSRF-Token header)"
+        )
     origin = request.headers.get("origin")
     if origin:
         own = f"{request.url.scheme}://{request.url.netloc}"
@@ -84,8 +93,13 @@ def _check_csrf(request: Request, settings: HubSettings) -> None:
             raise PermissionDeniedError("CSRF check failed: cross-origin request")
 
 
-def authenticate_request(request: Request, kinds: frozenset[TokenKind]) -> Principal:
-    """Return the caller of ``request`` among token ``kinds`` (401 when there is none)."""
+def authenticate_request(
+    request: Request, kinds: frozenset[TokenKind], csrf_field: str | None = None
+) -> Principal:
+    """Return the caller of ``request`` among token ``kinds`` (401 when there is none).
+
+    ``csrf_field`` is the CSRF token a form submitted, for requests without the header.
+    """
     settings = get_settings(request)
     secret = _bearer(request)
     from_cookie = False
@@ -97,14 +111,20 @@ def authenticate_request(request: Request, kinds: frozenset[TokenKind]) -> Princ
     with open_session(request) as session:
         principal = authenticate_token(session, secret, kinds=kinds)
     if from_cookie:
-        _check_csrf(request, settings)
+        _check_csrf(request, settings, csrf_field)
     request.state.principal = principal
     return principal
 
 
-def get_principal(request: Request) -> Principal:
+async def get_principal(request: Request) -> Principal:
     """Dependency: the person (session, personal or app token) calling."""
-    return authenticate_request(request, _PEOPLE)
+    submitted = None
+    content_type = request.headers.get("content-type", "")
+    if request.method not in _SAFE_METHODS and content_type.startswith(_FORMS):
+        # the form is parsed once per request (Starlette caches it for the endpoint)
+        value = (await request.form()).get(CSRF_FIELD)
+        submitted = value if isinstance(value, str) else None
+    return await run_in_threadpool(authenticate_request, request, _PEOPLE, submitted)
 
 
 UserPrincipal = Annotated[Principal, Depends(get_principal)]

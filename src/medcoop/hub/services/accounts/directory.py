@@ -135,7 +135,12 @@ def list_members(
         .limit(limit)
         .offset(offset)
     ).all()
-    return [get_member(session, user_id) for user_id in ids], total
+    roles: dict[uuid.UUID, list[str]] = {user_id: [] for user_id in ids}
+    users: dict[uuid.UUID, User] = {}
+    for user, role in session.execute(_members_query(session).where(User.id.in_(ids))):
+        users[user.id] = user
+        roles[user.id].append(role)
+    return [(users[user_id], sorted(roles[user_id])) for user_id in ids], total
 
 
 def get_member(session: Session, user_id: uuid.UUID) -> tuple[User, list[str]]:

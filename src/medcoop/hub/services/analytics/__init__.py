@@ -1,6 +1,8 @@
 """Hub analytics: the pure :mod:`medcoop.analytics` over the hub's tables.
 
 - :mod:`.dose`: DRL comparisons, peer benchmarks, utilization, study query, history;
+- :mod:`.summary_drl`: sites' median DLP from the summaries against national DRLs;
+- :mod:`.dose_table`: the dashboard's study table (SQL filters, sort, keyset pages);
 - :mod:`.alerts`: an organisation's rules, evaluation, lifecycle, notices due;
 - :mod:`.notifier`: delivering due notices with retries (background work);
 - :mod:`.protocols`: the community protocol library;
@@ -30,6 +32,13 @@ from medcoop.hub.services.analytics.dose import (
     require_site,
     utilization,
 )
+from medcoop.hub.services.analytics.dose_table import (
+    SORTABLE,
+    StudyTable,
+    TableFilter,
+    iter_rows,
+    study_page,
+)
 from medcoop.hub.services.analytics.notifier import AlertNotifier, backoff
 from medcoop.hub.services.analytics.protocols import (
     compare_with_own,
@@ -38,13 +47,18 @@ from medcoop.hub.services.analytics.protocols import (
     own_protocols,
     publish_protocol,
 )
+from medcoop.hub.services.analytics.summary_drl import SiteDrl, site_dlp_against_drls
 
 __all__ = [
     "MEDIAN_CACHE_TTL_S",
     "MIN_STUDIES_FOR_MEDIAN",
+    "SORTABLE",
     "AlertNotifier",
     "EmailSettings",
     "NotifySettings",
+    "SiteDrl",
+    "StudyTable",
+    "TableFilter",
     "WebhookSettings",
     "backoff",
     "compare_with_own",
@@ -54,6 +68,7 @@ __all__ = [
     "evaluate_studies",
     "get_published",
     "get_settings",
+    "iter_rows",
     "library",
     "list_alerts",
     "load_records",
@@ -64,6 +79,8 @@ __all__ = [
     "put_settings",
     "query_studies",
     "require_site",
+    "site_dlp_against_drls",
+    "study_page",
     "transition",
     "utilization",
 ]

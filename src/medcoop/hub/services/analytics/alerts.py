@@ -374,12 +374,21 @@ def _cached_medians(
         }
 
 
-def list_alerts(session: Session, state: str | None = None) -> list[AlertRow]:
-    """Return the organisation's alerts, newest first, optionally in one state."""
+def list_alerts(
+    session: Session,
+    state: str | None = None,
+    *,
+    kind: str | None = None,
+    limit: int | None = None,
+) -> list[AlertRow]:
+    """Return the organisation's alerts, newest first, optionally in one state or kind."""
     query = select(AlertRow)
     if state is not None:
         query = query.where(AlertRow.state == state)
-    return list(session.scalars(query.order_by(AlertRow.opened_at.desc(), AlertRow.alert_key)))
+    if kind is not None:
+        query = query.where(AlertRow.kind == kind)
+    query = query.order_by(AlertRow.opened_at.desc(), AlertRow.alert_key)
+    return list(session.scalars(query if limit is None else query.limit(limit)))
 
 
 def transition(

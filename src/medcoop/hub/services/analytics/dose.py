@@ -172,7 +172,7 @@ def _record(
 
 def drl_comparisons(
     session: Session,
-    site_id: uuid.UUID,
+    site_id: uuid.UUID | None,
     *,
     group_by: Sequence[Literal["site_id", "device_key", "protocol"]] = ("site_id",),
     source_id: str | None = None,
@@ -180,11 +180,13 @@ def drl_comparisons(
     from_at: datetime | None = None,
     to_at: datetime | None = None,
 ) -> list[DrlComparison]:
-    """Compare one site's studies with the national DRLs, like with like."""
-    require_site(session, site_id)
+    """Compare one site's studies (every site's for ``None``) with the national DRLs."""
+    if site_id is not None:
+        require_site(session, site_id)
     entries = [e for e in load_national_drls() if source_id in (None, e.source_id)]
     observations = []
-    for site, record in load_records(session, site_ids=[site_id], from_at=from_at, to_at=to_at):
+    site_ids = None if site_id is None else [site_id]
+    for site, record in load_records(session, site_ids=site_ids, from_at=from_at, to_at=to_at):
         exam = classify_record(record)
         if exam is not None:
             observations.extend(
@@ -341,4 +343,5 @@ def patient_history(session: Session, pseudonym: str) -> list[HistoryPoint]:
     if not patients:
         raise NotFoundError("patient", pseudonym[:12])
     site_ids = sorted({p.site_id for p in patients})
-    return dose_history([r for _, r in load_records(session, site_ids=site_ids)], pseudonym)
+    loaded = load_records(session, site_ids=site_ids, pseudonyms=[pseudonym])
+    return dose_history([r for _, r in loaded], pseudonym)
