@@ -12,7 +12,12 @@ processes: a bare pynetdicom C-STORE SCP that only decodes each dataset (the lib
 ceiling), with its own transport and with the edge's (``QuickAckRequestHandler``,
 ``SharedContexts``).
 
+Back-loading (``medcoop edge import``) is measured on the same files: objects/s of the
+whole ``medcoop edge import`` process, and in-process with one worker (a commit per file)
+against the default workers sharing the group commit. ``--import-only`` runs just that.
+
     .venv/bin/python bench/edge.py --studies 2000 --senders 8
+    .venv/bin/python bench/edge.py --studies 1000 --import-only
 """
 
 from __future__ import annotations
@@ -103,7 +108,8 @@ def start_edge(folder: Path, hub_url: str, token: str) -> tuple[subprocess.Popen
     config = folder / "edge.toml"
     config.write_text(
         f'name = "bench"\nstudy_completion_timeout_s = 600\n'
-        f'[dicom]\nhost = "127.0.0.1"\nport = {port}\n[stow]\nenabled = false\n'
+        f'[dicom]\nhost = "127.0.0.1"\nport = {port}\nallowed_calling_aets = ["*"]\n'
+        f"[stow]\nenabled = false\n"
         f'[hub]\nurl = "{hub_url}"\nsite_token = "{token}"\nbatch_size = 500\n'
         f'[storage]\ndata_dir = "edge-state"\nmin_free_bytes = 0\n'
     )
@@ -295,11 +301,67 @@ def write_studies(fleet: Fleet, folder: Path, n: int, senders: int) -> list:
     raise RuntimeError("the fleet gave too few studies with a dose report")
 
 
+def import_config(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    config = folder / "edge.toml"
+    config.write_text(
+        'name = "bench-import"\n[dicom]\nenabled = false\n[stow]\nenabled = false\n'
+        '[storage]\ndata_dir = "state"\nmin_free_bytes = 0\n'
+    )
+    return config
+
+
+def import_in_process(files: Path, folder: Path, workers: int) -> tuple[float, dict[str, int]]:
+    """Objects/s of ``import_path`` with ``workers`` threads into a fresh edge."""
+    from medcoop.edge.config import load_settings
+    from medcoop.edge.importer import import_path
+    from medcoop.edge.node import open_pipeline
+
+    store, pipeline = open_pipeline(load_settings(import_config(folder)))
+    try:
+        summary = import_path(pipeline, files, workers=workers)
+        commits = store.group_commits
+    finally:
+        store.close()
+    return summary.objects_per_s, {"files": summary.files, "commits": commits}
+
+
+def import_cli(files: Path, folder: Path) -> float:
+    """Objects/s of a whole ``medcoop edge import`` process (start-up included)."""
+    config = import_config(folder)
+    n = sum(1 for _ in files.rglob("*.dcm"))
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "medcoop", "edge", "import", str(files), "-c", str(config)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return n / (time.perf_counter() - started)
+
+
+def report_import(files: Path, work: Path) -> None:
+    from medcoop.edge.importer import DEFAULT_WORKERS
+
+    serial, serial_stats = import_in_process(files, work / "import-serial", 1)
+    grouped, grouped_stats = import_in_process(files, work / "import-grouped", DEFAULT_WORKERS)
+    whole = import_cli(files, work / "import-cli")
+    print(
+        f"edge import, in-process, 1 worker: {serial:.0f} objects/s "
+        f"({serial_stats['files']} files, {serial_stats['commits']} commits)"
+    )
+    print(
+        f"edge import, in-process, {DEFAULT_WORKERS} workers (group commit): {grouped:.0f} "
+        f"objects/s ({grouped_stats['commits']} commits; {grouped / serial:.2f}x one worker)"
+    )
+    print(f"medcoop edge import, whole process: {whole:.0f} objects/s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--studies", type=int, default=2000)
     parser.add_argument("--senders", type=int, default=8, help="modalities sending at once")
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--import-only", action="store_true", help="measure edge import only")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     work = Path(tempfile.mkdtemp(prefix="medcoop-bench-edge-"))
@@ -313,6 +375,11 @@ def main() -> None:
         f"messages; {args.senders} senders at once; load average {os.getloadavg()}"
     )
 
+    if args.import_only:
+        report_import(work / "files", work)
+        print(f"load average after: {os.getloadavg()}")
+        os.environ.get("KEEP_BENCH") or subprocess.run(["rm", "-rf", str(work)], check=False)
+        return
     hub, hub_url, token = start_hub(work)
     edge, port = start_edge(work, hub_url, token)
     try:
@@ -371,6 +438,7 @@ def main() -> None:
         f"edge / bare SCP default: {edge_objects_per_s / bare:.2f}; "
         f"edge / bare SCP, edge transport: {edge_objects_per_s / tuned:.2f}"
     )
+    report_import(work / "files", work)
     print(f"load average after: {load_after}")
     os.environ.get("KEEP_BENCH") or subprocess.run(["rm", "-rf", str(work)], check=False)
 

@@ -8,8 +8,12 @@ stopped and started again on the same port to play "hub down for a while".
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import socket
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -29,6 +33,10 @@ from medcoop.edge.config import (
 )
 
 _LOCAL: dict[str, Any] = {"host": "127.0.0.1", "port": 0}
+#: The STOW-RS token the test edges expect.
+STOW_TOKEN = "test-stow-token"
+#: Test edges accept any calling AE title unless a test says otherwise.
+ANY_CALLER = DicomSettings(**_LOCAL, allowed_calling_aets=("*",))
 
 
 def make_settings(data: Path, hub: HubSettings | None = None, **overrides: Any) -> EdgeSettings:
@@ -37,8 +45,8 @@ def make_settings(data: Path, hub: HubSettings | None = None, **overrides: Any) 
         name="test-edge",
         site_timezone="Europe/London",
         study_completion_timeout_s=overrides.pop("study_completion_timeout_s", 1.0),
-        dicom=overrides.pop("dicom", DicomSettings(**_LOCAL)),
-        stow=overrides.pop("stow", StowSettings(**_LOCAL)),
+        dicom=overrides.pop("dicom", ANY_CALLER),
+        stow=overrides.pop("stow", StowSettings(**_LOCAL, token=STOW_TOKEN)),
         hub=hub or HubSettings(),
         deid=DeidSettings(key_file=data / "site.key"),
         storage=overrides.pop(
@@ -145,6 +153,25 @@ class LiveHub:
         response.raise_for_status()
         return str(response.json()["site_token"])
 
+    def physicist_token(self, org: str = "Test Health") -> str:
+        """A personal token of a medical physicist of ``org`` (to read the hub's API)."""
+        from sqlalchemy import select
+
+        from medcoop.hub.db.models import Organisation, Role, TokenKind
+        from medcoop.hub.db.tenancy import ALL_TENANTS, scope_session
+        from medcoop.hub.services import accounts
+
+        with self.app.state.session_factory() as session:
+            scope_session(session, ALL_TENANTS)
+            org_id = session.scalar(select(Organisation.id).where(Organisation.name == org))
+            user = accounts.create_user(session, f"physicist-{time.monotonic_ns()}@test.example")
+            accounts.add_membership(session, org_id, user.id, Role.MEDICAL_PHYSICIST)
+            _token, secret = accounts.issue_token(
+                session, TokenKind.PERSONAL, org_id, user_id=user.id, ttl_s=3600
+            )
+            session.commit()
+        return secret
+
     def received_keys(self) -> list[str]:
         with sqlite3.connect(self.db_path) as conn:
             return [r[0] for r in conn.execute("SELECT record_key FROM record_receipts")]
@@ -192,3 +219,39 @@ def feed_study(pipeline: Any, study: Any) -> list[Any]:
     outcomes += [pipeline.process_bytes(encode(ds), "test") for ds in study.datasets]
     outcomes.append(pipeline.process_mpps(study.mpps_set, uid, "test"))
     return outcomes
+
+
+class EdgeProcess:
+    """``medcoop edge serve`` in a child process, ready once ``port`` accepts connections."""
+
+    def __init__(self, config: Path, port: int) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "medcoop", "edge", "serve", "--config", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self.stderr: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    return
+            assert self.proc.poll() is None, "".join(self.stderr)
+            time.sleep(0.05)
+        raise AssertionError("edge did not start listening")
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.stderr.append(line.decode("utf-8", "replace"))
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def terminate(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=60)

@@ -3,7 +3,8 @@ quarantined with the reason and never half-counted (issue 15).
 
 Half of a Siemens CT RDSR used to be stored as 2 of its 4 events beside the report's
 724.52 mGy·cm total. Extraction now calls it damaged (:class:`medcoop.dicom.Damaged`)
-and the pipeline quarantines it as malformed: no study state, no record for the hub.
+and the pipeline quarantines it as truncated, answering the sender with a failure
+(C-STORE 0xA900, STOW-RS FailureReason 0xA900): no study state, no record for the hub.
 """
 
 from __future__ import annotations
@@ -55,12 +56,14 @@ def test_half_a_report_over_c_store_is_quarantined_not_half_counted(
     assert assoc.is_established
     try:
         # the cut file's dataset as pydicom read it: its elements re-encoded as read
-        assoc.send_c_store(pydicom.dcmread(io.BytesIO(half), force=True))
+        status = assoc.send_c_store(pydicom.dcmread(io.BytesIO(half), force=True))
     finally:
         assoc.release()
+    assert int(status.Status) == 0xA900  # a failure: the sender keeps it and sends it again
     reasons = _reasons(node)
-    assert len(reasons) == 1 and reasons[0].startswith("malformed: ")
+    assert len(reasons) == 1 and reasons[0].startswith("truncated: ")
     assert "truncated file" in reasons[0] or "damaged dose report" in reasons[0]
+    assert [q.reason_code.value for q in node.status().quarantine] == ["truncated"]
     assert _study_rows(node) == 0
     assert node.pipeline.outbox.pending(10) == []  # type: ignore[union-attr]
 
@@ -80,10 +83,15 @@ def test_half_a_report_over_stow_rs_is_quarantined_not_half_counted(
     token = getattr(node.settings.stow, "token", None)
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    httpx.post(f"http://127.0.0.1:{node.stow_port}/studies", content=body, headers=headers)
+    response = httpx.post(
+        f"http://127.0.0.1:{node.stow_port}/studies", content=body, headers=headers
+    )
+    assert response.status_code == 409  # none stored
+    (failed,) = response.json()["00081198"]["Value"]
+    assert failed["00081197"]["Value"] == [0xA900]
     reasons = _reasons(node)
     # the part's bytes end inside its Content Sequence: read_dataset says so
-    assert reasons == ["malformed: TruncatedFileError"]
+    assert reasons == ["truncated: TruncatedFileError"]
     assert _study_rows(node) == 0
 
 

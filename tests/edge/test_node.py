@@ -5,14 +5,10 @@ Then the privacy check: nothing the hub received contains a planted identifier.
 
 from __future__ import annotations
 
-import os
 import random
 import re
-import signal
 import socket
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -24,7 +20,7 @@ from medcoop.edge.config import HubSettings, StowSettings
 from medcoop.edge.node import EdgeNode
 from tests.common.privacy import leaked_values
 
-from .conftest import LiveHub, fleet_studies, make_settings
+from .conftest import EdgeProcess, LiveHub, fleet_studies, make_settings
 from .test_dimse import send_study
 
 
@@ -44,6 +40,7 @@ study_completion_timeout_s = 1
 [dicom]
 host = "127.0.0.1"
 port = {port}
+allowed_calling_aets = ["*"]
 [stow]
 enabled = false
 [hub]
@@ -58,40 +55,6 @@ min_free_bytes = 0
 """
     )
     return path
-
-
-class EdgeProcess:
-    def __init__(self, config: Path, port: int) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "medcoop", "edge", "serve", "--config", str(config)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        self.stderr: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", port)) == 0:
-                    return
-            assert self.proc.poll() is None, "".join(self.stderr)
-            time.sleep(0.05)
-        raise AssertionError("edge did not start listening")
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.stderr.append(line.decode("utf-8", "replace"))
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=30)
-
-    def terminate(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=60)
 
 
 def hub_events_per_study(hub: LiveHub) -> dict[str, int]:

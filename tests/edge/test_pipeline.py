@@ -9,7 +9,8 @@ import pytest
 
 from medcoop.edge.config import EdgeSettings, StorageSettings
 from medcoop.edge.node import open_pipeline
-from medcoop.edge.pipeline import Pipeline
+from medcoop.edge.pipeline import MPPS_SETTLE_S, Pipeline
+from medcoop.edge.status import read_status
 from medcoop.edge.store import EdgeStore
 from medcoop.records import StudyRecord
 
@@ -206,3 +207,45 @@ def test_residual_prefilter_matches_case_insensitively_beyond_ascii() -> None:
     assert _could_contain(values, '{"station":"straße"}')  # only its upper case is STRASSE
     assert _could_contain(values, '{"id":"x12345678"}')
     assert not _could_contain(values, '{"protocol":"Thorax Strand 1234567"}')
+
+
+def test_status_says_when_each_open_study_will_be_sent(tmp_path: Path) -> None:
+    """Without MPPS: the idle timeout after the last object; MPPS completed without a dose
+    report: 30 s after; and the closer sends each at the time status announced."""
+    store, pipeline = open_pipeline(make_settings(tmp_path, study_completion_timeout_s=300))
+    try:
+        check_send_times(pipeline)
+    finally:
+        store.close()
+
+
+def check_send_times(pipeline: Pipeline) -> None:
+
+    studies = [s for s in fleet_studies(12) if s.mpps_set is not None]
+    idle, mpps_only = studies[0], studies[1]
+    for ds in idle.datasets:
+        pipeline.process_bytes(encode(ds), "test")
+    uid = mpps_only.truth.mpps_sop_instance_uid
+    pipeline.process_mpps(mpps_only.mpps_create, uid, "test")
+    images = [ds for ds in mpps_only.datasets if ds.Modality != "SR"] or mpps_only.datasets[:1]
+    for ds in images:
+        pipeline.process_bytes(encode(ds), "test")
+    done = mpps_only.mpps_set.copy()
+    done.PerformedProcedureStepStatus = "COMPLETED"
+    pipeline.process_mpps(done, uid, "test")
+    pending = {p.study_uid: p for p in read_status(pipeline).pending}
+    timeout = pipeline.settings.study_completion_timeout_s
+    first = pending[pipeline.key.remap_uid(idle.truth.study_instance_uid)]
+    assert first.why == "idle timeout"
+    assert (first.send_at - first.last_object_at).total_seconds() == pytest.approx(timeout)
+    second = pending[pipeline.key.remap_uid(mpps_only.truth.study_instance_uid)]
+    if not second.why.startswith("MPPS completed, dose"):
+        assert second.why == "MPPS completed"
+        expected = min(MPPS_SETTLE_S, timeout)
+        assert (second.send_at - second.last_object_at).total_seconds() == pytest.approx(expected)
+    # the closer follows the announcement: nothing before the earliest time, both after
+    earliest = min(p.send_at.timestamp() for p in pending.values())
+    assert pipeline.emit_due(now=earliest - 0.5) == 0
+    latest = max(p.send_at.timestamp() for p in pending.values())
+    assert pipeline.emit_due(now=latest + 0.5) == 2
+    assert read_status(pipeline).pending == []

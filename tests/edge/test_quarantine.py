@@ -73,14 +73,22 @@ def test_fuzzed_objects_over_dimse_keep_the_service_up(tmp_path: Path) -> None:
         assoc = ae.associate("127.0.0.1", node.dicom_port, ae_title="MEDCOOP")
         assert assoc.send_c_echo().Status == 0x0000  # still serving
         assoc.release()
-        counters = node.status().counters
+        status = node.status()
+        counters = status.counters
         answered_ok = sum(1 for s in statuses if s == 0x0000)
-        # Every object answered with success is accounted for: facts, skip or quarantine.
-        assert counters["received"] == answered_ok
-        assert counters["processed"] + counters["skipped"] + counters["quarantined"] == answered_ok
-        assert counters["quarantined"] >= 1
+        failed = [s for s in statuses if s != 0x0000]
+        # An unusable object is answered with a failure (never 0x0000), and kept.
+        assert set(failed) <= {0xC000, 0xA900}
+        sightings = {q.quarantine_id: q.seen_count for q in status.quarantine}
+        held = sum(n for q, n in sightings.items())
+        failed_held = sum(q.seen_count for q in status.quarantine if q.reason_code.sender_fault)
+        assert failed_held == len(failed) >= 1
+        # Every object that reached the edge is accounted for: facts, skip or quarantine.
+        assert counters["received"] == answered_ok + len(failed)
+        assert counters["processed"] + counters["skipped"] + held == counters["received"]
+        assert counters["quarantined"] == len(status.quarantine)
         assert len(statuses) >= 30  # most mutated files did reach the edge
-        for item in node.status().quarantine:
+        for item in status.quarantine:
             assert item.file_path is not None
             assert stat.S_IMODE(item.file_path.stat().st_mode) == 0o600
     finally:
@@ -115,3 +123,70 @@ def test_retry_after_a_fix_and_purge(tmp_path: Path) -> None:
     assert pipeline.quarantine.count() == 0
     assert pipeline.store.counters()["quarantined"] == 0
     store.close()
+
+
+def test_quarantine_is_actionable_and_a_config_change_releases(tmp_path: Path) -> None:
+    """A department named like the scanner's station: import reports it by reason, a
+    re-import adds no entry, each entry names field, kind, sender and file (no value), status
+    counts by reason, and after allowing the term `quarantine retry --all` releases it."""
+    from typer.testing import CliRunner
+
+    from medcoop.cli import app
+    from medcoop.edge.config import load_settings
+
+    runner = CliRunner()
+    config = tmp_path / "edge.toml"
+    assert runner.invoke(app, ["edge", "init", str(config)]).exit_code == 0
+    config.write_text(
+        config.read_text().replace("min_free_bytes = 268435456", "min_free_bytes = 0")
+    )
+    study = fleet_studies(12)[0]
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    station = ""
+    for i, ds in enumerate(study.datasets):
+        if "StationName" in ds:
+            station = str(ds.StationName)
+            ds.InstitutionalDepartmentName = station  # an identifying value, also in the record
+        (folder / f"{i}.dcm").write_bytes(encode(ds))
+    assert station
+    first = runner.invoke(app, ["edge", "import", str(folder), "-c", str(config)])
+    assert first.exit_code == 0, first.output
+    n = len(study.datasets)
+    assert f"quarantined {n} by reason: residual_identifier: {n}" in first.output
+    assert "objects/s" in first.output
+    again = runner.invoke(app, ["edge", "import", str(folder), "-c", str(config)])
+    assert again.exit_code == 0, again.output
+    settings = load_settings(config)
+    store, pipeline = open_pipeline(settings)
+    try:
+        entries = pipeline.quarantine.list()
+        assert len(entries) == n  # re-sent objects update their entry
+        for entry in entries:
+            assert entry.seen_count == 2 and entry.sender == "import"
+            assert entry.reason_code.value == "residual_identifier"
+            assert entry.findings and all(len(f) == 2 for f in entry.findings)
+            assert station not in entry.reason and station not in str(entry.findings)
+            assert entry.file_path is not None and entry.file_path.exists()
+        assert pipeline.quarantine.counts_by_reason() == {"residual_identifier": n}
+    finally:
+        store.close()
+    status = runner.invoke(app, ["edge", "status", "-c", str(config)])
+    assert "quarantine by reason" in status.output and "residual_identifier" in status.output
+    assert station not in status.output
+    kept = runner.invoke(app, ["edge", "quarantine", "retry", "--all", "-c", str(config)])
+    assert f"0 of {n} released" in kept.output
+    allowed = config.read_text().replace("allow_terms = []", f'allow_terms = ["{station}"]')
+    config.write_text(allowed)
+    released = runner.invoke(
+        app, ["edge", "quarantine", "retry", "--reason", "residual_identifier", "-c", str(config)]
+    )
+    assert released.exit_code == 0, released.output
+    assert f"{n} of {n} released" in released.output
+    store, pipeline = open_pipeline(load_settings(config))
+    try:
+        assert pipeline.quarantine.count() == 0
+        assert pipeline.store.counters()["quarantined"] == 0
+        assert pipeline.store.counters()["processed"] + pipeline.store.counters()["skipped"] >= n
+    finally:
+        store.close()

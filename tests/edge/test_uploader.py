@@ -174,3 +174,49 @@ def test_a_partial_batch_lingers_for_more_and_a_full_one_does_not(
     assert uploader._cycle() == _LINGER_S  # three: wait a little so that others gather
     assert uploader._cycle() == 1.0  # nothing left
     assert outbox.backlog().size == 0
+
+
+def test_hub_overview_shows_each_sites_quarantine_by_reason(
+    tmp_path: Path, live_hub: LiveHub
+) -> None:
+    """The edge reports its quarantine counts by reason (never an object or a value) and the
+    hub's `GET /api/v1/edges` shows them per site and in total."""
+    import time
+
+    import httpx
+
+    from medcoop.edge.config import DicomSettings, HubSettings, StowSettings
+    from medcoop.edge.node import EdgeNode
+
+    from .conftest import encode, fleet_studies, make_settings
+
+    hub = HubSettings(url=live_hub.url, site_token=live_hub.site_token(), backoff_base_s=0.05)
+    node = EdgeNode(
+        make_settings(
+            tmp_path, hub, dicom=DicomSettings(enabled=False), stow=StowSettings(enabled=False)
+        )
+    )
+    node.start()
+    reader = {"Authorization": f"Bearer {live_hub.physicist_token()}"}
+    try:
+        pipeline = node.pipeline
+        assert pipeline is not None
+        pipeline.process_bytes(b"\x00not dicom" * 20, "test", sender="CT1")
+        pipeline.process_bytes(encode(fleet_studies(1)[0].datasets[0]), "test")
+        deadline = time.monotonic() + 30
+        body: dict = {}  # type: ignore[type-arg]
+        while time.monotonic() < deadline:
+            body = httpx.get(live_hub.url + "/api/v1/edges", headers=reader).json()
+            if body.get("quarantine_by_reason"):
+                break
+            time.sleep(0.2)
+        assert body["quarantine_by_reason"] == {"malformed": 1}
+        (site,) = body["sites"]
+        assert site["site"] == "Edge Test Site" and site["quarantine_by_reason"] == {"malformed": 1}
+        assert site["counters"]["received"] == 2
+        unauthenticated = httpx.post(live_hub.url + "/api/v1/edge/status", json={})
+        assert unauthenticated.status_code == 401
+        person = httpx.post(live_hub.url + "/api/v1/edge/status", json={}, headers=reader)
+        assert person.status_code == 401  # only a site's token may report for it
+    finally:
+        node.stop()

@@ -13,7 +13,7 @@ from medcoop.edge.config import DicomSettings
 from medcoop.edge.node import EdgeNode
 from tests.common.privacy import leaked_values
 
-from .conftest import encode, fleet_studies, make_settings
+from .conftest import STOW_TOKEN, encode, fleet_studies, make_settings
 from .test_stow import post_parts
 
 
@@ -28,7 +28,10 @@ def node(tmp_path: Path) -> Iterator[EdgeNode]:
 def test_status_page_shows_counters_and_reasons_without_identifiers(node: EdgeNode) -> None:
     studies = fleet_studies(3)
     study = studies[1]
-    DICOMwebClient(url=f"http://127.0.0.1:{node.stow_port}").store_instances(study.datasets)
+    client = DICOMwebClient(
+        url=f"http://127.0.0.1:{node.stow_port}", headers={"Authorization": f"Bearer {STOW_TOKEN}"}
+    )
+    client.store_instances(study.datasets)
     post_parts(node.stow_port, [encode(studies[0].datasets[0]), b"\x00garbage" * 50])
     answer = httpx.get(f"http://127.0.0.1:{node.stow_port}/status")
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/html")
@@ -37,7 +40,7 @@ def test_status_page_shows_counters_and_reasons_without_identifiers(node: EdgeNo
     assert f"<td class='num'>{counters['received']}</td>" in page
     assert counters["received"] == len(study.datasets) + 2
     assert "withheld: quarantined</th><td class='num'>1</td>" in page
-    reason = node.status().quarantine[0].reason
+    reason = node.status().quarantine[0].reason_code.value
     assert reason in page
     assert str(node.status().quarantine[0].file_path) not in page
     identifying = set()

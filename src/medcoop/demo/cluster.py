@@ -227,6 +227,8 @@ class DemoEdge:
             text = edit_config(text, section, "enabled", "true" if port else "false")
             text = edit_config(text, section, "host", '"127.0.0.1"')
             text = edit_config(text, section, "port", str(port or 0))
+        # the demo's scanners are on this machine and name themselves after their device
+        text = edit_config(text, "dicom", "allowed_calling_aets", '["*"]')
         # the demo's data is small; do not refuse objects on a nearly full laptop disk
         text = edit_config(text, "storage", "min_free_bytes", str(16 * 1024 * 1024))
         self.config_path.write_text(text)

@@ -73,7 +73,7 @@ class DemoOptions:
     start: date = field(default_factory=lambda: last_weekday(date.today()))
     hub_port: int = 8000
     dicom_port: int = 11112
-    stow_port: int = 8042
+    stow_port: int = 8142
     #: Keep sending one study every ``interval_s`` after the report until Ctrl-C.
     live: bool = True
     interval_s: float = 2.0

@@ -44,17 +44,57 @@ def _settings(config: Path):  # type: ignore[no-untyped-def]
 def init(
     path: Path = typer.Argument(Path("medcoop-edge.toml"), help="Where to write the file."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+    host: str | None = typer.Option(
+        None,
+        "--host",
+        help="Listening address of the receivers (default 127.0.0.1: this machine only; "
+        "asked when run in a terminal).",
+    ),
+    allow_aet: list[str] = typer.Option(
+        [], "--allow-aet", help="A calling AE title allowed to send (repeat; '*' for any)."
+    ),
 ) -> None:
-    """Write a commented configuration file (mode 0600)."""
-    from medcoop.edge.config import write_default_config
+    """Write a commented configuration file (mode 0600) with secure defaults.
+
+    The receivers listen on 127.0.0.1 unless ``--host`` (or the answer to the question
+    asked in a terminal) says otherwise; only the calling AE titles given are accepted;
+    STOW-RS gets a random bearer token.
+    """
+    import sys
+
+    from medcoop.edge.config import DEFAULT_HOST, write_default_config
     from medcoop.edge.errors import ConfigError
 
+    if host is None:
+        host = DEFAULT_HOST
+        if sys.stdin.isatty():
+            host = typer.prompt(
+                "Listen on which address? 127.0.0.1 = this machine only, 0.0.0.0 = every "
+                "network (modalities must reach it)",
+                default=DEFAULT_HOST,
+            )
+    aets = tuple(a.strip() for a in allow_aet if a.strip())
+    if not aets and sys.stdin.isatty():
+        answer = typer.prompt(
+            "Calling AE titles allowed to send (comma-separated; empty: none yet)",
+            default="",
+            show_default=False,
+        )
+        aets = tuple(a.strip() for a in answer.split(",") if a.strip())
     try:
-        written = write_default_config(path, overwrite=force)
+        written = write_default_config(
+            path, overwrite=force, host=host, allowed_calling_aets=aets
+        )
     except ConfigError as exc:
         err.print(f"[red]{exc}[/] (use --force to replace it)")
         raise typer.Exit(1) from exc
-    console.print(f"wrote {written}")
+    console.print(f"wrote {written} (receivers on {host})", highlight=False)
+    if not aets:
+        console.print(
+            "no calling AE title is allowed yet: list your modalities' and PACS's AE titles "
+            "in [dicom] allowed_calling_aets",
+            highlight=False,
+        )
 
 
 @app.command()
@@ -97,23 +137,28 @@ def serve(config: Path = CONFIG_OPTION) -> None:
     node.start()
     ports = []
     if node.dicom is not None:
-        ports.append(f"dicom={node.dicom_port}")
+        ports.append(
+            f"DICOM {settings.dicom.ae_title}@{settings.dicom.host}:{node.dicom_port}"
+        )
     if node.stow is not None:
-        ports.append(f"stow={node.stow_port}")
-    err.print(f"edge {settings.name} serving ({', '.join(ports)})", highlight=False)
+        ports.append(f"STOW-RS {node.stow.scheme}://{settings.stow.host}:{node.stow_port}")
+    err.print(f"medcoop edge '{settings.name}' serving ({', '.join(ports)})", highlight=False)
     stop.wait()
     node.stop()
 
 
 @app.command()
-def status(config: Path = CONFIG_OPTION) -> None:
-    """Show received/processed/queued/sent/quarantined counts, the backlog and the quarantine."""
+def status(
+    config: Path = CONFIG_OPTION,
+    studies: int = typer.Option(20, "--studies", help="Open studies to list (0: none)."),
+) -> None:
+    """Show counts, the backlog, when each open study will be sent, and the quarantine."""
     from medcoop.edge.node import open_pipeline
     from medcoop.edge.status import read_status
 
     store, pipeline = open_pipeline(_settings(config))
     try:
-        snapshot = read_status(pipeline)
+        snapshot = read_status(pipeline, quarantine_limit=50)
     finally:
         store.close()
     table = Table(title="medcoop edge")
@@ -132,21 +177,50 @@ def status(config: Path = CONFIG_OPTION) -> None:
     console.print(table)
     if snapshot.auth_failed:
         console.print("[red]the hub refuses this site's token: re-enroll (medcoop edge enroll)[/]")
+    if snapshot.pending and studies > 0:
+        _print_pending(snapshot.pending[:studies], snapshot.open_studies)
+    if snapshot.quarantine_by_reason:
+        _print_reasons(snapshot.quarantine_by_reason)
     if snapshot.quarantine:
         _print_quarantine(snapshot.quarantine)
 
 
+def _print_pending(pending: list, total: int) -> None:  # type: ignore[type-arg]
+    table = Table(title=f"open studies ({total}): when each is sent if nothing else arrives")
+    for column in ("study (pseudonymous UID)", "last object (UTC)", "sent at (UTC)", "because"):
+        table.add_column(column, no_wrap=True)
+    for item in pending:
+        table.add_row(
+            "…" + item.study_uid[-20:],
+            item.last_object_at.isoformat(timespec="seconds"),
+            item.send_at.isoformat(timespec="seconds"),
+            item.why + (" (update)" if item.update else ""),
+        )
+    console.print(table)
+
+
+def _print_reasons(counts: dict[str, int]) -> None:
+    table = Table(title="quarantine by reason")
+    table.add_column("reason")
+    table.add_column("objects", justify="right")
+    for reason, count in counts.items():
+        table.add_row(reason, str(count))
+    console.print(table)
+
+
 def _print_quarantine(items: list) -> None:  # type: ignore[type-arg]
     table = Table(title="quarantine")
-    for column in ("id", "since", "origin", "bytes", "reason"):
+    for column in ("id", "since", "reason", "found (field: kind)", "sender", "seen", "file"):
         table.add_column(column)
     for item in items:
         table.add_row(
             str(item.quarantine_id),
             item.created_at.isoformat(timespec="seconds"),
-            item.origin,
-            str(item.size_bytes),
-            item.reason,
+            item.reason_code.value,
+            "; ".join(f"{f}: {k}" for f, k in item.findings) or item.reason,
+            item.sender or item.origin,
+            str(item.seen_count),
+            item.file_path.name if item.file_path else "-",
         )
     console.print(table)
 
@@ -156,26 +230,64 @@ def import_folder(
     path: Path = typer.Argument(..., exists=True, help="A file or folder of DICOM files."),
     config: Path = CONFIG_OPTION,
 ) -> None:
-    """Back-load a folder of DICOM files (recursively), with a progress bar."""
-    from rich.progress import Progress
+    """Back-load a folder of DICOM files (recursively), with a progress bar.
 
-    from medcoop.edge.importer import import_path
+    Prints how many files were stored, skipped, withheld or quarantined, and why each
+    quarantined file was (``medcoop edge quarantine list`` shows the entries).
+    """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from medcoop.edge.importer import count_files, import_path
     from medcoop.edge.node import open_pipeline
 
     store, pipeline = open_pipeline(_settings(config))
     try:
-        with Progress(console=console) as progress:
-            task = progress.add_task("importing", total=None)
-            summary = import_path(
-                pipeline,
-                path,
-                on_file=lambda n, total: progress.update(task, completed=n, total=total),
-            )
+        total = count_files(path)
+        columns = (
+            TextColumn("importing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]} objects/s"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task("importing", total=total, rate="-")
+
+            def advance(done: int, total: int) -> None:
+                elapsed = progress.tasks[0].elapsed or 0.0
+                rate = f"{done / elapsed:.0f}" if elapsed > 0 else "-"
+                progress.update(task, completed=done, total=total, rate=rate)
+
+            summary = import_path(pipeline, path, on_file=advance, total=total)
         pipeline.emit_due()
     finally:
         store.close()
-    console.print(", ".join(f"{k}: {v}" for k, v in sorted(summary.items())) or "no files")
-    if summary.get("refused"):
+    if not summary.files:
+        console.print("no files")
+        return
+    counts = ", ".join(f"{k}: {v}" for k, v in sorted(summary.outcomes.items()))
+    console.print(
+        f"{summary.files} files in {summary.seconds:.1f} s ({summary.objects_per_s:.0f} "
+        f"objects/s): {counts}",
+        highlight=False,
+    )
+    if summary.quarantine_reasons:
+        reasons = ", ".join(f"{k}: {v}" for k, v in summary.quarantine_reasons.most_common())
+        console.print(
+            f"quarantined {sum(summary.quarantine_reasons.values())} by reason: {reasons} "
+            "(see `medcoop edge quarantine list`)",
+            highlight=False,
+        )
+    if summary.stopped_early:
+        err.print("[red]storage refused objects: import stopped; free space and run it again[/]")
         raise typer.Exit(1)
 
 
@@ -211,6 +323,21 @@ def opt_in(
     finally:
         store.close()
     console.print("opt-out withdrawn" if removed else "no opt-out was recorded for this patient")
+
+
+def _reason_option(value: str | None):  # type: ignore[no-untyped-def]
+    from medcoop.edge.quarantine import QuarantineReason
+
+    if value is None:
+        return None
+    try:
+        return QuarantineReason(value)
+    except ValueError as exc:
+        choices = ", ".join(r.value for r in QuarantineReason)
+        raise typer.BadParameter(f"one of: {choices}") from exc
+
+
+REASON_OPTION = typer.Option(None, "--reason", help="Only entries with this reason code.")
 
 
 def _decide(kind: str, patient_id: str, issuer: str, fhir: Path | None, config: Path) -> None:
@@ -274,13 +401,19 @@ def consent_permit(
 
 
 @quarantine_app.command("list")
-def quarantine_list(config: Path = CONFIG_OPTION) -> None:
-    """List quarantined objects (reasons never hold identifying values)."""
+def quarantine_list(
+    reason: str | None = REASON_OPTION,
+    config: Path = CONFIG_OPTION,
+) -> None:
+    """List quarantined objects: reason, field and kind of each finding (never the value),
+    the sender and the file."""
     from medcoop.edge.node import open_pipeline
 
+    code = _reason_option(reason)
     store, pipeline = open_pipeline(_settings(config))
     try:
-        _print_quarantine(pipeline.quarantine.list())
+        _print_reasons(pipeline.quarantine.counts_by_reason())
+        _print_quarantine(pipeline.quarantine.list(code=code))
     finally:
         store.close()
 
@@ -289,29 +422,42 @@ def quarantine_list(config: Path = CONFIG_OPTION) -> None:
 def quarantine_retry(
     quarantine_id: int | None = typer.Argument(None, help="The quarantined object's ID."),
     all_: bool = typer.Option(False, "--all", help="Retry every quarantined object."),
+    reason: str | None = REASON_OPTION,
     config: Path = CONFIG_OPTION,
 ) -> None:
-    """Process quarantined objects again (after a fix); those that pass leave the quarantine."""
+    """Process quarantined objects again after a change (``deid.allow_terms``, an upgrade):
+    those that now pass leave the quarantine; the others keep this try's reason."""
+    from collections import Counter
+
     from medcoop.edge.node import open_pipeline
 
-    if quarantine_id is None and not all_:
-        err.print("[red]give an ID or --all[/]")
+    code = _reason_option(reason)
+    if quarantine_id is None and not all_ and code is None:
+        err.print("[red]give an ID, --reason or --all[/]")
         raise typer.Exit(2)
     store, pipeline = open_pipeline(_settings(config))
+    released: Counter[str] = Counter()
+    kept: Counter[str] = Counter()
     try:
-        ids = (
-            [quarantine_id]
+        items = (
+            [pipeline.quarantine.get(quarantine_id)]
             if quarantine_id is not None
-            else [q.quarantine_id for q in pipeline.quarantine.list(limit=1_000_000)]
+            else pipeline.quarantine.list(limit=10_000_000, code=code)
         )
-        released = sum(pipeline.retry_quarantined(qid) for qid in ids)
+        for item in items:
+            result = pipeline.retry_item(item)
+            (released if result.accepted_now else kept)[result.code.value] += 1
         pipeline.emit_due()
     except KeyError as exc:
         err.print(f"[red]{exc.args[0]}[/]")
         raise typer.Exit(1) from exc
     finally:
         store.close()
-    console.print(f"{released} of {len(ids)} released from quarantine")
+    console.print(f"{sum(released.values())} of {len(items)} released from quarantine")
+    for label, counts in (("released", released), ("still quarantined", kept)):
+        if counts:
+            text = ", ".join(f"{k}: {v}" for k, v in counts.most_common())
+            console.print(f"{label}: {text}", highlight=False)
 
 
 @quarantine_app.command("purge")

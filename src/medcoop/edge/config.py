@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,13 +20,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from medcoop.edge.errors import ConfigError
 
 __all__ = [
+    "ANY_AE",
     "DEFAULT_CONFIG_TEXT",
+    "DEFAULT_HOST",
+    "DEFAULT_STOW_PORT",
     "DeidSettings",
     "DicomSettings",
     "EdgeSettings",
     "HubSettings",
     "StorageSettings",
     "StowSettings",
+    "default_config_text",
     "load_settings",
     "write_default_config",
     "write_site_token",
@@ -39,26 +44,54 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+#: Loopback only: an edge reachable from the network is a choice made in its configuration.
+DEFAULT_HOST = "127.0.0.1"
+#: The STOW-RS default port (Orthanc, often on the same machine, has 8042).
+DEFAULT_STOW_PORT = 8142
+#: ``allowed_calling_aets`` entry that accepts any calling AE title (not the default).
+ANY_AE = "*"
+
+
 class DicomSettings(_Frozen):
     """The DIMSE receiver (C-ECHO, C-STORE, MPPS)."""
 
     enabled: bool = True
     ae_title: AeTitle = "MEDCOOP"
-    host: str = "0.0.0.0"
+    host: str = DEFAULT_HOST
     port: Port = 11112
-    #: Calling AE titles allowed to associate; an empty list accepts any caller.
+    #: Calling AE titles allowed to associate; ``["*"]`` accepts any caller, and an empty
+    #: list none (the association is rejected: calling AE title not recognised).
     allowed_calling_aets: tuple[AeTitle, ...] = ()
+    #: Reject associations addressed to another called AE title than ``ae_title``.
+    require_called_aet: bool = True
     max_pdu_bytes: Annotated[int, Field(ge=0)] = 262_144
     network_timeout_s: Annotated[float, Field(gt=0)] = 60.0
+
+    @property
+    def any_caller(self) -> bool:
+        """Whether every calling AE title is accepted (``allowed_calling_aets = ["*"]``)."""
+        return ANY_AE in self.allowed_calling_aets
 
 
 class StowSettings(_Frozen):
     """The DICOMweb STOW-RS receiver."""
 
     enabled: bool = True
-    host: str = "0.0.0.0"
-    port: Port = 8042
+    host: str = DEFAULT_HOST
+    port: Port = DEFAULT_STOW_PORT
+    #: Largest request body; enforced while the body streams in (chunked or not): the
+    #: request is answered 413 as soon as it passes this, whatever it declared.
     max_body_bytes: Annotated[int, Field(gt=0)] = 512 * 1024 * 1024
+    #: Request bodies beyond this many bytes are spooled to a file in the data folder.
+    spool_memory_bytes: Annotated[int, Field(ge=0)] = 4 * 1024 * 1024
+    #: Bearer token senders must present (``Authorization: Bearer …``); ``edge init``
+    #: writes a random one. None with ``require_token`` on refuses every request.
+    token: str | None = None
+    #: Turn off only behind a proxy that authenticates senders itself.
+    require_token: bool = True
+    #: TLS: a PEM certificate chain and its key; both set serves HTTPS.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
 
 
 class HubSettings(_Frozen):
@@ -78,6 +111,10 @@ class DeidSettings(_Frozen):
     key_file: Path = Path("site.key")
     profile: str = "dose-monitoring"
     options: dict[str, Any] = Field(default_factory=dict)
+    #: Terms known not to identify anyone that also appear among objects' identifying
+    #: values (a department called "Mammography"): not looked for by the residual check.
+    #: After adding one, ``medcoop edge quarantine retry --all`` releases what now passes.
+    allow_terms: tuple[str, ...] = ()
     #: Issuer of Patient ID for objects without one (the RIS's, so reports and images agree).
     default_issuer: str = ""
 
@@ -99,8 +136,9 @@ class EdgeSettings(_Frozen):
     name: str = "edge"
     #: IANA time zone of the site, for turning naive DICOM times into UTC-aware ``*_at``.
     site_timezone: str = "UTC"
-    #: A study's record is sent this long after its last object, unless MPPS completed it first.
-    study_completion_timeout_s: Annotated[float, Field(ge=0)] = 600.0
+    #: A study's record is sent this long after its last object, unless MPPS completed it
+    #: first (see docs/edge.md, "When a study is sent").
+    study_completion_timeout_s: Annotated[float, Field(ge=0)] = 300.0
     dicom: DicomSettings = DicomSettings()
     stow: StowSettings = StowSettings()
     hub: HubSettings = HubSettings()
@@ -147,24 +185,37 @@ DEFAULT_CONFIG_TEXT = """\
 name = "edge"
 # IANA time zone of the site: naive DICOM dates and times are read in this zone.
 site_timezone = "UTC"
-# A study's record is sent this many seconds after its last object arrived, or at once
-# when the MPPS N-SET COMPLETED has arrived and the dose report is in.
-study_completion_timeout_s = 600
+# A study's record is sent this many seconds after its last object arrived; 2 s after
+# the MPPS N-SET COMPLETED when the dose report is in, 30 s after it when not.
+# `medcoop edge status` shows when each open study will be sent.
+study_completion_timeout_s = 300
 
 [dicom]
 # DIMSE receiver: C-ECHO, C-STORE (all storage SOP classes) and MPPS (N-CREATE, N-SET).
 enabled = true
+# Senders must address this called AE title (require_called_aet).
 ae_title = "MEDCOOP"
-host = "0.0.0.0"
+require_called_aet = true
+# 127.0.0.1 accepts only this machine; "0.0.0.0" (or one address) to accept modalities.
+host = "{host}"
 port = 11112
-# Calling AE titles allowed to send; others are rejected at association. Empty: anyone.
-allowed_calling_aets = []
+# Calling AE titles allowed to send; others are rejected at association ("calling AE
+# title not recognised"). Empty: no one. ["*"]: anyone (not advised).
+allowed_calling_aets = [{aets}]
 
 [stow]
 # DICOMweb STOW-RS receiver: POST /studies (multipart/related; type="application/dicom").
 enabled = true
-host = "0.0.0.0"
-port = 8042
+host = "{host}"
+port = {stow_port}
+# Senders present this token: "Authorization: Bearer <token>".
+token = "{token}"
+require_token = true
+# Largest request body in bytes (chunked uploads too; answered 413 beyond it).
+max_body_bytes = 536870912
+# Serve HTTPS with these PEM files (relative paths are relative to this file).
+# tls_cert_file = "edge-cert.pem"
+# tls_key_file = "edge-key.pem"
 
 [hub]
 # The hub's base URL and this site's token (`medcoop edge enroll CODE --hub URL` fills both).
@@ -177,6 +228,9 @@ timeout_s = 30
 # The site's secret key (created 0600 on first use; it never leaves this machine).
 key_file = "site.key"
 profile = "dose-monitoring"
+# Terms that are not a person's yet appear among objects' identifying values (for
+# example a department called "Mammography"); then `medcoop edge quarantine retry --all`.
+allow_terms = []
 # Issuer of Patient ID assumed when an object has none (set it to your RIS's issuer, so a
 # dose report without it and images with it give the patient one pseudonym).
 # default_issuer = "RIS-A"
@@ -192,7 +246,29 @@ min_free_bytes = 268435456
 """
 
 
-def write_default_config(path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+def default_config_text(
+    *,
+    host: str = DEFAULT_HOST,
+    allowed_calling_aets: tuple[str, ...] = (),
+    stow_token: str | None = None,
+    stow_port: int = DEFAULT_STOW_PORT,
+) -> str:
+    """The commented configuration ``edge init`` writes (a new random STOW-RS token)."""
+    return DEFAULT_CONFIG_TEXT.format(
+        host=host,
+        aets=", ".join(_toml_string(a) for a in allowed_calling_aets),
+        token=stow_token or "mst_" + secrets.token_urlsafe(32),
+        stow_port=stow_port,
+    )
+
+
+def write_default_config(
+    path: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    host: str = DEFAULT_HOST,
+    allowed_calling_aets: tuple[str, ...] = (),
+) -> Path:
     """Write a commented default configuration file (mode 0600) and return its path.
 
     Parameters
@@ -201,12 +277,17 @@ def write_default_config(path: str | os.PathLike[str], *, overwrite: bool = Fals
         Where to write it.
     overwrite : bool
         Replace an existing file; otherwise an existing file raises :class:`ConfigError`.
+    host : str
+        The receivers' listening address (loopback unless told otherwise).
+    allowed_calling_aets : tuple of str
+        The modalities' and PACS's AE titles allowed to send.
     """
     target = Path(path)
     if target.exists() and not overwrite:
         raise ConfigError(str(target), "already exists (not overwritten)")
     target.parent.mkdir(parents=True, exist_ok=True)
-    _write_private(target, DEFAULT_CONFIG_TEXT)
+    text = default_config_text(host=host, allowed_calling_aets=allowed_calling_aets)
+    _write_private(target, text)
     return target
 
 
@@ -253,7 +334,14 @@ def _resolve_paths(settings: EdgeSettings, base: Path) -> EdgeSettings:
 
     deid = settings.deid.model_copy(update={"key_file": resolve(settings.deid.key_file)})
     storage = settings.storage.model_copy(update={"data_dir": resolve(settings.storage.data_dir)})
-    return settings.model_copy(update={"deid": deid, "storage": storage})
+    stow = settings.stow.model_copy(
+        update={
+            name: resolve(getattr(settings.stow, name))
+            for name in ("tls_cert_file", "tls_key_file")
+            if getattr(settings.stow, name) is not None
+        }
+    )
+    return settings.model_copy(update={"deid": deid, "storage": storage, "stow": stow})
 
 
 _TOKEN_LINE = re.compile(r"^\s*#?\s*site_token\s*=.*$", re.MULTILINE)
@@ -266,7 +354,7 @@ def write_site_token(path: str | os.PathLike[str], *, hub_url: str, site_token: 
     Comments and other settings are kept; the file is replaced atomically.
     """
     target = Path(path)
-    text = target.read_text() if target.exists() else DEFAULT_CONFIG_TEXT
+    text = target.read_text() if target.exists() else default_config_text()
     url_line = f"url = {_toml_string(hub_url)}"
     token_line = f"site_token = {_toml_string(site_token)}"
     if "[hub]" not in text:

@@ -13,8 +13,16 @@ Built on pynetdicom with three changes to how it runs accepted associations:
 - The server's presentation contexts are shared, not deep-copied, per association.
 
 A C-STORE is answered with success only after the pipeline committed the object's facts (or
-durably quarantined the object); when storage is full it is answered 0xA700 (out of
-resources) so the sender keeps the object and retries.
+durably quarantined an object that is valid but held back); when storage is full it is
+answered 0xA700 (out of resources) so the sender keeps the object and retries. An object
+that cannot be used is quarantined (kept) and answered with a failure: 0xC000 (cannot
+understand) when it cannot be parsed, 0xA900 (data set does not match SOP class) when its
+content cannot be read, is cut short or, for a dose report, holds no dose.
+
+Associations are checked before any data flows: the calling AE title must be in
+``allowed_calling_aets`` (rejected otherwise: permanent, calling AE title not recognised)
+and the called AE title must be ours (called AE title not recognised); each refusal is
+logged with the titles and the peer's address, so an operator sees what to allow.
 """
 
 from __future__ import annotations
@@ -39,7 +47,7 @@ from pynetdicom.sop_class import ModalityPerformedProcedureStep, Verification  #
 from pynetdicom.transport import AssociationSocket, RequestHandler, ThreadedAssociationServer
 
 from medcoop.edge.config import DicomSettings
-from medcoop.edge.pipeline import Pipeline
+from medcoop.edge.pipeline import Outcome, Pipeline
 
 __all__ = [
     "DicomReceiver",
@@ -54,6 +62,7 @@ log = logging.getLogger("medcoop.edge.dimse")
 STATUS_SUCCESS = 0x0000
 STATUS_OUT_OF_RESOURCES = 0xA700
 STATUS_PROCESSING_FAILURE = 0x0110
+STATUS_DATASET_MISMATCH = 0xA900
 STATUS_CANNOT_UNDERSTAND = 0xC000
 
 _HAS_QUICKACK = hasattr(socket, "TCP_QUICKACK")
@@ -296,11 +305,16 @@ class DicomReceiver:
     def __init__(self, settings: DicomSettings, pipeline: Pipeline) -> None:
         self.settings = settings
         self.pipeline = pipeline
-        self.ae = AE(ae_title=settings.ae_title)
+        self.ae = _EdgeAE(settings)
         self.ae.maximum_pdu_size = settings.max_pdu_bytes
         self.ae.network_timeout = settings.network_timeout_s
         self.ae.maximum_associations = 64
-        self.ae.require_calling_aet = list(settings.allowed_calling_aets)
+        self.ae.require_called_aet = settings.require_called_aet
+        if not settings.any_caller and not settings.allowed_calling_aets:
+            log.warning(
+                "no calling AE title is allowed: every association will be rejected "
+                "(list the modalities' AE titles in [dicom] allowed_calling_aets)"
+            )
         for context in AllStoragePresentationContexts:
             assert context.abstract_syntax is not None
             self.ae.add_supported_context(context.abstract_syntax, ALL_TRANSFER_SYNTAXES)
@@ -323,6 +337,7 @@ class DicomReceiver:
             (evt.EVT_C_STORE, self._on_store),
             (evt.EVT_N_CREATE, self._on_n_create),
             (evt.EVT_N_SET, self._on_n_set),
+            (evt.EVT_REJECTED, self._on_rejected),
         ]
         self._server = ThreadedAssociationServer(
             self.ae,
@@ -338,7 +353,14 @@ class DicomReceiver:
             target=self._server.serve_forever, name="medcoop-dimse", daemon=True
         )
         self._thread.start()
-        log.info("DICOM receiver listening", extra={"port": self.port})
+        log.info(
+            "DICOM receiver listening",
+            extra={
+                "host": self.settings.host,
+                "port": self.port,
+                "ae_title": self.settings.ae_title,
+            },
+        )
         return self.port
 
     def stop(self, *, drain_timeout_s: float = 30.0) -> None:
@@ -360,10 +382,25 @@ class DicomReceiver:
         except Exception:  # the peer's bytes could not even be framed as a file
             log.exception("cannot read a C-STORE dataset")
             return STATUS_CANNOT_UNDERSTAND
-        outcome = self.pipeline.process_bytes(data, "dimse")
-        if not outcome.accepted:
-            return STATUS_OUT_OF_RESOURCES
-        return STATUS_SUCCESS
+        outcome = self.pipeline.process_bytes(data, "dimse", sender=_calling_aet(event))
+        return store_status(outcome)
+
+    def _on_rejected(self, event: evt.Event) -> None:
+        request = event.assoc.requestor
+        address = getattr(request, "address", "?")
+        calling = str(getattr(request, "ae_title", "") or "").strip()
+        called = ""
+        with contextlib.suppress(Exception):
+            called = str(event.assoc.acceptor.ae_title or "").strip()
+        log.warning(
+            "association rejected",
+            extra={
+                "calling_ae": calling,
+                "peer": address,
+                "ae_title": called or self.settings.ae_title,
+                "allowed_calling_aets": ",".join(self.settings.allowed_calling_aets) or "none",
+            },
+        )
 
     def _on_n_create(self, event: evt.Event) -> tuple[int, Dataset | None]:
         request = cast(N_CREATE, event.request)
@@ -382,7 +419,7 @@ class DicomReceiver:
             log.exception("cannot decode an MPPS dataset")
             return STATUS_PROCESSING_FAILURE, None
         outcome = self.pipeline.process_mpps(ds, uid, "mpps")
-        if not outcome.accepted:
+        if outcome.failed:  # refused, or unreadable (kept in quarantine)
             return STATUS_PROCESSING_FAILURE, None
         # The response's Attribute List is a DIMSE user option (PS3.7 10.1.3, 10.1.5) that
         # modalities do not read; echoing the dataset cost more CPU than processing it.
@@ -391,3 +428,38 @@ class DicomReceiver:
 
 def _on_echo(event: evt.Event) -> int:
     return STATUS_SUCCESS
+
+
+def store_status(outcome: Outcome) -> int:
+    """The C-STORE status for what the pipeline did with an object."""
+    if not outcome.accepted:
+        return STATUS_OUT_OF_RESOURCES
+    if outcome.failed and outcome.code is not None:
+        return outcome.code.failure_status
+    return STATUS_SUCCESS
+
+
+def _calling_aet(event: evt.Event) -> str | None:
+    with contextlib.suppress(Exception):
+        return str(event.assoc.requestor.ae_title).strip() or None
+    return None
+
+
+class _EdgeAE(AE):
+    """pynetdicom's AE whose calling-AE check also refuses everyone when none is allowed.
+
+    pynetdicom takes an empty ``require_calling_aet`` as "accept any"; the edge's default
+    is to accept none until the operator lists its modalities (``["*"]`` accepts any).
+    """
+
+    def __init__(self, settings: DicomSettings) -> None:
+        super().__init__(ae_title=settings.ae_title)
+        if settings.any_caller:
+            self._allowed: list[str] = []
+        else:
+            # "" matches no calling AE title (pynetdicom refuses empty titles)
+            self._allowed = [a.strip() for a in settings.allowed_calling_aets] or [""]
+
+    @property  # type: ignore[misc, override]
+    def require_calling_aet(self) -> list[str]:
+        return self._allowed

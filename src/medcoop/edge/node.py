@@ -17,7 +17,7 @@ from medcoop.deid.pseudonym import load_or_create_key
 from medcoop.edge.config import EdgeSettings
 from medcoop.edge.dimse import DicomReceiver
 from medcoop.edge.pipeline import Pipeline
-from medcoop.edge.status import EdgeStatus, read_status
+from medcoop.edge.status import EdgeStatus, hub_report, read_status
 from medcoop.edge.store import EdgeStore
 from medcoop.edge.stow import StowServer
 from medcoop.edge.uploader import Uploader
@@ -34,7 +34,7 @@ def open_pipeline(
     settings: EdgeSettings, *, on_queued: Callable[[], None] | None = None
 ) -> tuple[EdgeStore, Pipeline]:
     """Open the edge's database and key and return them with a pipeline (for CLI commands)."""
-    settings.storage.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.storage.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     store = EdgeStore(settings.db_path)
     key = load_or_create_key(settings.deid.key_file, default_issuer=settings.deid.default_issuer)
     return store, Pipeline(settings, store, key, on_queued=on_queued)
@@ -76,7 +76,13 @@ class EdgeNode:
     def start(self) -> None:
         """Open storage and start the uploader, the study closer and the receivers."""
         self.store, self.pipeline = open_pipeline(self.settings, on_queued=self._wake.set)
-        self.uploader = Uploader(self.pipeline.outbox, self.settings.hub, wake=self._wake)
+        pipeline = self.pipeline
+        self.uploader = Uploader(
+            pipeline.outbox,
+            self.settings.hub,
+            wake=self._wake,
+            status_report=lambda: hub_report(pipeline),
+        )
         self.uploader.start()
         self._closer = threading.Thread(target=self._close_studies, name="medcoop-closer")
         self._closer.daemon = True

@@ -4,18 +4,23 @@ Every receiver (DIMSE, STOW-RS, folder import, quarantine retry) hands objects h
 an :class:`Outcome` back. An object is *accepted* only once its facts are committed to the
 edge's database (``synchronous=FULL``) or it is durably quarantined; when the storage is
 full the pipeline refuses it (the DIMSE receiver answers 0xA700) rather than lose it.
+An object that cannot be used (:attr:`QuarantineReason.sender_fault`) is kept in
+quarantine and its sender is told it failed (DIMSE 0xC000/0xA900, a STOW-RS
+FailedSOPSequence item), so that no one believes it counted.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from enum import StrEnum
 from pathlib import Path
 
 from pydicom.dataset import Dataset
@@ -28,12 +33,17 @@ from medcoop.edge.config import EdgeSettings
 from medcoop.edge.consent import ConsentList
 from medcoop.edge.errors import StorageFullError
 from medcoop.edge.outbox import Outbox
-from medcoop.edge.privacy import residual_hits, warm_privacy_caches
-from medcoop.edge.quarantine import Quarantine
+from medcoop.edge.privacy import warm_privacy_caches
+
+try:  # (field, kind) findings where the residual check gives them; else a count
+    from medcoop.edge.privacy import residual_findings as residual_hits  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - until edge/privacy.py names its findings
+    from medcoop.edge.privacy import residual_hits  # type: ignore[assignment]
+from medcoop.edge.quarantine import Finding, Quarantine, QuarantinedObject, QuarantineReason
 from medcoop.edge.store import EdgeStore, now_s
 from medcoop.edge.studies import StudyState, build_record, with_key
 
-__all__ = ["Outcome", "Pipeline"]
+__all__ = ["Outcome", "OutcomeStatus", "Pipeline"]
 
 log = logging.getLogger("medcoop.edge.pipeline")
 
@@ -45,27 +55,53 @@ _DOSE_REPORT_CLASSES = frozenset(
         "1.2.840.10008.5.1.4.1.1.88.76",  # Patient Radiation Dose SR
     }
 )
-#: After a study's first record, later objects are gathered this long before re-sending.
-_SETTLE_S = 2.0
+#: A study with its MPPS completed and its dose report in is sent this long after its
+#: last object (later objects of it make a new record, merged at the hub by event UID).
+SETTLE_S = 2.0
+#: A study with its MPPS completed but no dose report yet waits this long for one.
+MPPS_SETTLE_S = 30.0
+
+
+class OutcomeStatus(StrEnum):
+    """What became of one object."""
+
+    #: Its facts are committed to the study's state.
+    STORED = "stored"
+    #: No dose or usage facts in it (counted).
+    SKIPPED = "skipped"
+    #: The patient opted out of pooling (counted, nothing kept).
+    WITHHELD = "withheld"
+    #: Kept locally with a reason (see :class:`QuarantineReason`).
+    QUARANTINED = "quarantined"
+    #: Not accepted (storage full): the sender must keep it and retry.
+    REFUSED = "refused"
+    #: Not accepted and not kept: it does not belong where it was sent (STOW-RS to
+    #: another study's URL).
+    REJECTED = "rejected"
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What the pipeline did with one object.
+    """What the pipeline did with one object, and why."""
 
-    ``status`` is ``stored`` (facts committed), ``skipped`` (no dose or usage facts in it,
-    counted), ``withheld`` (the patient opted out), ``quarantined`` (kept locally with a
-    reason) or ``refused`` (not accepted: storage full; the sender must retry).
-    """
-
-    status: str
+    status: OutcomeStatus
     reason: str | None = None
     quarantine_id: int | None = None
+    code: QuarantineReason | None = None
+    findings: tuple[Finding, ...] = ()
+    #: The object's SOP Class and Instance UIDs, when it could be parsed (for the answer).
+    sop_class_uid: str | None = None
+    sop_instance_uid: str | None = None
 
     @property
     def accepted(self) -> bool:
         """Whether the object is safely in the edge's hands (the sender may forget it)."""
-        return self.status != "refused"
+        return self.status not in (OutcomeStatus.REFUSED, OutcomeStatus.REJECTED)
+
+    @property
+    def failed(self) -> bool:
+        """Whether the sender must be told the object failed (refused, or unusable)."""
+        return not self.accepted or (self.code is not None and self.code.sender_fault)
 
 
 class Pipeline:
@@ -86,6 +122,7 @@ class Pipeline:
         self.outbox = Outbox(store)
         self.consent = ConsentList(store, key)
         self.quarantine = Quarantine(store, settings.quarantine_dir)
+        self._allowed = frozenset(t.strip().casefold() for t in settings.deid.allow_terms)
         self._on_queued = on_queued or (lambda: None)
         self._space_checked_at = 0.0
         self._low_space = False
@@ -93,20 +130,48 @@ class Pipeline:
 
     # --- entry points ------------------------------------------------------------------
     def process_bytes(
-        self, data: bytes, origin: str, *, quarantine_failures: bool = True
+        self,
+        data: bytes,
+        origin: str,
+        *,
+        sender: str | None = None,
+        quarantine_failures: bool = True,
+        expect_study_uid: str | None = None,
     ) -> Outcome:
-        """Process one DICOM object given as bytes (Part 10 file, or a bare dataset)."""
-        try:
-            self.check_space()
-        except StorageFullError as exc:
-            return Outcome("refused", reason=str(exc))
+        """Process one DICOM object given as bytes (Part 10 file, or a bare dataset).
+
+        ``origin`` names the receiver (``dimse``, ``stow``, ``import``); ``sender`` the
+        calling AE title or the client's address, kept with a quarantine entry. With
+        ``expect_study_uid`` an object of another study is rejected (not kept).
+        """
+        failure = _Failure(data, origin, sender, quarantine_failures)
+        ds: Dataset | None = None
+        problem: Exception | None = None
         try:
             ds = read_dataset(data)
             if not ds.get("SOPClassUID") or not ds.get("SOPInstanceUID"):
                 raise ValueError("no SOP Class or SOP Instance UID")
         except Exception as exc:  # any parse failure is the object's fault
-            return self._fail(data, f"malformed: {type(exc).__name__}", origin, quarantine_failures)
-        return self._process_dataset(ds, data, origin, quarantine_failures)
+            problem = exc
+        ids: dict[str, str] = {}
+        if problem is None and ds is not None:
+            ids = {
+                "sop_class_uid": str(ds.SOPClassUID),
+                "sop_instance_uid": str(ds.SOPInstanceUID),
+            }
+        try:  # after parsing (the refusal names the instance), before any write
+            self.check_space()
+        except StorageFullError as exc:
+            return Outcome(OutcomeStatus.REFUSED, reason=str(exc), **ids)  # type: ignore[arg-type]
+        if problem is not None or ds is None:
+            code, reason = _unreadable(problem, "malformed")
+            if code is QuarantineReason.UNREADABLE:
+                code = QuarantineReason.MALFORMED  # it did not even parse
+            return self._fail(failure, code, reason)
+        if expect_study_uid is not None and str(ds.get("StudyInstanceUID", "")) != expect_study_uid:
+            return Outcome(OutcomeStatus.REJECTED, reason="not of the study addressed", **ids)  # type: ignore[arg-type]
+        failure.object_key = self.key.remap_uid(ids["sop_instance_uid"])
+        return replace(self._process_dataset(ds, data, failure), **ids)  # type: ignore[arg-type]
 
     def process_mpps(self, ds: Dataset, mpps_uid: str, origin: str) -> Outcome:
         """Process an MPPS N-CREATE or N-SET dataset for the instance ``mpps_uid``."""
@@ -115,32 +180,58 @@ class Pipeline:
         try:
             self.check_space()
         except StorageFullError as exc:
-            return Outcome("refused", reason=str(exc))
+            return Outcome(OutcomeStatus.REFUSED, reason=str(exc))
+        failure = _Failure(b"", origin, sender=None, keep=True)
+        failure.object_key = "mpps:" + self.key.remap_uid(mpps_uid or "none")
         try:
             facts = extract_mpps(ds)
         except Exception as exc:  # a bug must not take the receiver down
-            return self._fail(_encode(ds), f"mpps extraction failed: {type(exc).__name__}", origin)
+            failure.data = _encode(ds)
+            return self._fail(failure, *_unreadable(exc, "mpps extraction failed"))
         if isinstance(facts, Skipped):
-            return self._count("skipped", Outcome("skipped", reason=facts.reason))
+            return self._count("skipped", Outcome(OutcomeStatus.SKIPPED, reason=facts.reason))
         try:
             return self._apply_mpps(facts, mpps_uid)
         except _ResidualFound as exc:
-            return self._fail(_encode(ds), exc.reason, origin)
+            failure.data = _encode(ds)
+            return self._fail(
+                failure, QuarantineReason.RESIDUAL_IDENTIFIER, exc.reason, exc.findings
+            )
         except sqlite3.OperationalError as exc:
             return _refusal(exc)
 
     def retry_quarantined(self, quarantine_id: int) -> bool:
-        """Process a quarantined object again; return whether it left the quarantine."""
+        """Process a quarantined object again; return whether it left the quarantine.
 
-        def attempt(data: bytes, origin: str) -> bool:
-            outcome = self.process_bytes(data, origin, quarantine_failures=False)
-            return outcome.accepted and outcome.status != "quarantined"
+        Run after a configuration change (``deid.allow_terms``) or an upgrade: what now
+        passes is processed and leaves; what fails again stays, with this try's reason.
+        """
+        return self.retry_item(self.quarantine.get(quarantine_id)).accepted_now
 
-        return self.quarantine.retry(quarantine_id, attempt)
+    def retry_item(self, item: QuarantinedObject) -> RetryResult:
+        """Process one quarantined object again (see :meth:`retry_quarantined`)."""
+        data = self.quarantine.read(item)
+        if item.origin == "mpps":  # an MPPS dataset is kept encoded; it was never a file
+            return RetryResult(False, item.reason_code)
+        outcome = self.process_bytes(
+            data, item.origin, sender=item.sender, quarantine_failures=False
+        )
+        if not outcome.accepted:  # storage full: keep it, unchanged
+            return RetryResult(False, item.reason_code)
+        if outcome.status is OutcomeStatus.QUARANTINED and outcome.code is not None:
+            self.quarantine.note_retry(
+                item.quarantine_id,
+                code=outcome.code,
+                reason=outcome.reason or "",
+                findings=outcome.findings,
+            )
+            return RetryResult(False, outcome.code)
+        self.quarantine.release(item)
+        return RetryResult(True, item.reason_code)
 
     def process_file(self, path: Path, origin: str = "import") -> Outcome:
         """Process one file from a folder import."""
-        return self.process_bytes(path.read_bytes(), origin)
+        return self.process_bytes(path.read_bytes(), origin, sender=origin)
 
     # --- storage floor -----------------------------------------------------------------
     def check_space(self) -> None:
@@ -158,42 +249,54 @@ class Pipeline:
             raise StorageFullError(str(self.settings.storage.data_dir), free, floor)
 
     # --- internals ---------------------------------------------------------------------
-    def _process_dataset(
-        self, ds: Dataset, data: bytes, origin: str, quarantine_failures: bool
-    ) -> Outcome:
+    def _process_dataset(self, ds: Dataset, data: bytes, failure: _Failure) -> Outcome:
         from medcoop.dicom import extract_dataset
 
         try:
             ext = extract_dataset(ds)
-        except Exception as exc:  # malformed content surfaces here (lazy parse)
-            return self._fail(
-                data, f"unreadable: {type(exc).__name__}", origin, quarantine_failures
-            )
+        except Exception as exc:  # malformed or truncated content surfaces here
+            return self._fail(failure, *_unreadable(exc, "unreadable"))
         if isinstance(ext, Damaged):  # cut short: never half-counted, the sender must resend
-            return self._fail(data, f"malformed: {ext.reason}", origin, quarantine_failures)
+            return self._fail(failure, QuarantineReason.TRUNCATED, f"truncated: {ext.reason}")
         if isinstance(ext, Skipped):
             if str(ds.get("SOPClassUID", "")) in _DOSE_REPORT_CLASSES:
                 reason = f"dose report without usable content: {ext.reason[:120]}"
-                return self._fail(data, reason, origin, quarantine_failures)
-            return self._count("skipped", Outcome("skipped", reason=ext.reason))
+                return self._fail(failure, QuarantineReason.UNUSABLE_DOSE_REPORT, reason)
+            return self._count("skipped", Outcome(OutcomeStatus.SKIPPED, reason=ext.reason))
+        if str(ds.SOPClassUID) in _DOSE_REPORT_CLASSES and not _has_dose(ext):
+            # a report stating no event and no total is broken, not a zero-dose exam
+            reason = "dose report without usable content: no irradiation event and no total"
+            return self._fail(failure, QuarantineReason.UNUSABLE_DOSE_REPORT, reason)
         if _burned_in(ds) and ext.source is not records.SourceKind.RDSR and not ext.events:
-            return self._fail(data, "burned-in annotation declared", origin, quarantine_failures)
+            return self._fail(
+                failure, QuarantineReason.BURNED_IN_ANNOTATION, "burned-in annotation declared"
+            )
         try:
-            outcome = self._apply_extraction(ext, data, origin, quarantine_failures)
+            outcome = self._apply_extraction(ext, failure)
         except sqlite3.OperationalError as exc:
             return _refusal(exc)
-        if outcome.status == "stored" and self.settings.storage.retain_received:
+        if outcome.status is OutcomeStatus.STORED and self.settings.storage.retain_received:
             self._retain(ext, data)
         return outcome
 
-    def _apply_extraction(
-        self, ext: Extraction, data: bytes, origin: str, quarantine_failures: bool
-    ) -> Outcome:
+    def identifying_values(self, values: Iterable[str]) -> frozenset[str]:
+        """The values the residual check looks for: the object's, less the allowed terms.
+
+        ``deid.allow_terms`` lists values a site knows are not a person's (a department
+        called "Mammography"): an identifying value equal to one, ignoring case, is not
+        looked for and not cleaned from text.
+        """
+        allowed = self._allowed
+        if not allowed:
+            return frozenset(values)
+        return frozenset(v for v in values if v.strip().casefold() not in allowed)
+
+    def _apply_extraction(self, ext: Extraction, failure: _Failure) -> Outcome:
         pseudonym = self.key.patient_pseudonym(
             ext.patient.patient_id or "", ext.patient.issuer_of_patient_id or ""
         )
         study_uid = self.key.remap_uid(ext.study_instance_uid)
-        values = frozenset(ext.identifying_values())
+        values = self.identifying_values(ext.identifying_values())
         # Work in the commit is serial and slowed by every other thread wanting the GIL:
         # what does not depend on the study's stored state is done here, in parallel
         # with the commit in progress, and cached for the merge.
@@ -205,53 +308,58 @@ class Pipeline:
         def work(conn: sqlite3.Connection) -> Outcome:
             if ext.patient.patient_id and self.consent.is_opted_out(pseudonym):
                 self.store.bump_many(conn, ("consent_withheld", "received"))
-                return Outcome("withheld", reason="patient opted out of pooling")
-            state, emitted_before = _load_state(conn, study_uid)
+                return Outcome(OutcomeStatus.WITHHELD, reason="patient opted out of pooling")
+            state, emitted_before = self._load_state(conn, study_uid)
             state.add_extraction(ext, self.key, self.zone, values)
             draft = build_record(state, keyed=False)
-            hits = residual_hits(values, draft.model_dump_json())
-            if hits:  # raised: the group commit rolls this object's changes back
-                raise _ResidualFound(hits)
+            findings = _findings(residual_hits(values, draft.model_dump_json()))
+            if findings:  # raised: the group commit rolls this object's changes back
+                raise _ResidualFound(findings)
             self._save_and_maybe_emit(conn, state, emitted_before, draft)
             self.store.bump_many(conn, ("processed", "received"))
-            return Outcome("stored")
+            return Outcome(OutcomeStatus.STORED)
 
         try:
             return self.store.commit_grouped(work)
         except _ResidualFound as exc:
-            return self._fail(data, exc.reason, origin, quarantine_failures)
+            return self._fail(
+                failure, QuarantineReason.RESIDUAL_IDENTIFIER, exc.reason, exc.findings
+            )
 
     def _apply_mpps(self, facts: MppsFacts, mpps_uid: str) -> Outcome:
         remapped_mpps = self.key.remap_uid(mpps_uid)
         incoming = [self.key.remap_uid(u) for u in facts.study_instance_uids]
-        values = frozenset(facts.identifying_values())
+        values = self.identifying_values(facts.identifying_values())
         warm_privacy_caches(values, [facts.performed_protocol])  # as for objects
 
         def work(conn: sqlite3.Connection) -> Outcome:
-            known = _mpps_studies(conn, remapped_mpps)
+            known = self.store.mpps_studies(conn, remapped_mpps)
             study_uids = list(dict.fromkeys([*known, *incoming]))
             if not study_uids:
                 self.store.bump_many(conn, ("skipped", "received"))
-                return Outcome("skipped", reason="MPPS for no known study")
-            conn.execute(
-                "INSERT INTO mpps (mpps_uid, study_uids) VALUES (?, ?) "
-                "ON CONFLICT(mpps_uid) DO UPDATE SET study_uids = excluded.study_uids",
-                (remapped_mpps, ",".join(study_uids)),
-            )
-            hits = 0
+                return Outcome(OutcomeStatus.SKIPPED, reason="MPPS for no known study")
+            self.store.set_mpps_studies(conn, remapped_mpps, study_uids)
+            findings: list[Finding] = []
             for study_uid in study_uids:
-                state, emitted_before = _load_state(conn, study_uid)
+                state, emitted_before = self._load_state(conn, study_uid)
                 state.add_mpps(facts, self.key, self.zone, values)
                 draft = build_record(state, keyed=False)
-                hits += residual_hits(values, draft.model_dump_json())
-                if not hits:
+                findings += _findings(residual_hits(values, draft.model_dump_json()))
+                if not findings:
                     self._save_and_maybe_emit(conn, state, emitted_before, draft)
-            if hits:
-                raise _ResidualFound(hits)
+            if findings:
+                raise _ResidualFound(findings)
             self.store.bump_many(conn, ("processed", "received"))
-            return Outcome("stored")
+            return Outcome(OutcomeStatus.STORED)
 
         return self.store.commit_grouped(work)
+
+    def _load_state(self, conn: sqlite3.Connection, study_uid: str) -> tuple[StudyState, bool]:
+        """Return a study's state and whether a record of it was queued before."""
+        text, emitted_before = self.store.load_study(conn, study_uid)
+        if text is None:
+            return StudyState(study_uid=study_uid), False
+        return StudyState.from_json(text), emitted_before
 
     def _save_and_maybe_emit(
         self,
@@ -260,13 +368,12 @@ class Pipeline:
         emitted_before: bool,
         draft: records.StudyRecord | None = None,
     ) -> None:
-        conn.execute(
-            "INSERT INTO studies (study_uid, state, has_rdsr, mpps_completed, dirty, "
-            "last_update_at) VALUES (?, ?, ?, ?, 1, ?) ON CONFLICT(study_uid) DO UPDATE SET "
-            "state = excluded.state, has_rdsr = excluded.has_rdsr, "
-            "mpps_completed = excluded.mpps_completed, dirty = 1, "
-            "last_update_at = excluded.last_update_at",
-            (state.study_uid, state.to_json(), state.has_rdsr, state.mpps_final, now_s()),
+        self.store.save_study(
+            conn,
+            state.study_uid,
+            state.to_json(),
+            has_rdsr=state.has_rdsr,
+            mpps_completed=state.mpps_final,
         )
         if state.has_rdsr and state.mpps_final and not emitted_before:
             self._emit(conn, state, draft)
@@ -277,30 +384,22 @@ class Pipeline:
         # ``draft``: the caller's unkeyed build of this very state (saves a rebuild).
         patient = state.patient or {}
         if self.consent.is_opted_out(patient.get("pseudonym", "")):
-            conn.execute("DELETE FROM studies WHERE study_uid = ?", (state.study_uid,))
+            self.store.forget_study(conn, state.study_uid)
             self.store.bump(conn, "consent_withheld")
             return
         record = with_key(draft) if draft is not None else build_record(state)
         self.outbox.enqueue(conn, record)
-        conn.execute(
-            "UPDATE studies SET dirty = 0, last_record_key = ? WHERE study_uid = ?",
-            (record.record_key, state.study_uid),
-        )
+        self.store.mark_emitted(conn, state.study_uid, record.record_key)
         self._on_queued()
 
     def emit_due(self, *, now: float | None = None) -> int:
         """Queue records of studies that are complete or idle long enough; return how many."""
         now = now_s() if now is None else now
-        idle_before = now - self.settings.study_completion_timeout_s
-        with self.store.reading() as conn:
-            due = [
-                row[0]
-                for row in conn.execute(
-                    "SELECT study_uid FROM studies WHERE dirty = 1 AND (last_update_at <= ? OR "
-                    "(has_rdsr = 1 AND mpps_completed = 1 AND last_update_at <= ?))",
-                    (idle_before, now - _SETTLE_S),
-                )
-            ]
+        due = self.store.due_studies(
+            idle_before=now - self.settings.study_completion_timeout_s,
+            complete_before=now - SETTLE_S,
+            mpps_before=now - MPPS_SETTLE_S,
+        )
         if due:
             # One commit for all of them; a study that fails to build is logged and left
             # dirty (retried next time) without holding the others back.
@@ -308,7 +407,7 @@ class Pipeline:
                 for study_uid in due:
                     conn.execute("SAVEPOINT due")
                     try:
-                        self._emit(conn, _load_state(conn, study_uid)[0])
+                        self._emit(conn, self._load_state(conn, study_uid)[0])
                     except Exception:
                         if not conn.in_transaction:
                             raise
@@ -326,11 +425,7 @@ class Pipeline:
         """
         now = now_s() if now is None else now
         cutoff = now - self.settings.storage.retention_days * 86400.0
-        removed = 0
-        with self.store.transaction() as conn:
-            removed += conn.execute(
-                "DELETE FROM studies WHERE dirty = 0 AND last_update_at < ?", (cutoff,)
-            ).rowcount
+        removed = self.store.prune_studies(cutoff)
         received = self.settings.received_dir
         if received.is_dir():
             for path in received.rglob("*.dcm"):
@@ -340,16 +435,36 @@ class Pipeline:
         return removed
 
     def _fail(
-        self, data: bytes, reason: str, origin: str, quarantine_failures: bool = True
+        self,
+        failure: _Failure,
+        code: QuarantineReason,
+        reason: str,
+        findings: tuple[Finding, ...] = (),
     ) -> Outcome:
-        if not quarantine_failures:
-            return Outcome("quarantined", reason=reason)
+        outcome = Outcome(OutcomeStatus.QUARANTINED, reason=reason, code=code, findings=findings)
+        if not failure.keep:
+            return outcome
         try:
-            qid = self.quarantine.put(data, reason=reason, origin=origin, counters=("received",))
+            qid = self.quarantine.put(
+                failure.data,
+                code=code,
+                reason=reason,
+                origin=failure.origin,
+                sender=failure.sender,
+                findings=findings,
+                object_key=failure.object_key or _bytes_key(failure.data),
+                counters=("received",),
+            )
         except (OSError, sqlite3.OperationalError) as exc:
             return _refusal(exc)
-        log.warning("object quarantined", extra={"reason": reason, "quarantine_id": qid})
-        return Outcome("quarantined", reason=reason, quarantine_id=qid)
+        log.warning(
+            "object quarantined",
+            extra={"reason": code.value, "quarantine_id": qid, "origin": failure.origin},
+        )
+        return Outcome(
+            OutcomeStatus.QUARANTINED, reason=reason, quarantine_id=qid, code=code,
+            findings=findings,
+        )
 
     def _count(self, name: str, outcome: Outcome) -> Outcome:
         # One commit per object: the outcome's counter and "received" together; a full
@@ -371,25 +486,66 @@ class Pipeline:
         path.chmod(0o600)
 
 
+@dataclass(frozen=True, slots=True)
+class RetryResult:
+    """What retrying one quarantined object did."""
+
+    accepted_now: bool
+    code: QuarantineReason
+
+
+@dataclass(slots=True)
+class _Failure:
+    """Where an object came from, for its quarantine entry if it gets one."""
+
+    data: bytes
+    origin: str
+    sender: str | None
+    keep: bool  # False on a retry: the object already has its entry
+    object_key: str | None = None
+
+
 class _ResidualFound(Exception):
-    def __init__(self, hits: int) -> None:
-        self.reason = f"residual identifiers in the de-identified record ({hits} value(s))"
+    def __init__(self, findings: list[Finding]) -> None:
+        self.findings = tuple(sorted(set(findings)))
+        self.reason = "residual identifier: " + "; ".join(
+            f"{kind} in {field}" for field, kind in self.findings
+        )
         super().__init__(self.reason)
 
 
-def _load_state(conn: sqlite3.Connection, study_uid: str) -> tuple[StudyState, bool]:
-    """Return a study's state and whether a record of it was queued before."""
-    row = conn.execute(
-        "SELECT state, last_record_key FROM studies WHERE study_uid = ?", (study_uid,)
-    ).fetchone()
-    if row is None:
-        return StudyState(study_uid=study_uid), False
-    return StudyState.from_json(row[0]), row[1] is not None
+def _findings(hits: object) -> list[Finding]:
+    """The residual check's answer as (field, kind) pairs.
+
+    Accepts a list of pairs or of objects with ``field``/``path`` and ``kind``, or a bare
+    count (an older check that says only how many values it found).
+    """
+    if isinstance(hits, int):
+        return [("record", "identifying value")] if hits else []
+    found: list[Finding] = []
+    for hit in hits:  # type: ignore[attr-defined]
+        if isinstance(hit, tuple):
+            found.append((str(hit[0]), str(hit[1])))
+        else:
+            where = getattr(hit, "field", None) or getattr(hit, "path", "record")
+            found.append((str(where), str(getattr(hit, "kind", "identifying value"))))
+    return found
 
 
-def _mpps_studies(conn: sqlite3.Connection, mpps_uid: str) -> list[str]:
-    row = conn.execute("SELECT study_uids FROM mpps WHERE mpps_uid = ?", (mpps_uid,)).fetchone()
-    return [] if row is None or not row[0] else row[0].split(",")
+def _unreadable(exc: BaseException | None, prefix: str) -> tuple[QuarantineReason, str]:
+    """The reason for an object whose content could not be extracted.
+
+    Any extraction error means the object cannot be used; one whose class says it was cut
+    short (the extractor's truncation error) is recorded as such.
+    """
+    name = type(exc).__name__
+    if "truncat" in name.lower():
+        return QuarantineReason.TRUNCATED, f"truncated: {name}"
+    return QuarantineReason.UNREADABLE, f"{prefix}: {name}"
+
+
+def _bytes_key(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def _encode(ds: Dataset) -> bytes:
@@ -401,10 +557,15 @@ def _encode(ds: Dataset) -> bytes:
     return buffer.getvalue()
 
 
+def _has_dose(ext: Extraction) -> bool:
+    totals = ext.totals.model_dump(exclude_none=True, exclude={"number_of_events"})
+    return bool(ext.events) or any(v not in (0, 0.0) for v in totals.values())
+
+
 def _burned_in(ds: Dataset) -> bool:
     return str(ds.get("BurnedInAnnotation", "")).strip().upper() == "YES"
 
 
 def _refusal(exc: BaseException) -> Outcome:
     log.error("storage failure: refusing objects", extra={"error": type(exc).__name__})
-    return Outcome("refused", reason=f"storage failure: {type(exc).__name__}: {exc}")
+    return Outcome(OutcomeStatus.REFUSED, reason=f"storage failure: {type(exc).__name__}: {exc}")

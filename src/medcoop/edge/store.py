@@ -1,10 +1,17 @@
-"""The edge's one SQLite database: schema, connection, transactions and counters.
+"""The edge's one SQLite database: schema and its migrations, connection, transactions, SQL.
 
 Everything durable on the edge lives here (WAL mode, ``synchronous=FULL``): the outbox,
 per-study state (pseudonymous dose and usage facts only), the quarantine index, the consent
 opt-out list and the counters ``medcoop edge status`` shows. One connection is shared by
 all threads behind a lock: SQLite serialises writers anyway, and one connection keeps
-commits ordered and cheap.
+commits ordered and cheap. The pipeline's queries on study state live here too
+(:meth:`EdgeStore.load_study` and friends), so the pipeline holds no SQL.
+
+The schema is versioned (``PRAGMA user_version``) and upgraded in place by
+:data:`MIGRATIONS` when a newer release opens an older database; a copy of the database is
+taken first (``edge.sqlite3.bak-v<N>``, mode 0600). A database written by a newer release
+is refused rather than misread. Edges from before versioning (``user_version`` 0) hold
+schema 1 exactly.
 
 Receivers write through :meth:`EdgeStore.commit_grouped` (group commit): work submitted
 by concurrent associations while a commit is in progress runs in the next transaction,
@@ -15,15 +22,27 @@ before any of its callers returns.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TypeVar
 
-__all__ = ["COUNTERS", "EdgeStore"]
+from medcoop.edge.errors import EdgeError
+
+__all__ = [
+    "COUNTERS",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "EdgeStore",
+    "Migration",
+    "OpenStudy",
+    "SchemaTooNewError",
+]
 
 T = TypeVar("T")
 
@@ -39,7 +58,8 @@ COUNTERS = (
     "records_rejected",
 )
 
-_SCHEMA = """
+#: Schema 1: the database as every edge released before versioning created it.
+_SCHEMA_1 = """
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -76,6 +96,69 @@ CREATE TABLE IF NOT EXISTS consent (pseudonym TEXT PRIMARY KEY, opted_out_at REA
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
 
+#: Schema 2: actionable quarantine entries (reason code, findings as (field, kind) pairs,
+#: the sending AE, one entry per object however often it is re-sent).
+_SCHEMA_2 = """
+ALTER TABLE quarantine ADD COLUMN reason_code TEXT NOT NULL DEFAULT 'other';
+ALTER TABLE quarantine ADD COLUMN findings TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE quarantine ADD COLUMN sender TEXT;
+ALTER TABLE quarantine ADD COLUMN object_key TEXT;
+ALTER TABLE quarantine ADD COLUMN seen_count INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE quarantine ADD COLUMN last_seen_at REAL;
+UPDATE quarantine SET last_seen_at = created_at;
+UPDATE quarantine SET reason_code = CASE
+    WHEN reason LIKE 'residual identifiers%' THEN 'residual_identifier'
+    WHEN reason LIKE 'malformed%' THEN 'malformed'
+    WHEN reason LIKE 'unreadable%' THEN 'unreadable'
+    WHEN reason LIKE 'dose report without usable content%' THEN 'unusable_dose_report'
+    WHEN reason LIKE 'burned-in%' THEN 'burned_in_annotation'
+    WHEN reason LIKE 'mpps extraction failed%' THEN 'unreadable'
+    ELSE 'other' END;
+CREATE UNIQUE INDEX quarantine_object ON quarantine (object_key) WHERE object_key IS NOT NULL;
+CREATE INDEX quarantine_reason ON quarantine (reason_code);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One step of the edge's schema: ``version`` is the schema it produces."""
+
+    version: int
+    what: str
+    sql: str
+
+
+#: Every schema step, in order; a release that changes the schema appends one.
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "outbox, studies, MPPS, quarantine, consent, counters", _SCHEMA_1),
+    Migration(2, "actionable quarantine (reason code, findings, sender, one entry per object)",
+              _SCHEMA_2),
+)
+#: The schema this release reads and writes.
+SCHEMA_VERSION = MIGRATIONS[-1].version
+
+
+class SchemaTooNewError(EdgeError):
+    """The database was written by a newer release of the edge (downgrades are not supported)."""
+
+    def __init__(self, path: Path, found: int) -> None:
+        super().__init__(
+            f"{path}: schema version {found} is newer than this release's {SCHEMA_VERSION}; "
+            "upgrade medcoop (the database is left untouched)"
+        )
+        self.found = found
+
+
+@dataclass(frozen=True, slots=True)
+class OpenStudy:
+    """A study whose record is not yet (re)sent: what ``edge status`` shows per study."""
+
+    study_uid: str
+    last_update_at: float
+    has_rdsr: bool
+    mpps_completed: bool
+    sent_before: bool
+
 
 class EdgeStore:
     """The edge's SQLite database, shared by the receivers, pipeline and uploader.
@@ -87,8 +170,9 @@ class EdgeStore:
     """
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.path = path
+        _create_private(path)  # SQLite gives its -wal and -shm files the database's mode
         self._lock = threading.RLock()
         self._owner: int | None = None  # the thread inside a write transaction, if any
         self._conn = sqlite3.connect(
@@ -98,7 +182,8 @@ class EdgeStore:
         # FULL: a commit is on disk before we answer a C-STORE with success.
         self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.execute("PRAGMA foreign_keys=ON")
-        self._conn.executescript(_SCHEMA)
+        #: The schema version found on opening (before any migration).
+        self.opened_version = self._migrate()
         # Group commit: callers queue work; whoever finds no commit in progress leads the
         # next one (no extra thread, so a lone caller pays no hand-off).
         self._group = threading.Condition(threading.Lock())
@@ -112,6 +197,50 @@ class EdgeStore:
                 "INSERT OR IGNORE INTO counters (name, value) VALUES (?, 0)",
                 [(name,) for name in COUNTERS],
             )
+
+    def _migrate(self) -> int:
+        """Bring the schema to :data:`SCHEMA_VERSION`; return the version found."""
+        conn = self._conn
+        found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if found > SCHEMA_VERSION:
+            conn.close()
+            raise SchemaTooNewError(self.path, found)
+        if found == 0 and _has_table(conn, "outbox"):
+            found = 1  # an edge from before versioning: schema 1 exactly
+            conn.execute("PRAGMA user_version = 1")
+        if found == SCHEMA_VERSION:
+            return found
+        if found > 0:
+            self._backup(found)
+        for step in MIGRATIONS:
+            if step.version <= found:
+                continue
+            # DDL and the version bump in one transaction: a crash leaves the old schema
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _statements(step.sql):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {step.version}")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        return found
+
+    def _backup(self, version: int) -> None:
+        target = self.path.with_name(f"{self.path.name}.bak-v{version}")
+        if target.exists():
+            return  # the first copy of this version is the one worth keeping
+        _create_private(target)
+        target.unlink()  # VACUUM INTO wants a new file; the umask-free mode is set below
+        self._conn.execute("VACUUM INTO ?", (str(target),))
+        os.chmod(target, 0o600)
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of the open database."""
+        with self.reading() as conn:
+            return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
     def close(self) -> None:
         """Checkpoint and close the database."""
@@ -249,6 +378,100 @@ class EdgeStore:
         return None if row is None else row[0]
 
 
+    # --- study state (the pipeline's queries) -------------------------------------------
+    def load_study(self, conn: sqlite3.Connection, study_uid: str) -> tuple[str | None, bool]:
+        """Return a study's stored state (JSON, or None) and whether a record was queued."""
+        row = conn.execute(
+            "SELECT state, last_record_key FROM studies WHERE study_uid = ?", (study_uid,)
+        ).fetchone()
+        return (None, False) if row is None else (row[0], row[1] is not None)
+
+    def save_study(
+        self,
+        conn: sqlite3.Connection,
+        study_uid: str,
+        state_json: str,
+        *,
+        has_rdsr: bool,
+        mpps_completed: bool,
+    ) -> None:
+        """Store a study's state and mark it as waiting to be (re)sent."""
+        conn.execute(
+            "INSERT INTO studies (study_uid, state, has_rdsr, mpps_completed, dirty, "
+            "last_update_at) VALUES (?, ?, ?, ?, 1, ?) ON CONFLICT(study_uid) DO UPDATE SET "
+            "state = excluded.state, has_rdsr = excluded.has_rdsr, "
+            "mpps_completed = excluded.mpps_completed, dirty = 1, "
+            "last_update_at = excluded.last_update_at",
+            (study_uid, state_json, has_rdsr, mpps_completed, now_s()),
+        )
+
+    def mark_emitted(self, conn: sqlite3.Connection, study_uid: str, record_key: str) -> None:
+        """Note that ``record_key`` was queued for the study (it is clean until it changes)."""
+        conn.execute(
+            "UPDATE studies SET dirty = 0, last_record_key = ? WHERE study_uid = ?",
+            (record_key, study_uid),
+        )
+
+    def forget_study(self, conn: sqlite3.Connection, study_uid: str) -> None:
+        """Delete a study's state (its patient opted out)."""
+        conn.execute("DELETE FROM studies WHERE study_uid = ?", (study_uid,))
+
+    def due_studies(
+        self, *, idle_before: float, complete_before: float, mpps_before: float
+    ) -> list[str]:
+        """Studies to send: idle since ``idle_before``; with MPPS completed and a dose
+        report, untouched since ``complete_before``; with MPPS completed, since
+        ``mpps_before``."""
+        with self.reading() as conn:
+            rows = conn.execute(
+                "SELECT study_uid FROM studies WHERE dirty = 1 AND (last_update_at <= ? OR "
+                "(mpps_completed = 1 AND (last_update_at <= ? OR "
+                "(has_rdsr = 1 AND last_update_at <= ?))))",
+                (idle_before, mpps_before, complete_before),
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def open_studies(self, limit: int = 1000) -> list[OpenStudy]:
+        """Studies waiting to be (re)sent, oldest update first."""
+        with self.reading() as conn:
+            rows = conn.execute(
+                "SELECT study_uid, last_update_at, has_rdsr, mpps_completed, "
+                "last_record_key IS NOT NULL FROM studies WHERE dirty = 1 "
+                "ORDER BY last_update_at LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [OpenStudy(r[0], r[1], bool(r[2]), bool(r[3]), bool(r[4])) for r in rows]
+
+    def count_open_studies(self) -> int:
+        """How many studies wait to be (re)sent."""
+        with self.reading() as conn:
+            return int(conn.execute("SELECT count(*) FROM studies WHERE dirty = 1").fetchone()[0])
+
+    def prune_studies(self, cutoff: float) -> int:
+        """Forget sent studies untouched since ``cutoff``; return how many."""
+        with self.transaction() as conn:
+            return conn.execute(
+                "DELETE FROM studies WHERE dirty = 0 AND last_update_at < ?", (cutoff,)
+            ).rowcount
+
+    def mpps_studies(self, conn: sqlite3.Connection, mpps_uid: str) -> list[str]:
+        """The (remapped) study UIDs an MPPS instance was seen with."""
+        row = conn.execute(
+            "SELECT study_uids FROM mpps WHERE mpps_uid = ?", (mpps_uid,)
+        ).fetchone()
+        return [] if row is None or not row[0] else row[0].split(",")
+
+    def set_mpps_studies(
+        self, conn: sqlite3.Connection, mpps_uid: str, study_uids: list[str]
+    ) -> None:
+        """Remember which studies an MPPS instance belongs to (an N-SET carries none)."""
+        conn.execute(
+            "INSERT INTO mpps (mpps_uid, study_uids) VALUES (?, ?) "
+            "ON CONFLICT(mpps_uid) DO UPDATE SET study_uids = excluded.study_uids",
+            (mpps_uid, ",".join(study_uids)),
+        )
+
+
 class _Work(Generic[T]):
     """One caller's piece of a group commit."""
 
@@ -269,3 +492,22 @@ class _Work(Generic[T]):
 def now_s() -> float:
     """Seconds since the epoch (UTC), as stored in the database."""
     return time.time()
+
+
+def _create_private(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 unless it exists; make an existing one 0600."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        if path.stat().st_mode & 0o077:
+            os.chmod(path, 0o600)
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    row = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
+    return row.fetchone() is not None
+
+
+def _statements(script: str) -> list[str]:
+    # The migration scripts hold no semicolons inside statements.
+    return [part.strip() for part in script.split(";") if part.strip()]

@@ -6,6 +6,11 @@ outbox after a restart, and treats each answer of ``POST /api/v1/ingest`` as the
 describes: 200 marks the batch sent (new and duplicate keys alike), 401/403 stop blind
 retries and are shown by status, 413 halves the batch, 422 sets the named record aside,
 429 honours ``Retry-After``.
+
+It also reports the edge's own state to ``POST /api/v1/edge/status`` (quarantine counts
+by reason, counters, open studies, backlog: counts only) at most every
+:data:`REPORT_INTERVAL_S` and when that state changed, so the hub's overview shows what each
+site holds back. A hub without that endpoint (404) is not asked again by this uploader.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ import json
 import logging
 import random
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -32,6 +39,10 @@ _AUTH_RETRY_S = 60.0
 #: After a batch that was not full, wait this long for more records before the next one:
 #: fewer, larger batches (one commit and one hub request each) for at most this much delay.
 _LINGER_S = 0.2
+#: The longest time between two status reports to the hub (sooner when the state changes).
+REPORT_INTERVAL_S = 60.0
+#: Between two reports at least this long, however often the state changes.
+_REPORT_MIN_S = 5.0
 
 
 def full_jitter_delay_s(attempt: int, *, base_s: float, max_s: float, rng: random.Random) -> float:
@@ -81,6 +92,7 @@ class Uploader:
         *,
         wake: threading.Event | None = None,
         rng: random.Random | None = None,
+        status_report: Callable[[], dict[str, object]] | None = None,
     ) -> None:
         self.outbox = outbox
         self.settings = settings
@@ -91,6 +103,10 @@ class Uploader:
         self._client = httpx.Client(timeout=settings.timeout_s)
         self._failures = 0
         self._meta: dict[str, str | None] = {}  # what this uploader last stored
+        self._status_report = status_report
+        self._reported: dict[str, object] | None = None
+        self._reported_at = 0.0
+        self._report_supported = True
 
     def start(self) -> None:
         """Start delivering in a daemon thread."""
@@ -115,6 +131,7 @@ class Uploader:
             self.wake.clear()
         if self.settings.url and self.settings.site_token:
             self.deliver_once()  # flush what is ready on the way out
+            self.report_status(force=True)
 
     def _cycle(self) -> float:
         if not self.settings.url or not self.settings.site_token:
@@ -122,6 +139,7 @@ class Uploader:
             return 5.0
         result = self.deliver_once()
         if result.error is None:
+            self.report_status()
             self._failures = 0
             if result.sent >= self.settings.batch_size:
                 return 0.0  # more may be waiting
@@ -138,6 +156,39 @@ class Uploader:
         )
         self._failures += 1
         return delay_s
+
+    def report_status(self, *, force: bool = False) -> bool:
+        """Send the edge's status to the hub when due; return whether it was sent."""
+        if self._status_report is None or not self._report_supported:
+            return False
+        since = time.monotonic() - self._reported_at
+        if not force and since < _REPORT_MIN_S:
+            return False
+        try:
+            body = self._status_report()
+        except Exception:  # a status read must never stop deliveries
+            log.exception("cannot read the edge status for the hub")
+            return False
+        if not force and body == self._reported and since < REPORT_INTERVAL_S:
+            return False
+        url = self.settings.url.rstrip("/") + "/api/v1/edge/status"  # type: ignore[union-attr]
+        try:
+            response = self._client.post(
+                url,
+                json={**body, "edge_version": __version__},
+                headers={"Authorization": f"Bearer {self.settings.site_token}"},
+            )
+        except httpx.HTTPError:
+            return False  # deliveries report the hub's state; retried next cycle
+        if response.status_code == 404:
+            self._report_supported = False  # an older hub
+            log.info("the hub takes no edge status reports")
+            return False
+        if response.status_code >= 300:
+            log.warning("hub refused the status report", extra={"status": response.status_code})
+            return False
+        self._reported, self._reported_at = body, time.monotonic()
+        return True
 
     def deliver_once(self) -> DeliveryResult:
         """Send one batch of pending records (halving it on 413); return what happened."""

@@ -11,7 +11,6 @@ calling systems can name patients or staff.
 from __future__ import annotations
 
 import html
-from collections import Counter
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -57,10 +56,9 @@ def render_status(status: EdgeStatus) -> str:
                 f"{status.open_studies}</td></tr>")
     rows.append(f"<tr><th scope='row'>patients opted out</th><td class='num'>"
                 f"{status.opted_out_patients}</td></tr>")
-    reasons = Counter(q.reason for q in status.quarantine)
-    reason_rows = "".join(
+    reason_rows = "".join(  # every entry, by reason code (the list itself is capped)
         f"<tr><td>{e(reason)}</td><td class='num'>{n}</td></tr>"
-        for reason, n in reasons.most_common()
+        for reason, n in status.quarantine_by_reason.items()
     ) or "<tr><td colspan='2'>nothing quarantined</td></tr>"
     error = status.upload_error
     if status.auth_failed:

@@ -12,8 +12,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from medcoop import __version__
 from medcoop.hub.api import load_routers
@@ -47,6 +49,8 @@ def create_app(settings: HubSettings, *, limiter: RateLimiter | None = None) -> 
         version=__version__,
         description="Multi-tenant hub: ingest of de-identified edge records, tenancy, people.",
         lifespan=_lifespan,
+        docs_url=None,  # served below from an installed package: no CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -62,7 +66,33 @@ def create_app(settings: HubSettings, *, limiter: RateLimiter | None = None) -> 
         app.include_router(router)
     app.add_exception_handler(HubError, _hub_error)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    _mount_docs(app)
     return app
+
+
+def _mount_docs(app: FastAPI) -> None:
+    """Serve ``/docs`` with Swagger UI's files from the ``swagger-ui-bundle`` package.
+
+    FastAPI's default page loads them from a CDN, which a hospital network or an offline
+    laptop cannot reach.
+    """
+    import swagger_ui_bundle
+
+    app.mount(
+        "/docs/assets",
+        StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),
+        name="swagger-ui-assets",
+    )
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} API",
+            swagger_js_url="/docs/assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs/assets/swagger-ui.css",
+            swagger_favicon_url="/docs/assets/favicon-32x32.png",
+        )
 
 
 @asynccontextmanager

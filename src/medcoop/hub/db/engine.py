@@ -6,6 +6,7 @@ timeout so that several workers can share one file; PostgreSQL goes through psyc
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ def make_engine(settings: HubSettings) -> Engine:
     url = make_url(settings.resolved_database_url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            _create_private(Path(url.database))
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1e3}
         )
@@ -47,6 +48,16 @@ def make_engine(settings: HubSettings) -> Engine:
             url, pool_size=settings.pool_size, max_overflow=settings.pool_size, pool_pre_ping=True
         )
     )
+
+
+def _create_private(path: Path) -> None:
+    """Create the SQLite file 0600 in a 0700 folder (SQLite gives its -wal/-shm the same)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        if path.stat().st_mode & 0o077:
+            os.chmod(path, 0o600)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
