@@ -8,10 +8,12 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
+from medcoop.hub.app import create_app
 from medcoop.hub.db.base import utcnow
 from medcoop.hub.db.models import Role, Token, User
 from medcoop.hub.db.tenancy import ALL_TENANTS, scope_session
 from medcoop.hub.services.accounts import Permission
+from medcoop.hub.settings import HubSettings
 from tests.hub.conftest import PASSWORD, auth, make_tenant
 
 
@@ -41,7 +43,16 @@ def test_login_cookie_session_and_csrf(app: FastAPI, client: TestClient) -> None
     assert client.get("/api/v1/me").status_code == 401
 
 
-def test_wrong_password_and_login_rate_limit(app: FastAPI, client: TestClient) -> None:
+def test_wrong_password_and_login_rate_limit(settings: HubSettings) -> None:
+    # a refill of one attempt per 100 minutes: slow password hashing on a loaded machine must
+    # not let a token refill between the 10th and the 11th attempt
+    app = create_app(settings.model_copy(update={"login_rate_per_min": 0.01}))
+    with TestClient(app) as client:
+        _ten_wrong_passwords_then_refused(app, client)
+    app.state.engine.dispose()
+
+
+def _ten_wrong_passwords_then_refused(app: FastAPI, client: TestClient) -> None:
     tenant = make_tenant(app, "Alpha", passwords=True)
     body = {"email": tenant.emails[Role.VIEWER], "password": "wrong password"}
     codes = [client.post("/api/v1/auth/login", json=body).status_code for _ in range(11)]

@@ -102,7 +102,10 @@ def _studies(tag: str, n: int, seed: int) -> list[StudyRecord]:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     """Two organisations with data, alert rules and open alerts."""
     db = Path(tmp_path_factory.mktemp("web")) / "hub.db"
-    app = create_app(HubSettings(database_url=f"sqlite:///{db}", notifier_enabled=False))
+    app = create_app(
+        # many sign-ins of one person per module; the login limit is tested in test_auth.py
+        HubSettings(database_url=f"sqlite:///{db}", notifier_enabled=False, login_burst=10_000)
+    )
     with TestClient(app) as client:
         a = make_tenant(app, "Alpha", passwords=True)
         b = make_tenant(app, "Beta", passwords=True)
