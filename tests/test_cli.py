@@ -30,3 +30,12 @@ def test_module_entry_point_runs() -> None:
         [sys.executable, "-m", "medcoop", "--version"], capture_output=True, text=True, check=True
     )
     assert __version__ in done.stdout
+
+
+def test_every_view_command_offers_json_and_csv() -> None:
+    for command in ("dose", "usage", "benchmark", "alerts", "studies", "sites", "devices"):
+        shown = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"})
+        assert shown.exit_code == 0, command
+        assert "--json" in shown.output and "--csv" in shown.output, command
+    both = runner.invoke(app, ["sites", "--json", "--csv", "--token", "mcp_x"])
+    assert both.exit_code != 0 and "not both" in both.output

@@ -65,15 +65,23 @@ from medcoop.dicom.cli import extract_command  # noqa: E402
 
 app.command("extract")(extract_command)
 
-from medcoop.hub.views_cli import benchmark_command, dose_command, usage_command  # noqa: E402
+from medcoop.hub import views_cli  # noqa: E402
 
-app.command("dose")(dose_command)
-app.command("usage")(usage_command)
-app.command("benchmark")(benchmark_command)
+app.command("dose")(views_cli.dose_command)
+app.command("usage")(views_cli.usage_command)
+app.command("benchmark")(views_cli.benchmark_command)
+app.command("alerts")(views_cli.alerts_command)
+app.command("studies")(views_cli.studies_command)
+app.command("sites")(views_cli.sites_command)
+app.command("devices")(views_cli.devices_command)
 
 from medcoop.deid.cli import deid_command  # noqa: E402
 
 app.command("deid")(deid_command)
+
+from medcoop.ledger.cli import app as ledger_app  # noqa: E402
+
+app.add_typer(ledger_app, name="ledger")
 
 from medcoop.demo.cli import demo_command  # noqa: E402
 

@@ -329,3 +329,10 @@ def test_cli_alert_view_lists_open_alerts(app: FastAPI, client: TestClient) -> N
     rows = views_cli.show_alerts(client, console)
     text = console.export_text()
     assert len(rows) == 2 and "ctdi-80" in text and "fluoro-12w" in text
+    # one page at a time, newest first, with the whole list's count
+    page = client.get("/api/v1/analytics/alerts", params={"limit": 1, "offset": 1})
+    assert page.headers["X-Total-Count"] == "2"
+    assert [a["alert_key"] for a in page.json()] == [rows[1]["alert_key"]]
+    console = Console(record=True, width=200)
+    second = views_cli.show_alerts(client, console, limit=1, offset=1)
+    assert second == page.json() and "2–2 of 2" in console.export_text()

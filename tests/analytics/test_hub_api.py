@@ -188,6 +188,42 @@ def test_cli_views_print_the_hub_answers(client: TestClient, pool: list[Tenant])
     assert "device-A-ct1" in text and "Above 80% of peer sites' medians." in text
 
 
+def test_cli_views_take_sites_by_name_and_print_json_and_csv(
+    client: TestClient, pool: list[Tenant]
+) -> None:
+    import csv
+    import io
+    import json
+
+    import typer
+    from rich.console import Console
+
+    from medcoop.hub import views_cli
+    from medcoop.output import OutputFormat
+
+    a = pool[0]
+    client.headers["Authorization"] = f"Bearer {a.tokens[PHYSICIST]}"
+    assert views_cli.resolve_site(client, "hosPA general") == (str(a.site_id), "HospA General")
+    assert views_cli.resolve_site(client, str(a.site_id))[1] == "HospA General"
+    with pytest.raises(typer.BadParameter, match="no single site"):
+        views_cli.resolve_site(client, "HospB General")  # another tenant's: not seen
+    console = Console(record=True, width=200)
+    rows = views_cli.show_dose(
+        client, console, str(a.site_id), source_id="UK-NDRL-2024", output=OutputFormat.JSON
+    )
+    data = json.loads(console.export_text())
+    assert data["title"] == "DRL comparison, HospA General"
+    assert [r["median"] for r in data["rows"]] == [r["median"] for r in rows]
+    assert {r["drl_status"] for r in data["rows"]} == {"in force"}
+    console = Console(record=True, width=200)
+    views_cli.show_benchmark(
+        client, console, str(a.site_id), exam_type="ct_head", metric="dlp", output=OutputFormat.CSV
+    )
+    table = list(csv.DictReader(io.StringIO(console.export_text())))
+    assert table[0]["group"] == "this site" and table[0]["unit"] == "mGy·cm"
+    assert float(table[0]["median"]) > 800
+
+
 def test_study_query_filters_sorts_pages_and_exports_csv(
     client: TestClient, pool: list[Tenant]
 ) -> None:

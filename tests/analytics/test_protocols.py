@@ -12,9 +12,9 @@ from medcoop.analytics.protocols import (
     compare,
     export_json,
     publish,
-    render_sheet_html,
     summarise_protocols,
 )
+from medcoop.hub.presenters.html import render_protocol_sheet
 from medcoop.records import UsageFacts
 
 from .factories import ct_event, record
@@ -72,7 +72,7 @@ def test_html_sheet_shows_values_and_escapes_user_text() -> None:
         published_at=AT,
         publisher="County General",
     )
-    html = render_sheet_html(published)
+    html = render_protocol_sheet(published)
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert "Chest routine" in html and "County General" in html and "ctdivol_mgy" in html
     assert "<td>12</td>" in html

@@ -55,3 +55,21 @@ def test_deid_command_rejects_an_unknown_profile(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "unknown de-identification profile" in result.output
+
+
+def test_worker_processes_write_what_one_process_writes(tmp_path: Path) -> None:
+    source = tmp_path / "in"
+    write_corpus(source, patients=3)
+    key_file = tmp_path / "site.key"
+    outputs = {}
+    for workers in ("1", "2"):
+        out = tmp_path / f"out-{workers}"
+        result = CliRunner().invoke(
+            app, ["deid", str(source), str(out), "--key-file", str(key_file), "--workers", workers]
+        )
+        assert result.exit_code == 0, result.output
+        assert f"{workers} process" in result.output
+        # every withheld object is reported by number with its reason
+        assert result.output.count("withheld file") == 6  # SC and burned-in DX per patient
+        outputs[workers] = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert len(outputs["1"]) == 6 and outputs["1"] == outputs["2"]

@@ -100,6 +100,15 @@ def test_cli_generates_files(tmp_path: Path) -> None:
     }
 
 
+def test_cli_takes_the_count_then_the_folder(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["sim", "generate", "4", str(tmp_path / "out"), "-s", "3"])
+    assert result.exit_code == 0, result.output
+    studies = {dcmread(f).StudyInstanceUID for f in (tmp_path / "out").rglob("*.dcm")}
+    assert studies == {s.truth.study_instance_uid for s in Fleet(seed=3).studies(4)}
+    refused = CliRunner().invoke(app, ["sim", "generate", "many", str(tmp_path / "x")])
+    assert refused.exit_code != 0 and "not a number of studies" in refused.output
+
+
 def test_cli_adversarial_plants_hard_identifiers(tmp_path: Path) -> None:
     args = ["sim", "generate", str(tmp_path), "-n", "3", "--seed", "5", "--adversarial"]
     args += ["--split-reports", "0.5"]

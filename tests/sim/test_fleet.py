@@ -157,3 +157,27 @@ def test_patients_come_back_and_sizes_are_plausible(studies: list[SimStudy]) -> 
         assert 0.45 <= patient.height_m <= 2.2
         assert 3 <= patient.weight_kg <= 250
         assert patient.patient_id.startswith(("SE", "CL"))
+
+
+def test_mammography_patients_are_adult_women_and_others_both_sexes() -> None:
+    from medcoop.records import Sex
+
+    fleet = list(Fleet(seed=11).studies(1500))
+    mammography = [s for s in fleet if s.device.kind == "mg"]
+    assert len(mammography) >= 50
+    for study in mammography:  # revisits included: a man seen on CT is never sent to MG
+        assert study.truth.patient.sex is Sex.FEMALE
+        assert 35 <= study.truth.age_years <= 91
+    others = [s.truth.patient.sex for s in fleet if s.device.kind == "ct"]
+    assert 0.35 < others.count(Sex.FEMALE) / len(others) < 0.7
+    ages = sorted(s.truth.age_years for s in fleet if s.device.kind == "ct")
+    assert 45 <= ages[len(ages) // 2] <= 75  # most imaging is of older patients
+
+
+def test_a_study_ends_after_its_last_irradiation_ends(studies: list[SimStudy]) -> None:
+    for study in studies:
+        truth = study.truth
+        for event in truth.events:
+            assert truth.started_at <= event.started_at
+            end = event.started_at + timedelta(seconds=event.duration_s or 0)
+            assert end <= truth.ended_at, (study.device.kind, truth.protocol)

@@ -7,7 +7,7 @@ Publishing is opt-in per protocol (:func:`publish` is only ever called for a pro
 site chose) and refused below ``min_studies``, so a published sheet never describes a
 handful of patients. Others compare a published protocol side by side with their own
 (:func:`compare`) and adopt it as JSON (:func:`export_json`) or a printable HTML sheet
-(:func:`render_sheet_html`, Jinja2 with autoescaping: descriptions are user text).
+(rendered in the hub: ``medcoop.hub.presenters.html.render_protocol_sheet``).
 """
 
 from __future__ import annotations
@@ -16,10 +16,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from importlib import resources
 from typing import Annotated
 
-import jinja2
 import numpy as np
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -36,7 +34,6 @@ __all__ = [
     "compare",
     "export_json",
     "publish",
-    "render_sheet_html",
     "summarise_protocols",
 ]
 
@@ -208,23 +205,3 @@ def compare(own: ProtocolSummary, other: ProtocolSummary) -> list[ComparisonRow]
 def export_json(published: PublishedProtocol) -> str:
     """Return the published protocol as indented JSON (for adoption elsewhere)."""
     return published.model_dump_json(indent=2)
-
-
-_ENV = jinja2.Environment(
-    loader=jinja2.FunctionLoader(
-        lambda name: resources.files("medcoop.analytics.data").joinpath(name).read_text("utf-8")
-    ),
-    autoescape=True,
-    undefined=jinja2.StrictUndefined,
-)
-
-
-def render_sheet_html(published: PublishedProtocol) -> str:
-    """Return a printable HTML protocol sheet."""
-    summary = published.summary
-    rows = [
-        (quantity, unit, summary.quantities[quantity])
-        for quantity, unit in FIELDS
-        if quantity in summary.quantities
-    ]
-    return _ENV.get_template("protocol_sheet.html").render(p=published, s=summary, rows=rows)

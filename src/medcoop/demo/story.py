@@ -354,61 +354,41 @@ def _report_analytics(
     result: DemoResult,
     console: Console,
 ) -> None:
+    from medcoop.hub.presenters import benchmarks_view
     from medcoop.hub.views_cli import show_dose, show_usage
+    from medcoop.output import render_table
 
     site_id = str(provisioned.site_ids[DEMO_SITES[0].name])
     client.post("/api/v1/analytics/alerts/evaluate").raise_for_status()
     result.alerts = _show_alerts(client, console)
     show_dose(client, console, site_id, source_id=None, group_by="site_id")
     show_usage(client, console, site_id, first_day=options.start, last_day=options.start)
-    table = Table(
-        "exam type",
-        "metric",
-        "this site: n",
-        "median",
-        "peer sites",
-        "peer studies",
-        "peer site medians p25 / p50 / p75",
-        "above peers",
-        title=f"Peer benchmarks for {DEMO_SITES[0].name} (k-anonymous: ≥ 5 sites, ≥ 10 studies)",
-    )
+    answers = []
     for exam_type, metric in _BENCHMARKS:
         params = {"site_id": site_id, "exam_type": exam_type, "metric": metric}
-        answer = client.get("/api/v1/analytics/benchmark", params=params).json()
-        result.benchmarks.append(answer)
-        peers = answer.get("peers")
-        own = answer.get("own_median")
-        rank = answer.get("percentile_rank")
-        table.add_row(
-            exam_type,
-            metric,
-            str(answer.get("own_n_studies", 0)),
-            "–" if own is None else f"{own:.0f}",
-            str(peers["n_sites"]) if peers else "suppressed",
-            str(peers["n_studies"]) if peers else "",
-            " / ".join(f"{q:.0f}" for q in peers["site_median_quartiles"]) if peers else "",
-            "–" if rank is None else f"{rank:.0%}",
-        )
-    console.print(table)
+        response = client.get("/api/v1/analytics/benchmark", params=params)
+        response.raise_for_status()
+        answers.append(response.json())
+    result.benchmarks.extend(answers)
+    render_table(benchmarks_view(answers, site=DEMO_SITES[0].name), console)
 
 
 def _show_alerts(client: httpx.Client, console: Console, shown: int = 6) -> list[dict[str, Any]]:
-    """Count the group's open alerts by rule and show the newest few."""
+    """Count the group's open alerts by rule and show the newest page of them."""
+    from medcoop.hub.presenters import alerts_by_rule, alerts_view
+    from medcoop.output import render_table
+
     alerts = _alerts_once_notified(client)
-    by_rule: dict[str, int] = {}
-    for alert in alerts:
-        by_rule[alert["rule_id"]] = by_rule.get(alert["rule_id"], 0) + 1
     notified = sum(1 for alert in alerts if alert["notified_at"])
-    summary = ", ".join(f"{rule} {n}" for rule, n in sorted(by_rule.items()))
+    summary = ", ".join(f"{rule} {n}" for rule, n in alerts_by_rule(alerts).items())
     console.print(
         f"{len(alerts)} open alerts ({summary or 'none'}); {notified} sent to the group's webhook",
         highlight=False,
     )
-    table = Table("rule", "message", title=f"Newest {min(shown, len(alerts))} open alerts")
-    for alert in alerts[:shown]:
-        table.add_row(alert["rule_id"], alert["message"])
     if alerts:
-        console.print(table)
+        title = f"Newest {min(shown, len(alerts))} open alerts (medcoop alerts --page 2 for more)"
+        view = alerts_view(alerts[:shown], state="open", total=len(alerts), title=title)
+        render_table(view, console)
     return alerts
 
 
@@ -432,7 +412,6 @@ def _print_next_steps(
     options: DemoOptions,
     console: Console,
 ) -> None:
-    site_id = provisioned.site_ids[DEMO_SITES[0].name]
     first_local = next(e for e in edges.values() if e.site.local)
     console.rule("[bold]Try it")
     console.print(f"API and its documentation: {hub.url}/docs   (OpenAPI: {hub.url}/openapi.json)")
@@ -441,9 +420,11 @@ def _print_next_steps(
         f"token for the CLI and API:\n  export MEDCOOP_HUB_URL={hub.url} "
         f"MEDCOOP_TOKEN={provisioned.personal_token}"
     )
-    console.print(f"  medcoop dose --site {site_id}")
-    console.print(f"  medcoop usage --site {site_id} --from {options.start} --to {options.start}")
-    console.print(f"  medcoop benchmark --site {site_id} --exam ct_head")
+    site = f"'{DEMO_SITES[0].name}'"
+    console.print(f"  medcoop dose --site {site}          (--json or --csv for programs)")
+    console.print(f"  medcoop usage --site {site} --from {options.start} --to {options.start}")
+    console.print(f"  medcoop benchmark --site {site} --exam ct_head")
+    console.print("  medcoop alerts --page 1            medcoop studies --site " + site)
     console.print(f"  medcoop edge status --config {first_local.config_path}")
     console.print(f"everything lives in {options.home} (the next demo run starts afresh)")
 
@@ -465,7 +446,7 @@ def _run_live(
             if edges[study.truth.site].site.local:
                 at_hub = sum(_studies_at_hub(client, i) for i in local_ids.values())
                 console.print(
-                    f"{study.truth.started_at:%H:%M} {study.device.kind.upper():3} "
+                    f"{study.truth.true_started_at:%H:%M} {study.device.kind.upper():3} "
                     f"{study.truth.site:15} {delivery.accepted}/{delivery.sent} messages accepted; "
                     f"the group's studies at the hub: {at_hub}",
                     highlight=False,

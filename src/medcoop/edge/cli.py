@@ -213,6 +213,66 @@ def opt_in(
     console.print("opt-out withdrawn" if removed else "no opt-out was recorded for this patient")
 
 
+def _decide(kind: str, patient_id: str, issuer: str, fhir: Path | None, config: Path) -> None:
+    """Record a decision locally, submit it to the hub's ledger, write the receipt."""
+    import json
+    from datetime import date
+
+    import httpx
+
+    from medcoop.edge.consent import PatientDecision, from_fhir_consent, site_of, submit_to_hub
+    from medcoop.edge.node import open_pipeline
+    from medcoop.ledger.entries import Decision
+
+    settings = _settings(config)
+    if fhir is not None:
+        raw = fhir.read_bytes()
+        decision = from_fhir_consent(json.loads(raw), raw=raw)
+    else:
+        choice = Decision(kind)
+        decision = PatientDecision(patient_id, issuer, choice, choice, "pooling", date.today())
+    hub = settings.hub
+    if not (hub.url and hub.site_token):
+        err.print("[red]the edge is not enrolled with a hub[/]")
+        raise typer.Exit(2)
+    store, pipeline = open_pipeline(settings)
+    try:
+        site = site_of(hub_url=hub.url, site_token=hub.site_token)
+        entry = pipeline.consent.record(decision, site=site)
+        console.print(f"{entry.pooling} recorded locally (pseudonym only)")
+        (receipt,) = submit_to_hub([entry], hub_url=hub.url, site_token=hub.site_token)
+    except httpx.HTTPError as exc:
+        err.print(f"[red]the hub's ledger did not take the decision:[/] {exc}")
+        raise typer.Exit(1) from exc
+    finally:
+        store.close()
+    path = Path(f"consent-receipt-{receipt.index}.json")
+    path.write_text(receipt.to_json())
+    console.print(f"in the ledger at index {receipt.index}; receipt written to {path}")
+
+
+@consent_app.command("deny")
+def consent_deny(
+    patient_id: str = typer.Argument("", help="The patient's ID (stored only as a pseudonym)."),
+    issuer: str = typer.Option("", "--issuer", help="Issuer of the patient ID."),
+    fhir: Path | None = typer.Option(None, "--fhir", help="A FHIR R4 Consent (JSON) instead."),
+    config: Path = CONFIG_OPTION,
+) -> None:
+    """Record a patient's denial of pooling, log it at the hub, write their receipt."""
+    _decide("deny", patient_id, issuer, fhir, config)
+
+
+@consent_app.command("permit")
+def consent_permit(
+    patient_id: str = typer.Argument("", help="The patient's ID (stored only as a pseudonym)."),
+    issuer: str = typer.Option("", "--issuer", help="Issuer of the patient ID."),
+    fhir: Path | None = typer.Option(None, "--fhir", help="A FHIR R4 Consent (JSON) instead."),
+    config: Path = CONFIG_OPTION,
+) -> None:
+    """Record a patient's permission to pool, log it at the hub, write their receipt."""
+    _decide("permit", patient_id, issuer, fhir, config)
+
+
 @quarantine_app.command("list")
 def quarantine_list(config: Path = CONFIG_OPTION) -> None:
     """List quarantined objects (reasons never hold identifying values)."""

@@ -90,6 +90,21 @@ class HubSettings(BaseModel):
     notifier_enabled: bool = True
     #: Seconds between the notifier's polls when no commit wakes it.
     notifier_interval_s: float = Field(default=5.0, gt=0)
+    #: The ledger's origin line (C2SP tlog-checkpoint) and the name of its signing key.
+    ledger_origin: str = "medcoop.local/ledger"
+    #: The log's private key file; ``None`` means ``$MEDCOOP_HOME/hub/ledger.key``.
+    ledger_key_path: str | None = None
+    #: Witnesses whose cosignatures the hub collects: C2SP verifier keys (type 0x04).
+    ledger_witnesses: tuple[str, ...] = ()
+    #: Most entries one sequencing transaction takes from the queue.
+    ledger_batch_max: int = Field(default=20_000, gt=0)
+
+    @property
+    def resolved_ledger_key_path(self) -> Path:
+        """Where the log's signing key lives."""
+        if self.ledger_key_path:
+            return Path(self.ledger_key_path)
+        return medcoop_home() / "hub" / "ledger.key"
 
     @property
     def resolved_database_url(self) -> str:

@@ -1,29 +1,40 @@
-"""``medcoop dose``, ``medcoop usage`` and ``medcoop benchmark``: Rich views of the hub's API.
+"""``medcoop dose``, ``usage``, ``benchmark``, ``alerts``, ``studies``, ``sites``, ``devices``.
 
-Each command reads the hub's analytics endpoints with a personal access token (``mcp_…``)
-and prints tables for one site. The fetch-and-render functions take an ``httpx.Client``
-and a Rich ``Console``, so they run the same against a live hub or an in-process app.
-Heavy imports stay inside the functions so that ``medcoop --help`` stays fast.
+Each command reads the hub's API with a personal access token (``mcp_…``) and prints the
+view its presenter (:mod:`medcoop.hub.presenters`) builds: a table for a person, or the
+same records with ``--json`` / ``--csv``. Sites are given and shown by name (``--site``
+takes a name or an id). The fetch-and-print functions take an ``httpx.Client`` and a Rich
+``Console``, so they run the same against a live hub or an in-process app. Heavy imports
+stay inside the functions so that ``medcoop --help`` stays fast.
 """
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import typer
 
+from medcoop.output import OutputFormat
+
 if TYPE_CHECKING:
     import httpx
     from rich.console import Console
 
+    from medcoop.output import View
+
 __all__ = [
+    "alerts_command",
     "benchmark_command",
+    "devices_command",
     "dose_command",
     "show_alerts",
     "show_benchmark",
     "show_dose",
     "show_usage",
+    "sites_command",
+    "studies_command",
     "usage_command",
 ]
 
@@ -33,29 +44,71 @@ HubOption = typer.Option(
 TokenOption = typer.Option(
     ..., "--token", envvar="MEDCOOP_TOKEN", help="A personal access token (mcp_…)."
 )
-SiteOption = typer.Option(..., "--site", help="The site's id (see GET /api/v1/sites).")
+SiteOption = typer.Option(..., "--site", help="The site's name or id (see medcoop sites).")
+JsonOption = typer.Option(False, "--json", help="Print the records as JSON.")
+CsvOption = typer.Option(False, "--csv", help="Print the records as CSV.")
+
+
+def output_format(as_json: bool, as_csv: bool) -> OutputFormat:
+    """The output ``--json`` / ``--csv`` ask for (a table when neither)."""
+    if as_json and as_csv:
+        raise typer.BadParameter("give --json or --csv, not both")
+    if as_json:
+        return OutputFormat.JSON
+    return OutputFormat.CSV if as_csv else OutputFormat.TABLE
 
 
 def _get(client: httpx.Client, path: str, params: dict[str, Any]) -> Any:
+    return _fetch(client, path, params).json()
+
+
+def _fetch(client: httpx.Client, path: str, params: dict[str, Any]) -> httpx.Response:
     response = client.get(path, params=params)
     if response.status_code != 200:
         detail = response.json().get("detail") if response.content else ""
         raise typer.BadParameter(f"hub answered {response.status_code}: {detail}")
-    return response.json()
+    return response
 
 
-def _labels(client: httpx.Client, path: str, params: dict[str, Any], key: str) -> dict[str, str]:
-    """Map ``key`` of each listed item to a readable label (first 500 items; best effort)."""
-    response = client.get(path, params={**params, "limit": 500})
-    if response.status_code != 200:
-        return {}
-    labels = {}
-    for item in response.json().get("items", []):
-        parts = (item.get("modality"), item.get("manufacturer"), item.get("model"))
-        label = item.get("display_name") or item.get("name") or " ".join(p for p in parts if p)
-        if label:
-            labels[str(item[key])] = label
-    return labels
+def _items(client: httpx.Client, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every item of a paged listing (500 a page)."""
+    items: list[dict[str, Any]] = []
+    while True:
+        page = _get(client, path, {**params, "limit": 500, "offset": len(items)})
+        items.extend(page["items"])
+        if not page["items"] or len(items) >= page["total"]:
+            return items
+
+
+def _site_names(client: httpx.Client) -> dict[str, str]:
+    return {str(s["id"]): s["name"] for s in _items(client, "/api/v1/sites", {})}
+
+
+def _device_names(client: httpx.Client, site_id: str) -> dict[str, str]:
+    from medcoop.hub.presenters import device_name
+
+    devices = _items(client, "/api/v1/devices", {"site_id": site_id})
+    return {d["device_key"]: device_name(d) for d in devices}
+
+
+def resolve_site(client: httpx.Client, site: str) -> tuple[str, str]:
+    """``site`` (a name, any case, or an id) → (id, name); an unknown site is an error."""
+    names = _site_names(client)
+    try:
+        site_id = str(uuid.UUID(site))
+    except ValueError:
+        matches = [i for i, name in names.items() if name.casefold() == site.casefold()]
+        if len(matches) != 1:
+            known = ", ".join(sorted(names.values())) or "none"
+            raise typer.BadParameter(f"no single site named {site!r} (sites: {known})") from None
+        site_id = matches[0]
+    return site_id, names.get(site_id, f"site {site_id}")
+
+
+def _print(views: View | list[View], output: OutputFormat, console: Console) -> None:
+    from medcoop.output import emit
+
+    emit(views, output, console)
 
 
 def show_dose(
@@ -65,76 +118,64 @@ def show_dose(
     *,
     source_id: str | None,
     group_by: str = "site_id",
+    output: OutputFormat = OutputFormat.TABLE,
 ) -> list[dict[str, Any]]:
     """Print a site's DRL comparison; return the rows."""
-    from rich.table import Table
+    from medcoop.hub.presenters import drl_view
 
     params = {"site_id": site_id, "group_by": group_by}
     if source_id:
         params["source_id"] = source_id
     rows = _get(client, "/api/v1/analytics/drl", params)
-    names = _labels(client, "/api/v1/sites", {}, "id")
-    devices = _labels(client, "/api/v1/devices", {"site_id": site_id}, "device_key")
-    names.update(devices)
-    table = Table(title=f"DRL comparison, {names.get(site_id, 'site ' + site_id)}")
-    for column in (
-        "group",
-        "exam type",
-        "quantity",
-        "scope",
-        "n",
-        "median",
-        "DRL",
-        "ratio",
-        "review",
-        "source",
-    ):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(
-            " / ".join(names.get(str(g), str(g)) for g in row["group"]),
-            row["exam_type"],
-            row["quantity"],
-            row["scope"],
-            str(row["n"]),
-            f"{row['median']:.3g} {row['unit']}",
-            f"{row['drl_value']:g}",
-            f"{row['ratio_to_drl']:.2f}",
-            "[bold red]above DRL[/]" if row["exceeds"] else "ok",
-            row["source_id"],
-        )
-    console.print(table)
+    names = _site_names(client)
+    labels = {**names, **_device_names(client, site_id)}
+    site = names.get(site_id, f"site {site_id}")
+    _print(drl_view(rows, site=site, labels=labels), output, console)
     return rows
 
 
-def show_alerts(
-    client: httpx.Client, console: Console, *, state: str | None = "open"
-) -> list[dict[str, Any]]:
-    """Print the organisation's alerts (open ones by default); return them."""
-    from rich.table import Table
+def fetch_alerts(
+    client: httpx.Client, *, state: str | None, limit: int | None = None, offset: int = 0
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of the organisation's alerts (all without ``limit``) and how many in all."""
+    params: dict[str, Any] = {"offset": offset}
+    if state:
+        params["state"] = state
+    if limit is not None:
+        params["limit"] = limit
+    response = _fetch(client, "/api/v1/analytics/alerts", params)
+    rows: list[dict[str, Any]] = response.json()
+    return rows, int(response.headers.get("X-Total-Count", len(rows)))
 
-    rows = _get(client, "/api/v1/analytics/alerts", {"state": state} if state else {})
-    table = Table(title=f"Alerts ({state or 'all'})")
-    for column in ("opened", "kind", "rule", "message", "state", "notified"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(
-            row["opened_at"][:16],
-            row["kind"],
-            row["rule_id"],
-            row["message"],
-            row["state"],
-            "yes" if row["notified_at"] else (row["notify_error"] or "–"),
-        )
-    console.print(table)
+
+def show_alerts(
+    client: httpx.Client,
+    console: Console,
+    *,
+    state: str | None = "open",
+    limit: int | None = None,
+    offset: int = 0,
+    output: OutputFormat = OutputFormat.TABLE,
+) -> list[dict[str, Any]]:
+    """Print one page of the organisation's alerts (open ones by default); return them."""
+    from medcoop.hub.presenters import alerts_view
+
+    rows, total = fetch_alerts(client, state=state, limit=limit, offset=offset)
+    _print(alerts_view(rows, state=state, offset=offset, total=total), output, console)
     return rows
 
 
 def show_usage(
-    client: httpx.Client, console: Console, site_id: str, *, first_day: date, last_day: date
+    client: httpx.Client,
+    console: Console,
+    site_id: str,
+    *,
+    first_day: date,
+    last_day: date,
+    output: OutputFormat = OutputFormat.TABLE,
 ) -> list[dict[str, Any]]:
     """Print a site's per-device utilization; return the rows."""
-    from rich.table import Table
+    from medcoop.hub.presenters import usage_view
 
     params = {
         "site_id": site_id,
@@ -142,34 +183,15 @@ def show_usage(
         "last_day": last_day.isoformat(),
     }
     rows = _get(client, "/api/v1/analytics/utilization", params)
-    devices = _labels(client, "/api/v1/devices", {"site_id": site_id}, "device_key")
-    site = _labels(client, "/api/v1/sites", {}, "id").get(site_id, f"site {site_id}")
-    table = Table(title=f"Utilization {first_day} – {last_day}, {site}")
-    for column in (
-        "device",
-        "exams",
-        "median exam min",
-        "median change min",
-        "exams/open h",
-        "occupancy",
-        "utilization",
-        "idle min",
-    ):
-        table.add_column(column)
-    for row in rows:
-        change = row["median_change_min"]
-        key = row["device_key"]
-        table.add_row(
-            f"{devices[key]} ({key[:12]})" if key in devices else key,
-            str(row["exams"]),
-            f"{row['median_duration_min']:.1f}",
-            "–" if change is None else f"{change:.1f}",
-            f"{row['exams_per_open_hour']:.2f}",
-            f"{row['occupancy']:.0%}",
-            f"{row['utilization']:.0%}",
-            f"{row['idle_min']:.0f}",
-        )
-    console.print(table)
+    site = _site_names(client).get(site_id, f"site {site_id}")
+    view = usage_view(
+        rows,
+        site=site,
+        first_day=first_day,
+        last_day=last_day,
+        devices=_device_names(client, site_id),
+    )
+    _print(view, output, console)
     return rows
 
 
@@ -181,45 +203,17 @@ def show_benchmark(
     exam_type: str,
     metric: str,
     country: str | None = None,
+    output: OutputFormat = OutputFormat.TABLE,
 ) -> dict[str, Any]:
     """Print a site's peer benchmark; return the answer."""
-    from rich.table import Table
+    from medcoop.hub.presenters import benchmark_view
 
     params = {"site_id": site_id, "exam_type": exam_type, "metric": metric}
     if country:
         params["country"] = country
-    answer = _get(client, "/api/v1/analytics/benchmark", params)
-    table = Table(title=f"Peer benchmark: {exam_type} {metric}, site {site_id}")
-    for column in ("", "n studies", "sites", "p25", "median", "p75"):
-        table.add_column(column)
-    own_median = answer["own_median"]
-    table.add_row(
-        "this site",
-        str(answer["own_n_studies"]),
-        "1",
-        "",
-        "–" if own_median is None else f"{own_median:.3g}",
-        "",
-    )
-    peers = answer["peers"]
-    if peers is None:
-        table.add_row("peers", "suppressed", "", "", "", "")
-    else:
-        for label, quartiles in (
-            ("peer site medians", peers["site_median_quartiles"]),
-            ("peer studies", peers["pooled_quartiles"]),
-        ):
-            table.add_row(
-                label,
-                str(peers["n_studies"]),
-                str(peers["n_sites"]),
-                *(f"{q:.3g}" for q in quartiles),
-            )
-    console.print(table)
-    for note in answer["notes"]:
-        console.print(f"[yellow]{note}[/]")
-    if answer["percentile_rank"] is not None:
-        console.print(f"Above {answer['percentile_rank']:.0%} of peer sites' medians.")
+    answer: dict[str, Any] = _get(client, "/api/v1/analytics/benchmark", params)
+    site = _site_names(client).get(site_id, f"site {site_id}")
+    _print(benchmark_view(answer, site=site), output, console)
     return answer
 
 
@@ -229,41 +223,79 @@ def _client(hub: str, token: str) -> httpx.Client:
     return httpx.Client(base_url=hub, headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
 
+def _console() -> Console:
+    from medcoop.output import make_console
+
+    return make_console()
+
+
 def dose_command(
     site: str = SiteOption,
     source_id: str = typer.Option(
-        None, "--source", help="Only this DRL source, e.g. UK-NDRL-2024."
+        None, "--source", help="Only this DRL set, e.g. UK-NDRL-2024."
     ),
     group_by: str = typer.Option("site_id", "--by", help="site_id, device_key or protocol."),
+    as_json: bool = JsonOption,
+    as_csv: bool = CsvOption,
     hub: str = HubOption,
     token: str = TokenOption,
 ) -> None:
-    """Show open alerts and a site's doses against national DRLs (like with like)."""
-    from rich.console import Console
-
-    console = Console()
+    """Show a site's doses against national DRLs (like with like), after its open alerts."""
+    output = output_format(as_json, as_csv)
+    console = _console()
     with _client(hub, token) as client:
-        show_alerts(client, console)
-        show_dose(client, console, site, source_id=source_id, group_by=group_by)
+        site_id, _ = resolve_site(client, site)
+        if output is OutputFormat.TABLE:
+            show_alerts(client, console, limit=10)
+        show_dose(client, console, site_id, source_id=source_id, group_by=group_by, output=output)
+
+
+def alerts_command(
+    state: str = typer.Option(
+        "open", "--state", help="open, acknowledged, closed or all."
+    ),
+    page: int = typer.Option(1, "--page", min=1, help="Which page (newest alerts first)."),
+    per_page: int = typer.Option(20, "--per-page", min=1, max=500, help="Alerts a page."),
+    as_json: bool = JsonOption,
+    as_csv: bool = CsvOption,
+    hub: str = HubOption,
+    token: str = TokenOption,
+) -> None:
+    """List the organisation's alerts, newest first, one page at a time."""
+    if state not in ("open", "acknowledged", "closed", "all"):
+        raise typer.BadParameter("--state is open, acknowledged, closed or all")
+    output = output_format(as_json, as_csv)
+    with _client(hub, token) as client:
+        show_alerts(
+            client,
+            _console(),
+            state=None if state == "all" else state,
+            limit=per_page,
+            offset=(page - 1) * per_page,
+            output=output,
+        )
 
 
 def usage_command(
     site: str = SiteOption,
     first_day: str = typer.Option(..., "--from", help="First local day, YYYY-MM-DD."),
     last_day: str = typer.Option(..., "--to", help="Last local day, YYYY-MM-DD."),
+    as_json: bool = JsonOption,
+    as_csv: bool = CsvOption,
     hub: str = HubOption,
     token: str = TokenOption,
 ) -> None:
     """Show per-device utilization of a site."""
-    from rich.console import Console
-
+    output = output_format(as_json, as_csv)
     with _client(hub, token) as client:
+        site_id, _ = resolve_site(client, site)
         show_usage(
             client,
-            Console(),
-            site,
+            _console(),
+            site_id,
             first_day=date.fromisoformat(first_day),
             last_day=date.fromisoformat(last_day),
+            output=output,
         )
 
 
@@ -272,11 +304,87 @@ def benchmark_command(
     exam_type: str = typer.Option(..., "--exam", help="Exam type, e.g. ct_head."),
     metric: str = typer.Option("dlp", "--metric", help="ctdivol, dlp or dap."),
     country: str = typer.Option(None, "--country", help="Narrow peers to a country."),
+    as_json: bool = JsonOption,
+    as_csv: bool = CsvOption,
     hub: str = HubOption,
     token: str = TokenOption,
 ) -> None:
     """Show a site's medians against its peers' (k-anonymous)."""
-    from rich.console import Console
-
+    output = output_format(as_json, as_csv)
     with _client(hub, token) as client:
-        show_benchmark(client, Console(), site, exam_type=exam_type, metric=metric, country=country)
+        site_id, _ = resolve_site(client, site)
+        show_benchmark(
+            client,
+            _console(),
+            site_id,
+            exam_type=exam_type,
+            metric=metric,
+            country=country,
+            output=output,
+        )
+
+
+def studies_command(
+    site: str = typer.Option(None, "--site", help="Only this site (name or id)."),
+    exam_type: str = typer.Option(None, "--exam", help="Only this exam type, e.g. ct_head."),
+    modality: str = typer.Option(None, "--modality", help="Only this modality, e.g. CT."),
+    sort: str = typer.Option("-study_at", "--sort", help="A column, '-' first for descending."),
+    page: int = typer.Option(1, "--page", min=1, help="Which page."),
+    per_page: int = typer.Option(50, "--per-page", min=1, max=500, help="Studies a page."),
+    as_json: bool = JsonOption,
+    as_csv: bool = CsvOption,
+    hub: str = HubOption,
+    token: str = TokenOption,
+) -> None:
+    """List the organisation's studies with their doses (the dose table), one page."""
+    from medcoop.hub.presenters import studies_view
+
+    output = output_format(as_json, as_csv)
+    params: dict[str, Any] = {
+        "sort": sort,
+        "limit": per_page,
+        "offset": (page - 1) * per_page,
+    }
+    title = "Studies"
+    with _client(hub, token) as client:
+        if site:
+            params["site_id"], name = resolve_site(client, site)
+            title = f"Studies, {name}"
+        params.update({k: v for k, v in (("exam_type", exam_type), ("modality", modality)) if v})
+        answer = _get(client, "/api/v1/analytics/studies", params)
+    view = studies_view(
+        answer["items"], title=title, offset=answer["offset"], total=answer["total"]
+    )
+    _print(view, output, _console())
+
+
+def sites_command(
+    as_json: bool = JsonOption,
+    as_csv: bool = CsvOption,
+    hub: str = HubOption,
+    token: str = TokenOption,
+) -> None:
+    """List the organisation's sites by name."""
+    from medcoop.hub.presenters import sites_view
+
+    output = output_format(as_json, as_csv)
+    with _client(hub, token) as client:
+        sites = _items(client, "/api/v1/sites", {})
+    _print(sites_view(sites), output, _console())
+
+
+def devices_command(
+    site: str = SiteOption,
+    as_json: bool = JsonOption,
+    as_csv: bool = CsvOption,
+    hub: str = HubOption,
+    token: str = TokenOption,
+) -> None:
+    """List a site's devices by name."""
+    from medcoop.hub.presenters import devices_view
+
+    output = output_format(as_json, as_csv)
+    with _client(hub, token) as client:
+        site_id, name = resolve_site(client, site)
+        devices = _items(client, "/api/v1/devices", {"site_id": site_id})
+    _print(devices_view(devices, site=name), output, _console())

@@ -22,7 +22,9 @@ from medcoop.sim import protocols as P
 from medcoop.sim.adversarial import extra_identifiers
 from medcoop.sim.header import character_set
 from medcoop.sim.people import (
+    DEMOGRAPHICS,
     FAMILY_NAMES,
+    GENERAL,
     PlantedPatient,
     make_patient,
     make_staff,
@@ -268,11 +270,14 @@ class _Run:
         truth.split_event_count = self.rng.randint(1, len(truth.events) - 1)
         truth.first_report_sop_instance_uid = new_uid(self.rng)
 
-    def _patient(self, site_index: int, site: Site, day: date) -> PlantedPatient:
+    def _patient(self, site_index: int, site: Site, day: date, kind: str) -> PlantedPatient:
         pool = self.patients[site_index]
+        law = DEMOGRAPHICS.get(kind, GENERAL)
         if pool and self.rng.random() < _REVISIT_PROBABILITY:
-            return self.rng.choice(pool)
-        patient = make_patient(self.rng, site_prefix=site.prefix, study_day=day)
+            fitting = pool if law is GENERAL else [p for p in pool if law.admits(p, day)]
+            if fitting:
+                return self.rng.choice(fitting)
+        patient = make_patient(self.rng, site_prefix=site.prefix, study_day=day, demographics=law)
         pool.append(patient)
         return patient
 
@@ -287,13 +292,18 @@ class _Run:
     ) -> StudyTruth:
         rng = self.rng
         started_at = after(true_start, device.clock_offset_s)
-        patient = self._patient(site_index, site, started_at.date())
+        patient = self._patient(site_index, site, started_at.date(), device.kind)
         age = patient.age_years_at(started_at.date())
         events = plan_events(
             rng, device, protocol, start=started_at, weight_kg=patient.weight_kg, age_years=age
         )
         events, image_uids = self._assign_images(device, events)
-        duration_s = (events[-1].started_at - started_at).total_seconds() + rng.uniform(60, 420)
+        # the study ends after its last irradiation ends (a fluoroscopy run can outlast later
+        # short ones), then the patient leaves the room
+        last_end_s = max(
+            (e.started_at - started_at).total_seconds() + (e.duration_s or 0.0) for e in events
+        )
+        duration_s = last_end_s + rng.uniform(60, 420)
         if isinstance(protocol, P.NmProtocol):  # the scan follows the uptake time
             duration_s += protocol.duration_min * 60
         writes_size = device.vendor.writes_patient_size and device.kind != "cr"

@@ -13,7 +13,15 @@ from datetime import date, timedelta
 
 from medcoop.records import Sex
 
-__all__ = ["PlantedPatient", "Staff", "make_patient", "make_staff", "name_parts"]
+__all__ = [
+    "DEMOGRAPHICS",
+    "Demographics",
+    "PlantedPatient",
+    "Staff",
+    "make_patient",
+    "make_staff",
+    "name_parts",
+]
 
 FAMILY_NAMES = (
     "Müller", "Okonkwo", "Lindqvist", "Fernández", "Nakamura", "Abernathy", "Kowalczyk",
@@ -35,6 +43,29 @@ _STREETS = (
     "Linden Avenue", "Quarry Hill", "Rosemary Gardens", "Tannery Row", "Weaver's Court",
 )  # fmt: skip
 _TOWNS = ("Northfield", "Ashbury", "Millbrook", "Eastwick", "Fairhaven", "Glenmoor")
+
+
+@dataclass(frozen=True, slots=True)
+class Demographics:
+    """Who a kind of device examines: the share of women and a triangular age law (years)."""
+
+    female_fraction: float
+    min_age_years: float
+    max_age_years: float
+    mode_age_years: float
+
+    def admits(self, patient: PlantedPatient, day: date) -> bool:
+        """Whether ``patient`` could be examined so on ``day`` (a revisit must fit too)."""
+        if self.female_fraction >= 1.0 and patient.sex is not Sex.FEMALE:
+            return False
+        return self.min_age_years <= patient.age_years_at(day) <= self.max_age_years + 1
+
+
+#: The general imaging population (most patients are older; a few are children).
+GENERAL = Demographics(0.52, 0.5, 98.0, 68.0)
+#: Per device kind, where it differs: mammography examines women, screening ages 47–73
+#: (UK NHS) within a diagnostic range of 35–90.
+DEMOGRAPHICS: dict[str, Demographics] = {"mg": Demographics(1.0, 35.0, 90.0, 58.0)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,11 +131,27 @@ def name_parts(name: str) -> set[str]:
     return {part for part in parts if len(part) >= 3 and part not in {"Dr", "Mr", "Mrs", "Ms"}}
 
 
-def make_patient(rng: random.Random, *, site_prefix: str, study_day: date) -> PlantedPatient:
-    """Return a new synthetic patient of realistic age, sex and size for ``study_day``."""
-    sex = Sex.FEMALE if rng.random() < 0.52 else Sex.MALE
+def make_patient(
+    rng: random.Random,
+    *,
+    site_prefix: str,
+    study_day: date,
+    demographics: Demographics = GENERAL,
+) -> PlantedPatient:
+    """Return a new synthetic patient of realistic age, sex and size for ``study_day``.
+
+    ``demographics`` says who the examining device sees (mammography: women of 35–90).
+    The same random draws are made whatever it says, so one kind's law never shifts
+    another's patients.
+    """
+    law = demographics
+    sex = Sex.FEMALE if rng.random() < law.female_fraction else Sex.MALE
     given = rng.choice(_GIVEN_F if sex is Sex.FEMALE else _GIVEN_M)
-    age_days = int(max(0.5, min(98.0, rng.triangular(1, 95, 68))) * 365.25)
+    if law is GENERAL:
+        age_years = rng.triangular(1, 95, 68)
+    else:
+        age_years = rng.triangular(law.min_age_years, law.max_age_years, law.mode_age_years)
+    age_days = int(max(law.min_age_years, min(law.max_age_years, age_years)) * 365.25)
     birth_date = study_day - timedelta(days=age_days + rng.randrange(0, 365))
     height_m, weight_kg = _size(rng, sex, age_days / 365.25)
     number = rng.randrange(1_000_000, 9_999_999)

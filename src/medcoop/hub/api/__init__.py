@@ -47,6 +47,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "medcoop.hub.api.analytics_studies",
     "medcoop.hub.api.analytics_alerts",
     "medcoop.hub.api.analytics_protocols",
+    "medcoop.hub.api.ledger",
     # analytics routers go here, e.g. "medcoop.hub.api.analytics_dose",
 )
 

@@ -7,17 +7,16 @@ write-only: reads say whether one is set, never what it is.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from medcoop.analytics.alerts import AlertRuleSet
 from medcoop.hub.api.deps import DbSession, WriteSession, require
 from medcoop.hub.api.schemas import ErrorOut
-from medcoop.hub.db.analytics_models import AlertRow
 from medcoop.hub.db.base import utcnow
+from medcoop.hub.presenters import AlertOut, alert_out
 from medcoop.hub.services import analytics
 from medcoop.hub.services.accounts import Permission, Principal
 
@@ -51,43 +50,10 @@ class AlertSettingsOut(BaseModel):
     webhook_secret_set: bool
 
 
-class TransitionOut(BaseModel):
-    """One lifecycle move."""
-
-    state: str
-    by: str
-    at: datetime
-    note: str | None
-
-
-class AlertOut(BaseModel):
-    """An alert and its lifecycle."""
-
-    alert_key: str
-    kind: str
-    rule_id: str
-    study_uid: str
-    pseudonym: str
-    metric: str
-    value: float
-    threshold: float
-    message: str
-    state: str
-    history: list[TransitionOut]
-    opened_at: datetime
-    notified_at: datetime | None
-    notify_error: str | None
-
-
 class NoteIn(BaseModel):
     """The note a lifecycle move carries."""
 
     note: str | None = Field(default=None, max_length=2000)
-
-
-def _out(row: AlertRow) -> AlertOut:
-    fields: dict[str, Any] = {name: getattr(row, name) for name in AlertOut.model_fields}
-    return AlertOut.model_validate(fields)
 
 
 def _settings_out(rules: AlertRuleSet, notify: analytics.NotifySettings) -> AlertSettingsOut:
@@ -127,17 +93,26 @@ def evaluate(request: Request, principal: Physicist, db: WriteSession) -> list[A
     db.commit()
     if opened:
         request.app.state.notifier.wake()
-    return [_out(row) for row in opened]
+    return [alert_out(row) for row in opened]
 
 
 @router.get("/alerts", response_model=list[AlertOut], responses=_ERRORS)
 def list_alerts(
     _principal: Reader,
     db: DbSession,
+    response: Response,
     state: Literal["open", "acknowledged", "closed"] | None = None,
+    limit: Annotated[int | None, Query(ge=1, le=500, description="Alerts per page")] = None,
+    offset: Annotated[int, Query(ge=0, le=10_000_000, description="Alerts to skip")] = 0,
 ) -> list[AlertOut]:
-    """The organisation's alerts, newest first."""
-    return [_out(row) for row in analytics.list_alerts(db, state)]
+    """The organisation's alerts, newest first; one page with ``limit`` (all without).
+
+    The ``X-Total-Count`` header holds how many alerts there are in all.
+    """
+    rows = analytics.list_alerts(db, state)
+    response.headers["X-Total-Count"] = str(len(rows))
+    end = None if limit is None else offset + limit
+    return [alert_out(row) for row in rows[offset:end]]
 
 
 @router.post("/alerts/{alert_key}/acknowledge", response_model=AlertOut, responses=_ERRORS)
@@ -149,7 +124,7 @@ def acknowledge(
         db, alert_key, "acknowledge", by=str(principal.user_id), note=body.note, now=utcnow()
     )
     db.commit()
-    return _out(row)
+    return alert_out(row)
 
 
 @router.post("/alerts/{alert_key}/close", response_model=AlertOut, responses=_ERRORS)
@@ -159,4 +134,4 @@ def close(alert_key: AlertKey, body: NoteIn, principal: Physicist, db: WriteSess
         db, alert_key, "close", by=str(principal.user_id), note=body.note, now=utcnow()
     )
     db.commit()
-    return _out(row)
+    return alert_out(row)

@@ -20,12 +20,12 @@ from medcoop.analytics.protocols import (
     ProtocolSummary,
     PublishedProtocol,
     export_json,
-    render_sheet_html,
 )
 from medcoop.hub.api.analytics_dose import PoolSession
 from medcoop.hub.api.deps import DbSession, WriteSession, require
 from medcoop.hub.api.schemas import ErrorOut
 from medcoop.hub.db.base import utcnow
+from medcoop.hub.presenters.html import render_protocol_sheet
 from medcoop.hub.services import analytics
 from medcoop.hub.services.accounts import Permission, Principal
 
@@ -128,7 +128,7 @@ def export(protocol_id: uuid.UUID, _principal: Reader, pool: PoolSession) -> Res
 @router.get("/{protocol_id}/sheet", responses={**_ERRORS, 200: {"content": {"text/html": {}}}})
 def sheet(protocol_id: uuid.UUID, _principal: Reader, pool: PoolSession) -> HTMLResponse:
     """A printable HTML sheet of a published protocol."""
-    return HTMLResponse(render_sheet_html(analytics.get_published(pool, protocol_id)))
+    return HTMLResponse(render_protocol_sheet(analytics.get_published(pool, protocol_id)))
 
 
 @router.get("/{protocol_id}/compare", response_model=ComparisonOut, responses=_ERRORS)

@@ -7,17 +7,18 @@ pseudonymous keys and dose facts, never identifying values (the hub has none).
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from medcoop.analytics.query import ROW_COLUMNS, StudyQuery, rows_to_csv
+from medcoop.analytics.query import ROW_COLUMNS, rows_to_csv
 from medcoop.hub.api.deps import DbSession, Paging, require
 from medcoop.hub.api.schemas import ErrorOut
 from medcoop.hub.errors import HubError
+from medcoop.hub.presenters import study_query
 from medcoop.hub.services import analytics
 from medcoop.hub.services.accounts import Permission, Principal
 
@@ -87,12 +88,6 @@ class HistoryPointOut(BaseModel):
     cumulative_effective_dose_msv: float
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)  # a time without zone is read as UTC
-
-
 @router.get(
     "/studies",
     response_model=StudyPageOut,
@@ -123,15 +118,15 @@ def studies(
     """Query the organisation's studies with dose-monitoring filters; JSON page or CSV."""
     if site_id is not None:
         analytics.require_site(db, site_id)
-    query = StudyQuery(
-        site_id=str(site_id) if site_id else None,
+    query = study_query(
+        site_id=site_id,
         device_key=device_key,
         modality=modality,
         protocol=protocol,
         exam_type=exam_type,
         body_region=body_region,
-        from_at=_aware(study_from_at),
-        to_at=_aware(study_to_at),
+        study_from_at=study_from_at,
+        study_to_at=study_to_at,
         min_age_years=min_age_years,
         max_age_years=max_age_years,
         sex=sex,

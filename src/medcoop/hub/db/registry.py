@@ -13,6 +13,7 @@ __all__ = ["MODEL_MODULES", "load_models"]
 MODEL_MODULES: tuple[str, ...] = (
     "medcoop.hub.db.models",
     "medcoop.hub.db.analytics_models",
+    "medcoop.hub.db.ledger_models",
 )
 
 

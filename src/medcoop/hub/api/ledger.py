@@ -1,0 +1,248 @@
+"""The ledger over HTTP: C2SP tlog-tiles under ``/log/`` and JSON under ``/api/v1/ledger``.
+
+Reads are public (anyone may mirror and verify the log). Full tiles, and partial tiles of
+a given width, never change, so they are served ``immutable`` with a year's lifetime; the
+checkpoint changes with every batch and is served ``no-cache``. Appends come from enrolled
+edges (consent entries for their own site); the hub itself appends access entries.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from medcoop.hub.api.deps import authenticate_request, get_settings
+from medcoop.hub.api.schemas import ErrorOut
+from medcoop.hub.db.models import TokenKind
+from medcoop.hub.services.ledger import SqlLedger, load_or_create_log_key
+from medcoop.hub.services.ledger.store import TileNotFoundError
+from medcoop.ledger.entries import ConsentEntry, parse_entry
+from medcoop.ledger.errors import CosignatureError, EntryError, LedgerError, TileError
+from medcoop.ledger.note import Verifier
+from medcoop.ledger.receipt import Receipt
+from medcoop.ledger.tiles import parse_tile_path
+
+__all__ = ["get_ledger", "router"]
+
+router = APIRouter(tags=["ledger"])
+_IMMUTABLE = "public, max-age=31536000, immutable"
+_SITE = frozenset({TokenKind.SITE})
+_MAX_APPEND = 5000
+
+
+def get_ledger(request: Request) -> SqlLedger:
+    """Return the app's ledger, opening it (and creating the log key) on first use."""
+    ledger = getattr(request.app.state, "ledger", None)
+    if ledger is None:
+        settings = get_settings(request)
+        signer = load_or_create_log_key(settings.resolved_ledger_key_path, settings.ledger_origin)
+        ledger = SqlLedger(
+            request.app.state.engine,
+            signer,
+            witnesses=[Verifier.from_string(w) for w in settings.ledger_witnesses],
+            batch_max=settings.ledger_batch_max,
+        )
+        request.app.state.ledger = ledger
+    return ledger
+
+
+Ledger = Annotated[SqlLedger, Depends(get_ledger)]
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": ErrorOut} for code in codes}
+
+
+_TEXT = {200: {"content": {"text/plain": {}}}}
+_BYTES = {200: {"content": {"application/octet-stream": {}}}, **_errors(400, 404)}
+_JSON_404 = _errors(404, 422)
+
+
+def _b64(values: list[bytes]) -> list[str]:
+    return [base64.b64encode(v).decode() for v in values]
+
+
+def _not_found(exc: Exception) -> HTTPException:
+    return HTTPException(status_code=404, detail=str(exc))
+
+
+# --- C2SP tlog-tiles ------------------------------------------------------------------------
+
+
+@router.get(
+    "/log/checkpoint",
+    summary="The latest signed checkpoint, with cosignatures",
+    response_class=Response,
+    responses=_TEXT,
+)
+def get_checkpoint(ledger: Ledger) -> Response:
+    return Response(
+        ledger.checkpoint(),
+        media_type="text/plain; charset=utf-8",
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
+@router.get(
+    "/log/key",
+    summary="The log's verifier key (C2SP signed-note vkey)",
+    response_class=Response,
+    responses=_TEXT,
+)
+def get_key(ledger: Ledger) -> Response:
+    return Response(
+        ledger.verifier().to_string() + "\n",
+        media_type="text/plain; charset=utf-8",
+        headers={"Cache-Control": "public, max-age=3600"},
+    )
+
+
+@router.get(
+    "/log/tile/{path:path}",
+    summary="A tile or entry bundle (C2SP tlog-tiles)",
+    response_class=Response,
+    responses=_BYTES,
+)
+def get_tile(path: str, ledger: Ledger) -> Response:
+    try:
+        key, width = parse_tile_path("tile/" + path)
+        data = ledger.tile(key, width)
+    except TileError as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from exc
+    except (TileNotFoundError, KeyError) as exc:
+        raise _not_found(exc) from exc
+    return Response(
+        data, media_type="application/octet-stream", headers={"Cache-Control": _IMMUTABLE}
+    )
+
+
+# --- JSON conveniences ----------------------------------------------------------------------
+
+
+@router.get("/api/v1/ledger/entries/{index}", summary="One entry by index", responses=_JSON_404)
+def get_entry(index: int, ledger: Ledger) -> dict[str, Any]:
+    try:
+        raw = ledger.entry(index)
+    except TileNotFoundError as exc:
+        raise _not_found(exc) from exc
+    return {"index": index, "entry": raw.decode()}
+
+
+@router.get(
+    "/api/v1/ledger/proofs/inclusion", summary="Inclusion proof of an entry", responses=_JSON_404
+)
+def get_inclusion(
+    ledger: Ledger,
+    index: Annotated[int, Query(ge=0)],
+    size: Annotated[int | None, Query(ge=1)] = None,
+) -> dict[str, Any]:
+    tree_size = ledger.size() if size is None else size
+    try:
+        proof = ledger.inclusion_proof(index, tree_size)
+    except (TileNotFoundError, ValueError) as exc:
+        raise _not_found(exc) from exc
+    return {"index": index, "size": tree_size, "proof": _b64(proof)}
+
+
+@router.get(
+    "/api/v1/ledger/proofs/consistency",
+    summary="Consistency proof between sizes",
+    responses=_JSON_404,
+)
+def get_consistency(
+    ledger: Ledger,
+    old: Annotated[int, Query(ge=1)],
+    new: Annotated[int | None, Query(ge=1)] = None,
+) -> dict[str, Any]:
+    new_size = ledger.size() if new is None else new
+    try:
+        proof = ledger.consistency_proof(old, new_size)
+    except (TileNotFoundError, ValueError) as exc:
+        raise _not_found(exc) from exc
+    return {"old": old, "new": new_size, "proof": _b64(proof)}
+
+
+@router.get(
+    "/api/v1/ledger/receipts/{index}",
+    summary="A receipt for an entry",
+    response_class=Response,
+    responses={200: {"content": {"application/json": {}}}, **_JSON_404},
+)
+def get_receipt(index: int, ledger: Ledger) -> Response:
+    try:
+        return Response(build_receipt(ledger, index).to_json(), media_type="application/json")
+    except (TileNotFoundError, ValueError) as exc:
+        raise _not_found(exc) from exc
+
+
+def build_receipt(ledger: SqlLedger, index: int) -> Receipt:
+    """Return the receipt of entry ``index`` against the latest checkpoint."""
+    note = ledger.checkpoint()
+    size = int(note.split(b"\n", 2)[1])
+    return Receipt(
+        entry=ledger.entry(index),
+        index=index,
+        checkpoint=note,
+        inclusion_proof=tuple(ledger.inclusion_proof(index, size)),
+        log_key=ledger.verifier().to_string(),
+    )
+
+
+class AppendIn(BaseModel):
+    entries: list[str] = Field(min_length=1, max_length=_MAX_APPEND)
+
+
+@router.post(
+    "/api/v1/ledger/entries",
+    summary="Append consent entries (enrolled edges)",
+    responses=_errors(401, 403, 422),
+)
+def post_entries(
+    request: Request, ledger: Ledger, body: Annotated[AppendIn, Body()]
+) -> dict[str, Any]:
+    principal = authenticate_request(request, _SITE)
+    raw = [e.encode() for e in body.entries]
+    try:
+        for position, entry in enumerate(raw):
+            parsed = parse_entry(entry)
+            if not isinstance(parsed, ConsentEntry) or parsed.site != str(principal.site_id):
+                raise HTTPException(
+                    status_code=403,
+                    detail=f"entry {position}: an edge appends consent entries for its own site",
+                )
+        indices = ledger.append(raw)
+    except EntryError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from exc
+    return {"indices": indices, "checkpoint": ledger.checkpoint().decode()}
+
+
+@router.get(
+    "/api/v1/ledger/site",
+    summary="The site an edge's consent entries must name",
+    responses=_errors(401),
+)
+def get_site(request: Request) -> dict[str, str]:
+    principal = authenticate_request(request, _SITE)
+    return {"site": str(principal.site_id)}
+
+
+class CosignatureIn(BaseModel):
+    size: int = Field(ge=0)
+    line: str = Field(min_length=1, max_length=1000)
+
+
+@router.post(
+    "/api/v1/ledger/cosignatures",
+    summary="A witness hands in its cosignature",
+    responses=_errors(422),
+)
+def post_cosignature(ledger: Ledger, body: Annotated[CosignatureIn, Body()]) -> dict[str, str]:
+    # No token: a cosignature authenticates itself against the configured witness keys.
+    try:
+        witness = ledger.add_cosignature(body.size, body.line)
+    except (CosignatureError, LedgerError) as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from exc
+    return {"witness": witness}
