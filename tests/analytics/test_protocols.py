@@ -76,3 +76,28 @@ def test_html_sheet_shows_values_and_escapes_user_text() -> None:
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert "Chest routine" in html and "County General" in html and "ctdivol_mgy" in html
     assert "<td>12</td>" in html
+
+
+def test_localizers_are_not_the_protocols_technique() -> None:
+    studies = []
+    for i, ctdivol in enumerate((4.0, 6.0, 8.0, 10.0, 12.0)):
+        scout = ct_event(
+            f"31.{i}.0", 0.2, 6.0, kvp=100.0, tube_current_ma=30.0,
+            acquisition_type="Constant Angle Acquisition",
+        )  # fmt: skip
+        spiral = ct_event(
+            f"31.{i}.1", ctdivol, ctdivol * 30, kvp=120.0, tube_current_ma=200.0,
+            acquisition_type="Spiral Acquisition",
+        )  # fmt: skip
+        studies.append(
+            record(
+                f"31.{i}",
+                events=(scout, spiral),
+                usage=UsageFacts(performed_protocol="Chest routine"),
+            )
+        )
+    (summary,) = summarise_protocols(studies).values()
+    assert summary.n_acquisitions == 5  # the five spirals, not the scouts
+    assert summary.quantities["ctdivol_mgy"].median == 8.0
+    assert summary.quantities["kvp"].p25 == 120.0
+    assert summary.quantities["tube_current_ma"].median == 200.0

@@ -21,6 +21,7 @@ from typing import Annotated
 import numpy as np
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from medcoop.analytics.drl import counts_for_ctdivol
 from medcoop.records import StudyRecord
 from medcoop.vocabulary import study_dap_gycm2, study_metric
 
@@ -123,6 +124,8 @@ def _summarise(name: str, studies: list[StudyRecord]) -> ProtocolSummary:
     acquisitions = 0
     for study in studies:
         for event in study.events:
+            if not counts_for_ctdivol(event):
+                continue  # a localizer's technique (~30 mA, 0.2 mGy) is not the protocol's
             acquisitions += 1
             for field_name in _EVENT_FIELDS:
                 value = getattr(event, field_name)
