@@ -20,12 +20,16 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 
+import typer
+
 if TYPE_CHECKING:
     from rich.console import Console
 
 __all__ = [
+    "CSV_OPTION",
     "DASH",
     "DIGITS",
+    "JSON_OPTION",
     "UNITS",
     "Column",
     "OutputFormat",
@@ -33,6 +37,7 @@ __all__ = [
     "emit",
     "fixed",
     "make_console",
+    "output_format",
     "percent",
     "render_csv",
     "render_json",
@@ -196,6 +201,20 @@ class OutputFormat(StrEnum):
     TABLE = "table"
     JSON = "json"
     CSV = "csv"
+
+
+#: The ``--json`` and ``--csv`` flags every view command takes (hub and edge alike).
+JSON_OPTION: Any = typer.Option(False, "--json", help="Print the records as JSON.")
+CSV_OPTION: Any = typer.Option(False, "--csv", help="Print the records as CSV.")
+
+
+def output_format(as_json: bool, as_csv: bool) -> OutputFormat:
+    """The output ``--json`` / ``--csv`` ask for (a table when neither)."""
+    if as_json and as_csv:
+        raise typer.BadParameter("give --json or --csv, not both")
+    if as_json:
+        return OutputFormat.JSON
+    return OutputFormat.CSV if as_csv else OutputFormat.TABLE
 
 
 def _jsonable(value: Any) -> Any:

@@ -3,6 +3,9 @@ quarantine list/retry/purge."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import stat
 from pathlib import Path
 
@@ -63,6 +66,21 @@ def test_import_status_consent_and_quarantine(tmp_path: Path) -> None:
     result = runner.invoke(app, ["edge", "status", "-c", str(config)])
     assert result.exit_code == 0, result.output
     assert "quarantine" in result.output and "backlog" in result.output
+    assert patient_id not in result.output
+
+    result = runner.invoke(app, ["edge", "status", "--json", "-c", str(config)])
+    assert result.exit_code == 0, result.output
+    views = {view["title"]: view for view in json.loads(result.output)}
+    counts = {row["what"]: row["value"] for row in views["medcoop edge"]["rows"]}
+    assert counts["open studies"] == 2 and counts["consent withheld"] == 2  # one patient opted out
+    assert counts["quarantined"] == 1
+    assert [row["objects"] for row in views["quarantine by reason"]["rows"]] == [1]
+
+    result = runner.invoke(app, ["edge", "quarantine", "list", "--csv", "-c", str(config)])
+    assert result.exit_code == 0, result.output
+    blocks = result.output.strip().split("\n\n")
+    quarantined = list(csv.DictReader(io.StringIO(blocks[1])))
+    assert len(quarantined) == 1 and quarantined[0]["seen"] == "1"
     assert patient_id not in result.output
 
     result = runner.invoke(app, ["edge", "quarantine", "retry", "--all", "-c", str(config)])

@@ -12,7 +12,16 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.table import Table
+
+from medcoop.output import (
+    CSV_OPTION,
+    JSON_OPTION,
+    Column,
+    View,
+    emit,
+    make_console,
+    output_format,
+)
 
 __all__ = ["app"]
 
@@ -151,78 +160,109 @@ def serve(config: Path = CONFIG_OPTION) -> None:
 def status(
     config: Path = CONFIG_OPTION,
     studies: int = typer.Option(20, "--studies", help="Open studies to list (0: none)."),
+    as_json: bool = JSON_OPTION,
+    as_csv: bool = CSV_OPTION,
 ) -> None:
     """Show counts, the backlog, when each open study will be sent, and the quarantine."""
     from medcoop.edge.node import open_pipeline
     from medcoop.edge.status import read_status
 
+    output = output_format(as_json, as_csv)
     store, pipeline = open_pipeline(_settings(config))
     try:
         snapshot = read_status(pipeline, quarantine_limit=50)
     finally:
         store.close()
-    table = Table(title="medcoop edge")
-    table.add_column("what")
-    table.add_column("value", justify="right")
-    for name, value in snapshot.counters.items():
-        table.add_row(name.replace("_", " "), str(value))
-    table.add_row("open studies", str(snapshot.open_studies))
-    table.add_row("backlog (records)", str(snapshot.backlog.size))
-    table.add_row("backlog (bytes)", str(snapshot.backlog.size_bytes))
-    table.add_row("backlog age (s)", f"{snapshot.backlog.age_s():.0f}")
-    table.add_row("rejected by hub", str(snapshot.backlog.rejected))
-    table.add_row("opted-out patients", str(snapshot.opted_out_patients))
-    table.add_row("last upload", snapshot.last_upload_at or "never")
-    table.add_row("upload error", snapshot.upload_error or "none")
-    console.print(table)
-    if snapshot.auth_failed:
-        console.print("[red]the hub refuses this site's token: re-enroll (medcoop edge enroll)[/]")
-    if snapshot.pending and studies > 0:
-        _print_pending(snapshot.pending[:studies], snapshot.open_studies)
-    if snapshot.quarantine_by_reason:
-        _print_reasons(snapshot.quarantine_by_reason)
-    if snapshot.quarantine:
-        _print_quarantine(snapshot.quarantine)
-
-
-def _print_pending(pending: list, total: int) -> None:  # type: ignore[type-arg]
-    table = Table(title=f"open studies ({total}): when each is sent if nothing else arrives")
-    for column in ("study (pseudonymous UID)", "last object (UTC)", "sent at (UTC)", "because"):
-        table.add_column(column, no_wrap=True)
-    for item in pending:
-        table.add_row(
-            "…" + item.study_uid[-20:],
-            item.last_object_at.isoformat(timespec="seconds"),
-            item.send_at.isoformat(timespec="seconds"),
-            item.why + (" (update)" if item.update else ""),
+    counters = snapshot.counters.items()
+    rows: list[tuple[str, object]] = [(name.replace("_", " "), n) for name, n in counters]
+    rows += [
+        ("open studies", snapshot.open_studies),
+        ("backlog (records)", snapshot.backlog.size),
+        ("backlog (bytes)", snapshot.backlog.size_bytes),
+        ("backlog age (s)", round(snapshot.backlog.age_s())),
+        ("rejected by hub", snapshot.backlog.rejected),
+        ("opted-out patients", snapshot.opted_out_patients),
+        ("last upload", snapshot.last_upload_at or "never"),
+        ("upload error", snapshot.upload_error or "none"),
+        ("hub refuses this site's token", snapshot.auth_failed),
+    ]
+    views = [
+        View(
+            "medcoop edge",
+            (Column("what", "what"), Column("value", "value", justify="right")),
+            [{"what": what, "value": value} for what, value in rows],
+            notes=(
+                ("the hub refuses this site's token: re-enroll (medcoop edge enroll)",)
+                if snapshot.auth_failed
+                else ()
+            ),
         )
-    console.print(table)
+    ]
+    if studies > 0:
+        views.append(_pending_view(snapshot.pending[:studies], snapshot.open_studies))
+    views.append(_reasons_view(snapshot.quarantine_by_reason))
+    views.append(_quarantine_view(snapshot.quarantine))
+    emit(views, output, make_console())
 
 
-def _print_reasons(counts: dict[str, int]) -> None:
-    table = Table(title="quarantine by reason")
-    table.add_column("reason")
-    table.add_column("objects", justify="right")
-    for reason, count in counts.items():
-        table.add_row(reason, str(count))
-    console.print(table)
+def _pending_view(pending: list, total: int) -> View:  # type: ignore[type-arg]
+    return View(
+        f"open studies ({total}): when each is sent if nothing else arrives",
+        (
+            Column("study_uid", "study (pseudonymous UID)", format=lambda u: "…" + u[-20:]),
+            Column("last_object_at", "last object (UTC)", format=_utc),
+            Column("send_at", "sent at (UTC)", format=_utc),
+            Column("because", "because"),
+        ),
+        [
+            {
+                "study_uid": item.study_uid,
+                "last_object_at": item.last_object_at,
+                "send_at": item.send_at,
+                "because": item.why + (" (update)" if item.update else ""),
+            }
+            for item in pending
+        ],
+    )
 
 
-def _print_quarantine(items: list) -> None:  # type: ignore[type-arg]
-    table = Table(title="quarantine")
-    for column in ("id", "since", "reason", "found (field: kind)", "sender", "seen", "file"):
-        table.add_column(column)
-    for item in items:
-        table.add_row(
-            str(item.quarantine_id),
-            item.created_at.isoformat(timespec="seconds"),
-            item.reason_code.value,
-            "; ".join(f"{f}: {k}" for f, k in item.findings) or item.reason,
-            item.sender or item.origin,
-            str(item.seen_count),
-            item.file_path.name if item.file_path else "-",
-        )
-    console.print(table)
+def _reasons_view(counts: dict[str, int]) -> View:
+    return View(
+        "quarantine by reason",
+        (Column("reason", "reason"), Column("objects", "objects", justify="right")),
+        [{"reason": reason, "objects": count} for reason, count in counts.items()],
+    )
+
+
+def _quarantine_view(items: list) -> View:  # type: ignore[type-arg]
+    return View(
+        "quarantine",
+        (
+            Column("id", "id", justify="right"),
+            Column("since", "since", format=_utc),
+            Column("reason", "reason"),
+            Column("found", "found (field: kind)"),
+            Column("sender", "sender"),
+            Column("seen", "seen", justify="right"),
+            Column("file", "file"),
+        ),
+        [
+            {
+                "id": item.quarantine_id,
+                "since": item.created_at,
+                "reason": item.reason_code.value,
+                "found": "; ".join(f"{f}: {k}" for f, k in item.findings) or item.reason,
+                "sender": item.sender or item.origin,
+                "seen": item.seen_count,
+                "file": item.file_path.name if item.file_path else "-",
+            }
+            for item in items
+        ],
+    )
+
+
+def _utc(value: object) -> str:
+    return value.isoformat(timespec="seconds") if hasattr(value, "isoformat") else str(value)
 
 
 @app.command("import")
@@ -404,18 +444,24 @@ def consent_permit(
 def quarantine_list(
     reason: str | None = REASON_OPTION,
     config: Path = CONFIG_OPTION,
+    as_json: bool = JSON_OPTION,
+    as_csv: bool = CSV_OPTION,
 ) -> None:
     """List quarantined objects: reason, field and kind of each finding (never the value),
     the sender and the file."""
     from medcoop.edge.node import open_pipeline
 
+    output = output_format(as_json, as_csv)
     code = _reason_option(reason)
     store, pipeline = open_pipeline(_settings(config))
     try:
-        _print_reasons(pipeline.quarantine.counts_by_reason())
-        _print_quarantine(pipeline.quarantine.list(code=code))
+        views = [
+            _reasons_view(pipeline.quarantine.counts_by_reason()),
+            _quarantine_view(pipeline.quarantine.list(code=code)),
+        ]
     finally:
         store.close()
+    emit(views, output, make_console())
 
 
 @quarantine_app.command("retry")

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from medcoop.output import OutputFormat
+from medcoop.output import CSV_OPTION, JSON_OPTION, OutputFormat, output_format
 
 if TYPE_CHECKING:
     import httpx
@@ -45,17 +45,8 @@ TokenOption = typer.Option(
     ..., "--token", envvar="MEDCOOP_TOKEN", help="A personal access token (mcp_…)."
 )
 SiteOption = typer.Option(..., "--site", help="The site's name or id (see medcoop sites).")
-JsonOption = typer.Option(False, "--json", help="Print the records as JSON.")
-CsvOption = typer.Option(False, "--csv", help="Print the records as CSV.")
-
-
-def output_format(as_json: bool, as_csv: bool) -> OutputFormat:
-    """The output ``--json`` / ``--csv`` ask for (a table when neither)."""
-    if as_json and as_csv:
-        raise typer.BadParameter("give --json or --csv, not both")
-    if as_json:
-        return OutputFormat.JSON
-    return OutputFormat.CSV if as_csv else OutputFormat.TABLE
+JsonOption = JSON_OPTION
+CsvOption = CSV_OPTION
 
 
 def _get(client: httpx.Client, path: str, params: dict[str, Any]) -> Any:
