@@ -45,8 +45,6 @@ TokenOption = typer.Option(
     ..., "--token", envvar="MEDCOOP_TOKEN", help="A personal access token (mcp_…)."
 )
 SiteOption = typer.Option(..., "--site", help="The site's name or id (see medcoop sites).")
-JsonOption = JSON_OPTION
-CsvOption = CSV_OPTION
 
 
 def _get(client: httpx.Client, path: str, params: dict[str, Any]) -> Any:
@@ -226,8 +224,8 @@ def dose_command(
         None, "--source", help="Only this DRL set, e.g. UK-NDRL-2024."
     ),
     group_by: str = typer.Option("site_id", "--by", help="site_id, device_key or protocol."),
-    as_json: bool = JsonOption,
-    as_csv: bool = CsvOption,
+    as_json: bool = JSON_OPTION,
+    as_csv: bool = CSV_OPTION,
     hub: str = HubOption,
     token: str = TokenOption,
 ) -> None:
@@ -247,8 +245,8 @@ def alerts_command(
     ),
     page: int = typer.Option(1, "--page", min=1, help="Which page (newest alerts first)."),
     per_page: int = typer.Option(20, "--per-page", min=1, max=500, help="Alerts a page."),
-    as_json: bool = JsonOption,
-    as_csv: bool = CsvOption,
+    as_json: bool = JSON_OPTION,
+    as_csv: bool = CSV_OPTION,
     hub: str = HubOption,
     token: str = TokenOption,
 ) -> None:
@@ -271,8 +269,8 @@ def usage_command(
     site: str = SiteOption,
     first_day: str = typer.Option(..., "--from", help="First local day, YYYY-MM-DD."),
     last_day: str = typer.Option(..., "--to", help="Last local day, YYYY-MM-DD."),
-    as_json: bool = JsonOption,
-    as_csv: bool = CsvOption,
+    as_json: bool = JSON_OPTION,
+    as_csv: bool = CSV_OPTION,
     hub: str = HubOption,
     token: str = TokenOption,
 ) -> None:
@@ -295,8 +293,8 @@ def benchmark_command(
     exam_type: str = typer.Option(..., "--exam", help="Exam type, e.g. ct_head."),
     metric: str = typer.Option("dlp", "--metric", help="ctdivol, dlp or dap."),
     country: str = typer.Option(None, "--country", help="Narrow peers to a country."),
-    as_json: bool = JsonOption,
-    as_csv: bool = CsvOption,
+    as_json: bool = JSON_OPTION,
+    as_csv: bool = CSV_OPTION,
     hub: str = HubOption,
     token: str = TokenOption,
 ) -> None:
@@ -322,8 +320,8 @@ def studies_command(
     sort: str = typer.Option("-study_at", "--sort", help="A column, '-' first for descending."),
     page: int = typer.Option(1, "--page", min=1, help="Which page."),
     per_page: int = typer.Option(50, "--per-page", min=1, max=500, help="Studies a page."),
-    as_json: bool = JsonOption,
-    as_csv: bool = CsvOption,
+    as_json: bool = JSON_OPTION,
+    as_csv: bool = CSV_OPTION,
     hub: str = HubOption,
     token: str = TokenOption,
 ) -> None:
@@ -350,8 +348,8 @@ def studies_command(
 
 
 def sites_command(
-    as_json: bool = JsonOption,
-    as_csv: bool = CsvOption,
+    as_json: bool = JSON_OPTION,
+    as_csv: bool = CSV_OPTION,
     hub: str = HubOption,
     token: str = TokenOption,
 ) -> None:
@@ -366,8 +364,8 @@ def sites_command(
 
 def devices_command(
     site: str = SiteOption,
-    as_json: bool = JsonOption,
-    as_csv: bool = CsvOption,
+    as_json: bool = JSON_OPTION,
+    as_csv: bool = CSV_OPTION,
     hub: str = HubOption,
     token: str = TokenOption,
 ) -> None:
