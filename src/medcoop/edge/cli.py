@@ -17,6 +17,7 @@ from medcoop.output import (
     CSV_OPTION,
     JSON_OPTION,
     Column,
+    OutputFormat,
     View,
     emit,
     make_console,
@@ -202,6 +203,8 @@ def status(
         views.append(_pending_view(snapshot.pending[:studies], snapshot.open_studies))
     views.append(_reasons_view(snapshot.quarantine_by_reason))
     views.append(_quarantine_view(snapshot.quarantine))
+    if output is OutputFormat.TABLE:  # a person reads no empty tables; programs get every key
+        views = [views[0], *(view for view in views[1:] if view.records)]
     emit(views, output, make_console())
 
 
