@@ -10,6 +10,12 @@ Unchanged values are written back byte for byte; only changed values are re-enco
 
 Text is decoded exactly as pydicom decodes it (same character-set handling, same
 splitting and stripping), so the engine's decisions match a walk of converted values.
+
+The byte-level rules (header layouts, item and delimitation tags, the File Meta and its
+``DICM`` prefix) are :mod:`medcoop.dicom.reader`'s; this module builds the engine's trees
+on them and writes them back. Unlike the Part 10 reader, which declines whatever
+``dcmread`` would read otherwise, it takes what a tolerant reader must rewrite: pixel data,
+an implicit VR element inside an explicit VR sequence, a sequence sent as ``UN``.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag
 from pydicom.valuerep import PN_DELIMS, TEXT_VR_DELIMS
 
+from medcoop.dicom import reader
+
 __all__ = [
     "Elem",
     "charset_of",
@@ -41,24 +49,22 @@ __all__ = [
     "encode_values",
     "from_dataset",
     "parse",
-    "parse_meta",
+    "parse_file_meta",
     "pydicom_str",
     "to_dataset",
 ]
 
-ITEM = 0xFFFEE000
-ITEM_END = 0xFFFEE00D
-SEQ_END = 0xFFFEE0DD
-UNDEFINED = 0xFFFFFFFF
+ITEM = reader.ITEM
+ITEM_END = reader.ITEM_DELIMITATION
+SEQ_END = reader.SEQUENCE_DELIMITATION
+UNDEFINED = reader.UNDEFINED_LENGTH
 CHARSET_TAG = 0x00080005
 DEFAULT_ENCODINGS: tuple[str, ...] = ("iso8859",)
 _first = itemgetter(0)
 _ITEM_BYTES = {True: b"\xfe\xff\x00\xe0", False: b"\xff\xfe\xe0\x00"}
 
 #: VRs with a 2-byte reserved field and a 4-byte length in explicit VR encodings.
-LONG_VRS = frozenset(
-    {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
-)
+LONG_VRS = reader.LONG_LENGTH_VRS
 #: Text VRs pydicom decodes with the Specific Character Set, and splits on backslashes.
 CHARSET_MULTI_VRS = frozenset({"SH", "LO", "UC"})
 #: Text VRs pydicom decodes with the Specific Character Set, never split.
@@ -288,25 +294,17 @@ def _sequence(
     return Elem(tag, "SQ", code, b"", items, inner_implicit=inner), pos
 
 
-def parse_meta(data: bytes, pos: int) -> tuple[list[Elem], int]:
-    """Parse the file meta group (explicit VR little endian) from ``pos``; return it and
-    where the dataset starts."""
-    elems: list[Elem] = []
-    size = len(data)
-    while pos + 8 <= size and data[pos : pos + 2] == b"\x02\x00":
-        code = data[pos + 4 : pos + 6]
-        if code in LONG_VRS:
-            length = _LITTLE.u32.unpack_from(data, pos + 8)[0]
-            start = pos + 12
-        else:
-            length = _LITTLE.explicit_short.unpack_from(data, pos)[3]
-            start = pos + 8
-        tag = 0x00020000 | _LITTLE.tag.unpack_from(data, pos)[1]
-        if length == UNDEFINED or start + length > size or not b"AA" <= code <= b"ZZ":
-            raise ValueError("malformed file meta")
-        elems.append(Elem(tag, code.decode("ascii"), code, data[start : start + length]))
-        pos = start + length
-    return elems, pos
+def parse_file_meta(data: bytes) -> tuple[list[Elem], str | None, int] | None:
+    """Return a Part 10 file's meta group, its transfer syntax and where the dataset starts.
+
+    ``None`` when :func:`medcoop.dicom.reader.read_file_meta` does not read it (no
+    ``DICM``, a VR that is not a standard VR, a value past the end).
+    """
+    meta = reader.read_file_meta(data)
+    if meta is None:
+        return None
+    elems = [Elem(tag, vr.decode("ascii"), vr, value) for tag, vr, value in meta.elements]
+    return elems, meta.transfer_syntax, meta.end
 
 
 def parse_items(

@@ -43,7 +43,7 @@ from medcoop.deid.elements import (
     from_dataset,
     item_encodings,
     parse,
-    parse_meta,
+    parse_file_meta,
     pydicom_str,
     to_dataset,
 )
@@ -61,7 +61,7 @@ from medcoop.deid.residuals import (
     verify_encoded,
 )
 from medcoop.deid.table import ActionTable, compile_actions, table_edition
-from medcoop.dicom.part10 import PIXEL_TAGS
+from medcoop.dicom.reader import PIXEL_TAGS
 
 __all__ = ["DUMMY_VALUES", "Deidentified", "Deidentifier", "Withheld"]
 
@@ -438,13 +438,13 @@ def _syntax(ds: Dataset, meta: Dataset | None) -> _Syntax:
 
 def _parse_file(data: bytes) -> tuple[list[Elem], list[Elem], _Syntax] | None:
     """Parse a PS3.10 file: body, file meta and transfer syntax (``None``: not taken here)."""
-    if data[128:132] != b"DICM":
+    parsed = parse_file_meta(data)
+    if parsed is None:
+        return None  # no DICM prefix, or a File Meta that pydicom's reader guesses at
+    meta, transfer_syntax, start = parsed
+    if transfer_syntax is None:
         return None
-    meta, start = parse_meta(data, 132)
-    found = next((e for e in meta if e.tag == 0x00020010), None)
-    if found is None:
-        return None
-    uid = UID(decode_texts(found.value, "UI", ())[0])
+    uid = UID(transfer_syntax)
     if not uid.is_transfer_syntax or uid.is_private:
         return None
     syntax = _Syntax.of(uid)

@@ -48,7 +48,7 @@ from medcoop.deid.elements import (
 from medcoop.deid.patterns import scrub, strict_hits
 from medcoop.deid.table import load_rows
 from medcoop.dicom.identity import INSTITUTION_TAGS, PATIENT_IDENTIFYING_TAGS
-from medcoop.dicom.part10 import PIXEL_TAGS
+from medcoop.dicom.reader import PIXEL_TAGS, has_preamble
 
 __all__ = [
     "DUMMY_TEXT",
@@ -822,7 +822,7 @@ def verify_encoded(
         return []
     hits = _scan_dataset(scanner, dataset(), dates_retained)
     # Every element was walked: only the preamble lies outside them.
-    preamble = data[:128] if data[128:132] == b"DICM" else b""
+    preamble = data[:128] if has_preamble(data) else b""
     return hits or _leftovers(scanner, preamble, dates_retained=dates_retained)
 
 
