@@ -77,7 +77,7 @@ def test_the_import_graph_has_no_cycle() -> None:
 
     def visit(module: str, path: list[str]) -> None:
         if module in path:
-            cycle = path[path.index(module) :] + [module]
+            cycle = [*path[path.index(module) :], module]
             raise AssertionError("import cycle: " + " → ".join(cycle))
         if module in done:
             return

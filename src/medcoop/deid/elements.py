@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import copy
 import struct
+import zlib
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from operator import itemgetter
+from typing import NamedTuple
 
 from pydicom import Dataset
 from pydicom.charset import convert_encodings, decode_bytes, encode_string
@@ -35,12 +37,15 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import correct_ambiguous_vr_element, write_data_element
 from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag
+from pydicom.uid import UID
 from pydicom.valuerep import PN_DELIMS, TEXT_VR_DELIMS
 
 from medcoop.dicom import reader
 
 __all__ = [
     "Elem",
+    "Part10",
+    "charset_codecs",
     "charset_of",
     "decode_texts",
     "emit",
@@ -49,7 +54,7 @@ __all__ = [
     "encode_values",
     "from_dataset",
     "parse",
-    "parse_file_meta",
+    "parse_part10",
     "pydicom_str",
     "to_dataset",
 ]
@@ -294,17 +299,48 @@ def _sequence(
     return Elem(tag, "SQ", code, b"", items, inner_implicit=inner), pos
 
 
-def parse_file_meta(data: bytes) -> tuple[list[Elem], str | None, int] | None:
-    """Return a Part 10 file's meta group, its transfer syntax and where the dataset starts.
+class Part10(NamedTuple):
+    """A PS3.10 file parsed: its meta group, its dataset and the transfer syntax."""
 
-    ``None`` when :func:`medcoop.dicom.reader.read_file_meta` does not read it (no
-    ``DICM``, a VR that is not a standard VR, a value past the end).
+    meta: list[Elem]
+    body: list[Elem]
+    transfer_syntax: UID
+
+
+def parse_part10(data: bytes) -> Part10 | None:
+    """Parse a PS3.10 file into elements; ``None`` for a file not taken here.
+
+    Not taken (pydicom's reader guesses at these): no ``DICM`` prefix, a File Meta that
+    :func:`medcoop.dicom.reader.read_file_meta` does not read, no or a private transfer
+    syntax, a dataset whose first element is not encoded as the syntax declares. A deflated
+    dataset is inflated first. Raises :class:`ValueError` (or ``struct.error``,
+    ``zlib.error``) on malformed or truncated encodings.
     """
     meta = reader.read_file_meta(data)
-    if meta is None:
+    if meta is None or meta.transfer_syntax is None:
         return None
+    uid = UID(meta.transfer_syntax)
+    if not uid.is_transfer_syntax or uid.is_private:
+        return None
+    start = meta.end
+    if uid.is_deflated:
+        data = zlib.decompress(data[start:], -zlib.MAX_WBITS)
+        start = 0
+    if not _starts_as(data, start, uid.is_implicit_VR):
+        return None
+    implicit, little = uid.is_implicit_VR, uid.is_little_endian
+    body, _ = parse(data, start, len(data), implicit=implicit, little=little)
     elems = [Elem(tag, vr.decode("ascii"), vr, value) for tag, vr, value in meta.elements]
-    return elems, meta.transfer_syntax, meta.end
+    return Part10(elems, body, uid)
+
+
+def _starts_as(data: bytes, start: int, implicit: bool) -> bool:
+    # The first element's VR field is two capitals exactly when the VR is explicit.
+    if start + 6 > len(data):
+        return start == len(data)
+    code = data[start + 4 : start + 6]
+    explicit = b"AA" <= code <= b"ZZ" and code.isalpha()
+    return explicit != implicit
 
 
 def parse_items(
@@ -466,6 +502,17 @@ def _dataset_encodings(ds: Dataset, parent: Sequence[str]) -> tuple[str, ...]:
         value = raw.value
         terms = [str(v) for v in value] if isinstance(value, MultiValue) else [str(value or "")]
     return charset_of(tuple(terms), tuple(parent))
+
+
+def charset_codecs(body: list[Elem]) -> list[str]:
+    """Return the Python codecs of a dataset's Specific Character Set (``[]``: none)."""
+    # Every (0008,0005) in file order, not a dict's last one: a parsed file may repeat it.
+    for elem in body:
+        if elem.tag == CHARSET_TAG:
+            terms = tuple(decode_texts(elem.value, "CS", DEFAULT_ENCODINGS))
+            if any(terms):
+                return list(charset_of(terms, ()))
+    return []
 
 
 @lru_cache(maxsize=256)
