@@ -86,3 +86,7 @@ app.add_typer(ledger_app, name="ledger")
 from medcoop.demo.cli import demo_command  # noqa: E402
 
 app.command("demo")(demo_command)
+
+from medcoop.apps.cli import app as apps_app  # noqa: E402
+
+app.add_typer(apps_app, name="app")
