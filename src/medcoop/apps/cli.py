@@ -83,7 +83,7 @@ def run_command(
     outcome = runner.run(install, wanted, out, study_instance_uid=study.study_instance_uid,
                          original_series=series, parameters=parameters)
     result = outcome.result
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"what": "app", "value": spec.key},
         {"what": "objects given", "value": len(wanted)},
         {"what": "status", "value": outcome.status},
