@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from pydicom.dataset import Dataset
 
 from medcoop.apps.sdk import AppContext
+
+if TYPE_CHECKING:
+    from medcoop.apps.runner import AppInstall
 
 
 def ct_study(seed: int = 3) -> list[Dataset]:
@@ -27,3 +31,29 @@ def context(tmp_path: Path) -> AppContext:
         app_id="trivial", app_version="1.0.0", vendor="Acme Imaging", kind="edge",
         output_dir=tmp_path, model_name="diameter-net", model_version="2",
     )
+
+
+SAMPLE_APPS = Path(__file__).parent / "sample_apps"
+
+
+def sample_install(entry_point: str, **spec_fields: object) -> AppInstall:
+    """A test app from ``sample_apps/`` run by this interpreter (no venv to build)."""
+    from medcoop.apps.runner import AppInstall, current_python
+    from medcoop.apps.sdk import AppSpec
+
+    fields = {"id": entry_point.split(":")[0].replace("_", "-"), "version": "1.0.0",
+              "vendor": "Acme Imaging", "entry_point": entry_point,
+              "selectors": ({"Modality": "CT"},), **spec_fields}
+    spec = AppSpec.from_json(fields)
+    return AppInstall(spec, current_python(), (SAMPLE_APPS,))
+
+
+def write_study(folder: Path, objects: list[Dataset]) -> list[Path]:
+    """Write a study's objects as Part 10 files; return their paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index, ds in enumerate(objects):
+        path = folder / f"{index:03d}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths
