@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from pydicom.dataset import Dataset
@@ -36,16 +36,24 @@ def context(tmp_path: Path) -> AppContext:
 SAMPLE_APPS = Path(__file__).parent / "sample_apps"
 
 
-def sample_install(entry_point: str, **spec_fields: object) -> AppInstall:
-    """A test app from ``sample_apps/`` run by this interpreter (no venv to build)."""
+def sample_install(entry_point: str, **changes: Any) -> AppInstall:
+    """A test app from ``sample_apps/`` run by this interpreter (no venv to build).
+
+    Its manifest is the scaffold's (CT, DX, CR inputs) with ``changes``; an
+    ``output_schema`` change replaces the findings output's schema.
+    """
     from medcoop.apps.runner import AppInstall, current_python
+    from medcoop.apps.scaffold import manifest_for
     from medcoop.apps.sdk import AppSpec
 
-    fields = {"id": entry_point.split(":")[0].replace("_", "-"), "version": "1.0.0",
-              "vendor": "Acme Imaging", "entry_point": entry_point,
-              "selectors": ({"Modality": "CT"},), **spec_fields}
-    spec = AppSpec.from_json(fields)
-    return AppInstall(spec, current_python(), (SAMPLE_APPS,))
+    name = entry_point.split(":")[0].replace("_", "-")
+    schema = changes.pop("output_schema", None)
+    manifest = manifest_for(name, "acme", entry_point=entry_point, **changes)
+    if schema is not None:
+        manifest["outputs"][0]["findings_schema"] = schema
+    elif "outputs" not in changes:
+        manifest["outputs"][0].pop("findings_schema")
+    return AppInstall(AppSpec.from_json(manifest), current_python(), (SAMPLE_APPS,))
 
 
 def write_study(folder: Path, objects: list[Dataset]) -> list[Path]:

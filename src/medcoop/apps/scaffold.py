@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
-__all__ = ["MANIFEST_FILE", "new_app", "package_name"]
+__all__ = ["MANIFEST_FILE", "manifest_for", "new_app", "package_name"]
 
 #: The manifest file in an app's folder.
 MANIFEST_FILE = "medcoop-app.json"
-_NAME = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
+_NAME = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
 
 _APP_PY = '''"""{title}: the entry point medcoop calls (declared in medcoop-app.json)."""
 
@@ -125,27 +126,46 @@ def package_name(name: str) -> str:
     return name.replace("-", "_")
 
 
-def manifest_for(name: str, vendor: str) -> dict[str, object]:
-    """The starting manifest of a new app."""
-    return {
-        "id": name,
+def manifest_for(name: str, vendor: str, **changes: Any) -> dict[str, Any]:
+    """A valid store manifest for a new edge app (``changes`` replace top-level fields).
+
+    Research use only until the vendor names a clearance: such an app is never routed
+    clinical studies.
+    """
+    title = name.replace("-", " ").capitalize()
+    manifest: dict[str, Any] = {
+        "manifest_version": "1.0",
+        "id": f"{vendor}.{name}",
         "version": "0.1.0",
         "vendor": vendor,
-        "title": name.replace("-", " ").capitalize(),
-        "kind": "edge",
+        "title": title,
+        "summary": f"{title}: counts a study's images (replace with what your app does)",
+        "category": "research",
+        "intended_use": "Research use: a starting point for an imaging app.",
+        "regulatory": {"research_use_only": True},
+        "inputs": [{"kind": "dicom", "name": "images",
+                    "selectors": [{"attribute": "Modality", "in": ["CT", "DX", "CR"]}]}],
+        "outputs": [
+            {"name": "findings", "kind": "findings_json", "findings_schema": {
+                "type": "object",
+                "required": ["images", "flagged"],
+                "properties": {"images": {"type": "integer", "minimum": 0},
+                               "flagged": {"type": "boolean"}},
+                "additionalProperties": False,
+            }},
+            {"name": "report", "kind": "dicom_sr"},
+        ],
+        "parameters": [{"name": "min_images", "type": "integer", "default": 1, "minimum": 0}],
+        "resources": {"cpu_cores": 1, "memory_mb": 1024, "timeout_s": 120},
+        "deployment": ["edge"],
+        "data_scopes": ["edge:images", "edge:pacs-write"],
+        "offers": {"free": True},
+        "licence": {"spdx": "Apache-2.0"},
+        "provenance": {"source": f"https://example.org/{vendor}/{name}", "build": "local"},
         "entry_point": f"{package_name(name)}.app:run",
-        "research_only": True,
-        "selectors": [{"Modality": ["CT", "DX", "CR"]}],
-        "parameters": {"min_images": {"type": "integer", "default": 1}},
-        "output_schema": {
-            "type": "object",
-            "required": ["images", "flagged"],
-            "properties": {"images": {"type": "integer", "minimum": 0},
-                           "flagged": {"type": "boolean"}},
-            "additionalProperties": False,
-        },
-        "resources": {"cpu_s": 60, "memory_mb": 1024, "wall_s": 120},
     }
+    manifest.update(changes)
+    return manifest
 
 
 def new_app(name: str, parent: Path, *, vendor: str = "my-vendor") -> Path:
@@ -156,8 +176,8 @@ def new_app(name: str, parent: Path, *, vendor: str = "my-vendor") -> Path:
     ValueError
         ``name`` is not lowercase letters, digits and dashes, or the folder exists.
     """
-    if not _NAME.match(name):
-        raise ValueError(f"app name {name!r}: use 2-63 lowercase letters, digits and dashes")
+    if not _NAME.match(name) or not 2 <= len(name) <= 60:
+        raise ValueError(f"app name {name!r}: use 2-60 lowercase letters, digits and dashes")
     root = parent / name
     if root.exists():
         raise ValueError(f"{root} already exists")
@@ -166,6 +186,9 @@ def new_app(name: str, parent: Path, *, vendor: str = "my-vendor") -> Path:
     (root / "src" / package).mkdir(parents=True)
     (root / "tests").mkdir()
     manifest = manifest_for(name, vendor)
+    from medcoop.store.manifest import validate_manifest
+
+    validate_manifest(manifest)  # a vendor slug the store refuses fails here, not at publish
     (root / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     (root / "pyproject.toml").write_text(_PYPROJECT.format(name=name, title=title), "utf-8")
     (root / "src" / package / "__init__.py").write_text(f'"""{title}."""\n', encoding="utf-8")
