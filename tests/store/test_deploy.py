@@ -33,10 +33,10 @@ def test_enrollment_hands_the_edge_the_trusted_root(world: StoreWorld) -> None:
 
 def test_publish_install_upgrade_uninstall(world: StoreWorld) -> None:
     acme = world.vendor("acme")
-    answer = world.publish(acme, "acme-dose", "1.0.0")
+    answer = world.publish(acme, "acme.dose", "1.0.0")
     assert answer["releases"][0]["wheel_target"] == "vendors/acme/acme_dose-1.0.0-py3-none-any.whl"
 
-    app = install_app(world.edge, "acme-dose")
+    app = install_app(world.edge, "acme.dose")
     assert (app.version, app.vendor, app.entry_point) == ("1.0.0", "acme", "acme_dose:run")
     ran = subprocess.run(
         [str(app.python), "-c", "import acme_dose; print(acme_dose.run(), acme_dose.VERSION)"],
@@ -45,19 +45,19 @@ def test_publish_install_upgrade_uninstall(world: StoreWorld) -> None:
         check=True,
     )
     assert ran.stdout.split() == ["ok", "1.0.0"]
-    assert [a.app_id for a in installed_apps(world.edge)] == ["acme-dose"]
-    assert _installs(world) == [("acme-dose", "1.0.0", "installed")]
+    assert [a.app_id for a in installed_apps(world.edge)] == ["acme.dose"]
+    assert _installs(world) == [("acme.dose", "1.0.0", "installed")]
 
     assert [c.upgradable for c in check_updates(world.edge)] == [False]
-    world.publish(acme, "acme-dose", "1.1.0")
+    world.publish(acme, "acme.dose", "1.1.0")
     assert [c.available for c in check_updates(world.edge)] == ["1.1.0"]
-    upgraded = upgrade_app(world.edge, "acme-dose")
+    upgraded = upgrade_app(world.edge, "acme.dose")
     assert upgraded is not None and upgraded.version == "1.1.0"
     assert not app.venv.exists()  # the old version's environment is gone
-    assert upgrade_app(world.edge, "acme-dose") is None
-    assert _installs(world) == [("acme-dose", "1.1.0", "upgraded")]
+    assert upgrade_app(world.edge, "acme.dose") is None
+    assert _installs(world) == [("acme.dose", "1.1.0", "upgraded")]
 
-    uninstall_app(world.edge, "acme-dose")
+    uninstall_app(world.edge, "acme.dose")
     assert installed_apps(world.edge) == []
     assert not upgraded.venv.exists()
     assert _installs(world) == []

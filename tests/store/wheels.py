@@ -8,6 +8,8 @@ import json
 import zipfile
 from pathlib import Path
 
+from tests.store.manifests import manifest
+
 __all__ = ["build_app", "build_wheel", "manifest_for"]
 
 
@@ -18,7 +20,7 @@ def _record_hash(data: bytes) -> str:
 
 def build_wheel(folder: Path, dist: str, version: str, *, app_id: str, answer: str = "ok") -> Path:
     """Write ``<dist>-<version>-py3-none-any.whl`` with one module and a medcoop entry point."""
-    module = dist.replace("-", "_")
+    module = _module(dist)
     info = f"{module}-{version}.dist-info"
     files = {
         f"{module}/__init__.py": (
@@ -43,14 +45,19 @@ def build_wheel(folder: Path, dist: str, version: str, *, app_id: str, answer: s
 
 
 def manifest_for(app_id: str, version: str, vendor: str) -> dict[str, object]:
-    """A small manifest naming what the supply chain checks (the catalogue adds the rest)."""
-    return {
-        "id": app_id,
-        "version": version,
-        "vendor": vendor,
-        "title": f"Test app {app_id}",
-        "summary": "A synthetic app for supply-chain tests.",
-    }
+    """A valid edge-app manifest (the catalogue's example) for ``app_id`` at ``version``."""
+    module = _module(app_id)
+    return manifest(
+        id=app_id,
+        version=version,
+        vendor=vendor,
+        entry_point=f"{module}:run",
+        provenance={"source": "https://git.example.org/tests", "build": "test"},
+    )
+
+
+def _module(app_id: str) -> str:
+    return app_id.replace("-", "_").replace(".", "_")
 
 
 def build_app(

@@ -101,7 +101,10 @@ def _authorize(request: Request, body: AuthorizeIn) -> AuthorizeOut:
 @router.post(
     "/installs/authorize",
     response_model=AuthorizeOut,
-    responses={403: {"model": ErrorOut, "description": "No entitlement"}},
+    responses={
+        401: {"model": ErrorOut, "description": "No valid site token"},
+        403: {"model": ErrorOut, "description": "No entitlement"},
+    },
 )
 async def authorize(request: Request, body: AuthorizeIn) -> AuthorizeOut:
     """Whether this site's edge may install and run ``app_id`` now."""
@@ -126,7 +129,11 @@ def _report(request: Request, body: ReportIn) -> None:
         session.commit()
 
 
-@router.post("/installs/report", status_code=204)
+@router.post(
+    "/installs/report",
+    status_code=204,
+    responses={401: {"model": ErrorOut, "description": "No valid site token"}},
+)
 async def report(request: Request, body: ReportIn) -> None:
     """Record what this site's edge did with an app version."""
     await run_in_threadpool(_report, request, body)
@@ -144,7 +151,14 @@ def _out(row: SiteInstall) -> InstallOut:
     )
 
 
-@router.get("/installs", response_model=InstallsOut)
+@router.get(
+    "/installs",
+    response_model=InstallsOut,
+    responses={
+        401: {"model": ErrorOut, "description": "Not signed in"},
+        403: {"model": ErrorOut, "description": "Not allowed"},
+    },
+)
 def installs(db: DbSession, _principal: Reader) -> InstallsOut:
     """Installed app versions per site of the caller's organisation, and refusals."""
     return InstallsOut(

@@ -89,7 +89,9 @@ async def _read(upload: UploadFile, limit: int) -> bytes:
     "/api/v1/store/tuf/publish",
     response_model=PublishOut,
     responses={
+        401: {"model": ErrorOut, "description": "Not signed in"},
         403: {"model": ErrorOut, "description": "Not a vendor publisher"},
+        503: {"model": ErrorOut, "description": "The hub has no TUF repository"},
         413: {"model": ErrorOut, "description": "A file is too large"},
         422: {"model": ErrorOut, "description": "Refused: every failed check listed"},
     },
@@ -121,7 +123,11 @@ async def publish(
     )
 
 
-@router.get("/api/v1/store/releases", response_model=list[ReleaseOut])
+@router.get(
+    "/api/v1/store/releases",
+    response_model=list[ReleaseOut],
+    responses={401: {"model": ErrorOut, "description": "Not authenticated"}},
+)
 async def releases(
     request: Request,
     app_id: Annotated[str | None, Query(max_length=200)] = None,
