@@ -74,6 +74,9 @@ class EnrollOut(BaseModel):
     site_token: str
     organisation: str
     site: str
+    #: The store's trusted TUF root (its signed JSON), the edge's anchor for app updates;
+    #: ``None`` while the hub has no store repository.
+    tuf_root: dict[str, Any] | None = None
 
 
 class IngestOut(BaseModel):
