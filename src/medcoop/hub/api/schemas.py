@@ -86,6 +86,8 @@ class IngestOut(BaseModel):
     received: int
     new: list[str]
     duplicate: list[str]
+    #: Records of patients who denied pooling: acknowledged, not stored.
+    withheld: list[str] = []
 
 
 class LoginIn(_In):
