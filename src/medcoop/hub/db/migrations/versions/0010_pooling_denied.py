@@ -1,7 +1,7 @@
 """ledger: a patient's pooling denial, kept on the patient (their studies are removed)
 
-Revision ID: 0009_pooling_denied
-Revises: 0008_store
+Revision ID: 0010_pooling_denied
+Revises: 0009_store_installs
 Create Date: 2026-12-04 19:30:00
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0009_pooling_denied"
-down_revision: str | Sequence[str] | None = "0008_store"
+revision: str = "0010_pooling_denied"
+down_revision: str | Sequence[str] | None = "0009_store_installs"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
