@@ -1,7 +1,7 @@
 """store: installs of app versions on edges, as reported by the edges (audit trail)
 
-Revision ID: 0010_store_installs
-Revises: 0009_pooling_denied
+Revision ID: 0009_store_installs
+Revises: 0008_store
 Create Date: 2026-12-04 19:30:00
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0010_store_installs"
-down_revision: str | Sequence[str] | None = "0009_pooling_denied"
+revision: str = "0009_store_installs"
+down_revision: str | Sequence[str] | None = "0008_store"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
