@@ -1,5 +1,6 @@
-"""Protocol summaries kept by ingest: equal to recomputing from the rows through merged
-reports, re-sends and a rebuild; the protocols page's summaries agree with the exact ones."""
+"""Protocol summaries and the studies' exam type and protocol columns kept by ingest:
+equal to recomputing from the rows through merged reports, re-sends and a rebuild; the
+protocols page's summaries agree with the exact ones."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ import numpy as np
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from medcoop.analytics.protocols import protocol_of, protocol_values, summarise_protocols
+from medcoop.analytics.query import study_row
 from medcoop.analytics.sketches import DoseSketch
 from medcoop.hub.db.analytics_models import ProtocolCell
-from medcoop.hub.db.models import Device
+from medcoop.hub.db.models import Device, Study
 from medcoop.hub.db.tenancy import ALL_TENANTS, scope_session
 from medcoop.hub.services.analytics import load_records, own_protocols, summaries
 from medcoop.sim import Fleet
@@ -59,6 +61,20 @@ def _from_rows(app: FastAPI) -> Cells:
     return found
 
 
+def _labels(app: FastAPI) -> dict[str, tuple[str | None, str | None]]:
+    with app.state.session_factory() as session:
+        scope_session(session, ALL_TENANTS)
+        rows = session.execute(select(Study.study_uid, Study.exam_type, Study.protocol))
+        return {uid: (exam, protocol) for uid, exam, protocol in rows}
+
+
+def _row_labels(app: FastAPI) -> dict[str, tuple[str | None, str | None]]:
+    with app.state.session_factory() as session:
+        scope_session(session, ALL_TENANTS)
+        rows = [study_row(r, site_id=str(s)) for s, r in load_records(session)]
+    return {r["study_uid"]: (r["exam_type"], r["protocol"]) for r in rows}
+
+
 def _assert_same(stored: Cells, expected: Cells) -> None:
     assert set(stored) == set(expected)
     for key, sketch in expected.items():
@@ -80,14 +96,21 @@ def test_protocol_summaries_equal_the_rows_a_rebuild_and_the_exact_summary(
     stored = _cells(app)
     assert {key[3] for key in stored} >= {"studies", "acquisitions", "kvp", "ctdivol_mgy"}
     _assert_same(stored, _from_rows(app))
-    # re-sending everything changes nothing; a rebuild finds what ingest kept
+    # the studies' exam type and protocol columns (the table's SQL filters) are the rows'
+    labels = _labels(app)
+    assert labels == _row_labels(app) and {p for _, p in labels.values()} - {None}
+    # re-sending everything changes nothing; a rebuild finds what ingest kept, and gives
+    # studies stored before the columns existed their labels
     for name, studies in by_site.items():
         ingest_via_api(client, tenants[name], [p for parts in studies for p in parts])
     _assert_same(_cells(app), stored)
     with app.state.session_factory() as session:
         scope_session(session, ALL_TENANTS)
+        session.execute(update(Study).values(exam_type=None, protocol=None))
+        session.commit()
         summaries.rebuild(session)
     _assert_same(_cells(app), stored)
+    assert _labels(app) == labels
     # what the protocols page shows, from the cells, against the exact summary of the rows
     tenant = tenants["Proto Alpha"]
     with app.state.session_factory() as session:

@@ -51,6 +51,7 @@ from medcoop.hub.services.analytics.summaries import (
     lock_site,
     protocol_contributions,
     protocol_study_values,
+    study_labels,
     study_values,
     with_keys,
 )
@@ -287,6 +288,7 @@ def _prepare(records: Sequence[StudyRecord], org_id: uuid.UUID) -> dict[str, _Pr
         usage = {name: fields[name] for name in USAGE_FIELDS}
         events = {e.event_uid: _event_row(org_id, study_id, e) for e in record.events}
         protocol = usage["performed_protocol"]
+        facts.update(study_labels(facts, protocol, events.values()))
         values = study_values(facts, protocol, events.values())
         by_protocol = protocol_study_values(facts, protocol, events.values())
         prepared[record.record_key] = _Prepared(
@@ -527,6 +529,9 @@ class _BatchWriter:
         )
         study["updated_at"] = self.now
         draft.usage = merge_usage(draft.usage, dict(ready.usage), kind)
+        # the labels of the study as merged (a report may name what a header did not)
+        merged = {**draft.stored_events, **draft.events}
+        study.update(study_labels(study, draft.usage.get("performed_protocol"), merged.values()))
 
     @staticmethod
     def _drop_superseded(draft: _Draft, incoming: dict[str, dict[str, Any]]) -> None:

@@ -1,11 +1,13 @@
-"""analytics: protocol summaries kept at ingest (per site x device x protocol x quantity x month)
+"""analytics: protocol summaries kept at ingest; studies get their exam type and protocol
 
 Revision ID: 0008_protocol_summaries
 Revises: 0007_edge_reports
 Create Date: 2026-12-04 19:30:00
 
-The summaries start empty: ``medcoop hub rebuild-summaries`` fills them from the studies
-already stored, with the dose summaries (see docs/operations.md).
+Protocol summaries: per site x device x protocol x quantity x month. Studies get
+``exam_type`` and ``protocol`` columns (indexed) so the dashboard filters them in SQL.
+Both start empty: ``medcoop hub rebuild-summaries`` fills them for the studies already
+stored, with the dose summaries (see docs/operations.md).
 """
 
 from __future__ import annotations
@@ -45,5 +47,21 @@ def upgrade() -> None:
     )
 
 
+    with op.batch_alter_table("studies") as batch:
+        batch.add_column(sa.Column("exam_type", sa.String(length=40), nullable=True))
+        batch.add_column(sa.Column("protocol", sa.String(length=128), nullable=True))
+    op.create_index(
+        "ix_studies_org_exam_type", "studies", ["org_id", "exam_type", "study_at"], unique=False
+    )
+    op.create_index(
+        "ix_studies_org_protocol", "studies", ["org_id", "protocol", "study_at"], unique=False
+    )
+
+
 def downgrade() -> None:
+    op.drop_index("ix_studies_org_protocol", table_name="studies")
+    op.drop_index("ix_studies_org_exam_type", table_name="studies")
+    with op.batch_alter_table("studies") as batch:
+        batch.drop_column("protocol")
+        batch.drop_column("exam_type")
     op.drop_table("analytics_protocol_summaries")

@@ -39,6 +39,7 @@ from medcoop.hub.services.analytics.summaries.contributions import (
     month_range,
     protocol_contributions,
     protocol_study_values,
+    study_labels,
     study_values,
     with_keys,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "read_pooled",
     "rebuild",
     "stale_blocks",
+    "study_labels",
     "study_values",
     "uuid_bytes",
     "with_keys",

@@ -31,6 +31,7 @@ __all__ = [
     "month_range",
     "protocol_contributions",
     "protocol_study_values",
+    "study_labels",
     "study_values",
     "with_keys",
 ]
@@ -208,6 +209,18 @@ def _facts(
 
 
 _EVENT_SLOTS = _Event.__slots__
+
+
+def study_labels(
+    study: Mapping[str, Any],
+    performed_protocol: str | None,
+    events: Iterable[Mapping[str, Any]],
+) -> dict[str, str | None]:
+    """The study's ``exam_type`` and ``protocol`` columns, by the rules every view uses."""
+    record = cast(StudyRecord, _facts(study, performed_protocol, events))
+    exam = classify_record(record)
+    name = protocol_of(record)
+    return {"exam_type": exam.key if exam else None, "protocol": name[:128] if name else None}
 
 
 def protocol_study_values(

@@ -20,7 +20,7 @@ from medcoop.analytics.sketches import (
     DoseSketch,
 )
 from medcoop.hub.db.base import utcnow
-from medcoop.hub.db.bulk import bulk_insert
+from medcoop.hub.db.bulk import bulk_insert, bulk_update
 from medcoop.hub.db.engine import begin_write
 from medcoop.hub.db.models import IrradiationEventRow, Site, Study, UsageFact
 from medcoop.hub.services.analytics.summaries.cells import (
@@ -38,6 +38,7 @@ from medcoop.hub.services.analytics.summaries.contributions import (
     CellKey,
     contributions,
     protocol_contributions,
+    study_labels,
 )
 
 __all__ = [
@@ -105,12 +106,16 @@ def _rebuild_site(session: Session, org_id: uuid.UUID, site_id: uuid.UUID) -> tu
                 )
             ).all()
         )
+        labels = []
         for study_id, study in chunk.items():
             protocol, held = protocols.get(study_id), events[study_id]
             for key, value in contributions(study, protocol, held):
                 values[key].append(value)
             for key, value in protocol_contributions(study, protocol, held):
                 by_protocol[key].append(value)
+            labels.append({"org_id": org_id, "id": study_id, **study_labels(study, protocol, held)})
+        # studies stored before they carried their labels get them (the table's filters)
+        bulk_update(session, Study.__table__, ("org_id", "id"), labels)
     written = _replace_cells(session, DOSE_CELLS, org_id, site_id, values)
     _replace_cells(session, PROTOCOL_CELLS, org_id, site_id, by_protocol)
     return studies, written
