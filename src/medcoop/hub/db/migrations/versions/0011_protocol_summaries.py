@@ -1,7 +1,7 @@
 """analytics: protocol summaries kept at ingest; studies get their exam type and protocol
 
-Revision ID: 0009_protocol_summaries
-Revises: 0008_store
+Revision ID: 0011_protocol_summaries
+Revises: 0010_pooling_denied
 Create Date: 2026-12-04 19:30:00
 
 Protocol summaries: per site x device x protocol x quantity x month. Studies get
@@ -17,8 +17,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0009_protocol_summaries"
-down_revision: str | Sequence[str] | None = "0008_store"
+revision: str = "0011_protocol_summaries"
+down_revision: str | Sequence[str] | None = "0010_pooling_denied"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
