@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
+from medcoop.demo import store_part
 from medcoop.demo.cluster import DemoEdge, DemoHub, Provisioned, SitePlan, free_port
 from medcoop.demo.logins import DemoLogin, create_logins
 from medcoop.demo.scanners import Delivery, backload_study, send_study
@@ -94,6 +95,8 @@ class DemoResult:
     webhook_posts: int = 0
     #: One person per role in the group and in one peer organisation (the dashboard's).
     logins: list[DemoLogin] = field(default_factory=list)
+    #: What each later chapter (its own module: store_part...) returns, for --check.
+    parts: dict[str, Any] = field(default_factory=dict)
 
 
 def _webhook_receiver() -> tuple[ThreadingHTTPServer, list[bytes]]:
@@ -160,6 +163,7 @@ def run_demo(options: DemoOptions, console: Console) -> DemoResult:
         _report_arrivals(client, provisioned, edges, result, console)
         console.rule("[bold]6. What a medical physicist sees")
         _report_analytics(client, provisioned, options, result, console)
+        result.parts["store"] = store_part.run_store_part(hub.url, hub.db_url, GROUP, console)
         result.webhook_posts = len(webhook_posts)
         _print_next_steps(hub, provisioned, edges, options, console)
         _print_dashboard(hub, logins, console)

@@ -67,7 +67,11 @@ class StoreListing(TenantOwned, Base):
     """One app or service in the catalogue, owned by its vendor (``org_id``)."""
 
     __tablename__ = "store_listings"
-    __table_args__ = (Index("ix_store_listings_status", "status"),)
+    __table_args__ = (
+        Index("ix_store_listings_status", "status"),
+        # search joins and facet lookups find a listing by id alone (across vendors)
+        Index("ix_store_listings_id", "id", unique=True),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     #: ``app`` or ``service``.

@@ -128,7 +128,9 @@ class SqliteFts5:
             )
             .bindparams(expression=expression)
             .columns(listing_id=Uuid(), rank=Float())
-            .subquery("fts")
+            # evaluated once: else SQLite may run the MATCH again for every listing row
+            .cte("fts")
+            .prefix_with("MATERIALIZED")
         )
 
 

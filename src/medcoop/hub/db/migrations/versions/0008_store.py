@@ -167,6 +167,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("listing_key", name=op.f("uq_store_listings_listing_key")),
     )
     with op.batch_alter_table("store_listings", schema=None) as batch_op:
+        batch_op.create_index("ix_store_listings_id", ["id"], unique=True)
         batch_op.create_index("ix_store_listings_status", ["status"], unique=False)
 
     op.create_table(
@@ -490,6 +491,7 @@ def downgrade() -> None:
 
     op.drop_table("store_notices")
     with op.batch_alter_table("store_listings", schema=None) as batch_op:
+        batch_op.drop_index("ix_store_listings_id")
         batch_op.drop_index("ix_store_listings_status")
 
     op.drop_table("store_listings")
