@@ -65,6 +65,10 @@ class Purpose(StrEnum):
     PROTOCOL_LIBRARY = "protocol-library"
     #: The notifier's scan for due alert notices (each is then sent in its own tenant).
     NOTIFY = "notify"
+    #: The store's catalogue: every vendor's published listings, their facets and reviews.
+    CATALOGUE = "catalogue"
+    #: The store's notice outbox scan (each notice is then sent in its own tenant).
+    STORE_NOTIFY = "store-notify"
     #: Platform administration (CLI, provisioning, demo, maintenance): every table.
     ADMINISTER = "administer"
 
@@ -80,6 +84,16 @@ _GRANTS: Final[dict[Purpose, frozenset[str]]] = {
     Purpose.COMPACT_SUMMARIES: frozenset({"analytics_dose_summaries", "analytics_dose_blocks"}),
     Purpose.PROTOCOL_LIBRARY: frozenset({"analytics_protocols"}),
     Purpose.NOTIFY: frozenset({"analytics_alerts"}),
+    Purpose.CATALOGUE: frozenset(
+        {
+            "store_vendors",
+            "store_listings",
+            "store_listing_versions",
+            "store_listing_facets",
+            "store_reviews",
+        }
+    ),
+    Purpose.STORE_NOTIFY: frozenset({"store_notices"}),
     Purpose.ADMINISTER: EVERY_TABLE,
 }
 
