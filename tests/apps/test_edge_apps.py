@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +21,7 @@ from medcoop.apps.sr import validate_sr
 from medcoop.edge.config import EdgeSettings, StowSettings
 from medcoop.edge.node import EdgeNode
 from tests.apps.conftest import SAMPLE_APPS, sample_install
-from tests.apps.peers import StorageScp
+from tests.apps.peers import ORTHANC, Orthanc, StorageScp
 from tests.edge.conftest import fleet_studies, make_settings
 from tests.edge.test_dimse import send_study
 
@@ -30,7 +31,7 @@ TRIVIAL_PARAMETERS = [{"name": "diameter_mm", "type": "number", "default": 250.0
 def write_manifest(folder: Path, entry_point: str, **changes: Any) -> Path:
     """A sample app's manifest file (the scaffold's, research use only, CT/DX/CR)."""
     folder.mkdir(parents=True, exist_ok=True)
-    name = entry_point.split(":")[0].replace("_", "-")
+    name = entry_point.replace(":", "-").replace("_", "-")
     manifest = manifest_for(name, "acme", entry_point=entry_point, **changes)
     manifest["outputs"][0].pop("findings_schema")
     path = folder / f"{name}.json"
@@ -101,7 +102,7 @@ def test_a_routed_study_is_run_once_complete_and_its_sr_reaches_the_pacs(
     dump = subprocess.run(["dsrdump", str(path)], capture_output=True, text=True, check=True)
     assert '"Diameter")="301.0"' in dump.stdout  # the site's parameter reached the app
     assert [r[:2] for r in runs(settings)] == [("succeeded", None)]
-    inbox = settings.apps_dir / "inbox"
+    inbox = settings.app_runs_dir / "inbox"
     assert not inbox.exists() or not any(inbox.rglob("*.dcm"))  # kept only while pending
     with sqlite3.connect(settings.db_path) as conn:
         assert conn.execute("SELECT count(*) FROM app_exports WHERE sent_at IS NULL"
@@ -138,3 +139,90 @@ def test_routes_decide_and_research_apps_never_get_clinical_routes(tmp_path: Pat
     assert wanted(trial_chest) == {"acme.trivial-app": ("research-pacs",),
                                    "acme.hostile-app": ("pacs", "research-pacs")}
     assert wanted(_ds(Modality="MG", BodyPartExamined="CHEST", ProtocolName="trial")) == {}
+
+
+def _wait(predicate: Any, timeout_s: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_a_sigkill_mid_run_loses_no_run(tmp_path: Path, pacs: StorageScp) -> None:
+    manifest = write_manifest(tmp_path / "manifests", "trivial_app:slow", parameters=[
+        *TRIVIAL_PARAMETERS, {"name": "sleep_s", "type": "number", "default": 1.0}])
+    apps = apps_settings(tmp_path, [Destination(name="pacs", port=pacs.port)], installed=(
+        LocalInstall(manifest=manifest, app_paths=(SAMPLE_APPS,), parameters={"sleep_s": 30.0}),
+    ))
+    settings = edge_with_apps(tmp_path, apps)
+    settings_file = tmp_path / "edge.json"
+    settings_file.write_text(settings.model_dump_json())
+    child = subprocess.Popen([sys.executable, "-m", "tests.apps.edge_child", str(settings_file)],
+                             stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2])
+    try:
+        assert child.stdout is not None
+        port = json.loads(child.stdout.readline())["dicom_port"]
+        assert set(send_study(port, ct_sim_study())) == {0x0000}
+        assert _wait(lambda: bool(runs(settings)) and runs(settings)[0][0] == "running", 120)
+    finally:
+        child.kill()  # SIGKILL, mid-run
+        child.wait()
+    assert [r[0] for r in runs(settings)] == ["running"]
+    quick = apps.model_copy(update={"installed": (apps.installed[0].model_copy(
+        update={"parameters": {"sleep_s": 0.1}}),)})
+    node = EdgeNode(settings.model_copy(update={"apps": quick}))
+    node.start()
+    try:
+        assert len(pacs.wait_for(1)) == 1
+        assert _wait(lambda: runs(settings)[0][0] == "succeeded", 20)
+    finally:
+        node.stop()
+    [(state, reason, _, attempts)] = runs(settings)
+    assert (state, reason, attempts) == ("succeeded", None, 2)  # tried again after the kill
+
+
+@pytest.mark.skipif(not Path(ORTHANC).exists(), reason="Orthanc is not installed")
+def test_exports_retry_through_an_orthanc_restart_without_blocking_another_pacs(
+    tmp_path: Path, pacs: StorageScp
+) -> None:
+    orthanc = Orthanc(tmp_path / "orthanc")
+    destinations = [Destination(name="orthanc", port=orthanc.dicom_port, ae_title="ORTHANC"),
+                    Destination(name="pacs", port=pacs.port)]
+    settings = edge_with_apps(tmp_path, apps_settings(tmp_path, destinations))
+    study = ct_sim_study()
+    study_uid = str(study.datasets[0].StudyInstanceUID)
+    orthanc.start()
+    orthanc.stop()  # the PACS goes down for a while (its data stays)
+    node = EdgeNode(settings)
+    node.start()
+    try:
+        assert set(send_study(node.dicom_port, study)) == {0x0000}  # Orthanc is down
+        assert len(pacs.wait_for(1)) == 1  # the other PACS is not held up
+        assert _wait(lambda: _export_attempts(settings, "orthanc") >= 2)
+        orthanc.start()  # … and comes back on the same ports
+        try:
+            assert _wait(lambda: _export_sent(settings, "orthanc"), 30)
+            series = orthanc.study_series(study_uid)
+        finally:
+            orthanc.stop()
+    finally:
+        node.stop()
+    assert [s["MainDicomTags"].get("Modality") for s in series] == ["SR"]
+    sr_series = str(pacs.received[0].SeriesInstanceUID)  # the same SR reached both
+    assert series[0]["MainDicomTags"]["SeriesInstanceUID"] == sr_series
+
+
+def _export_attempts(settings: EdgeSettings, destination: str) -> int:
+    with sqlite3.connect(settings.db_path) as conn:
+        row = conn.execute("SELECT max(attempts) FROM app_exports WHERE destination = ?",
+                           (destination,)).fetchone()
+    return int(row[0] or 0)
+
+
+def _export_sent(settings: EdgeSettings, destination: str) -> bool:
+    with sqlite3.connect(settings.db_path) as conn:
+        row = conn.execute("SELECT count(*), count(sent_at) FROM app_exports "
+                           "WHERE destination = ?", (destination,)).fetchone()
+    return bool(row[0]) and row[0] == row[1]

@@ -4,7 +4,7 @@ Three pieces, wired into an :class:`~medcoop.edge.node.EdgeNode` by :func:`start
 
 - :class:`AppInbox` is the pipeline's hook on every accepted object. When an installed
   app's manifest selectors *and* one of the site's routes (research-use-only apps never on
-  a clinical route) want the object, the original file is kept under ``apps/inbox`` (mode
+  a clinical route) want the object, the original file is kept under ``app-runs/inbox`` (mode
   0600, on premise) and the study's *collecting* run for that app notes it, in one
   durable commit before the sender is answered. Objects no app wants are not kept.
 - A run becomes *queued* once its study is complete: a quiet period after its last
@@ -130,7 +130,7 @@ class AppInbox:
         self.store = store
         self.key = key
         self.apps = list(apps)
-        self.inbox = settings.apps_dir / "inbox"
+        self.inbox = settings.app_runs_dir / "inbox"
         for app in self.apps:
             clinical = [r for r in self.config.routes
                         if r.clinical and r.feeds(app.spec.id, research_only=False)]
@@ -255,7 +255,7 @@ class AppWorker:
         self.store = store
         self.apps = {app.spec.key: app for app in apps}
         self.runner = runner
-        self.results = settings.apps_dir / "results"
+        self.results = settings.app_runs_dir / "results"
         self._on_results = on_results or (lambda: None)
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -348,11 +348,16 @@ class AppWorker:
             self._finish(claimed, None, "no_input", "its objects are gone")
             return None
         study_uid, series = _study_of(paths)
-        outcome = self.runner.run(
-            app.install, paths, self.results / str(claimed.run_id),
-            study_instance_uid=study_uid, original_series=series,
-            parameters=app.parameters, run_id=str(claimed.run_id),
-        )
+        try:
+            outcome = self.runner.run(
+                app.install, paths, self.results / str(claimed.run_id),
+                study_instance_uid=study_uid, original_series=series,
+                parameters=app.parameters, run_id=str(claimed.run_id),
+            )
+        except Exception as exc:  # the runner's own failure: recorded, never left running
+            log.exception("app runner failed")
+            self._finish(claimed, None, "runtime_error", type(exc).__name__)
+            return None
         self._finish(claimed, outcome, None, None)
         return outcome
 

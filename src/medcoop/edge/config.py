@@ -175,9 +175,10 @@ class EdgeSettings(_Frozen):
         return self.storage.data_dir / "quarantine"
 
     @property
-    def apps_dir(self) -> Path:
-        """Where objects wait for app runs, and runs keep their results (files mode 0600)."""
-        return self.storage.data_dir / "apps"
+    def app_runs_dir(self) -> Path:
+        """Where objects wait for app runs (``inbox/``), and runs keep their results
+        (``results/``); files mode 0600. Installed apps live apart, in ``apps/``."""
+        return self.storage.data_dir / "app-runs"
 
     @property
     def received_dir(self) -> Path:

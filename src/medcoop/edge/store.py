@@ -122,7 +122,7 @@ CREATE INDEX quarantine_reason ON quarantine (reason_code);
 #: Schema 3: on-premise app runs (medcoop.apps.edge): a run per (study, app version),
 #: collecting objects until the study is complete, then queued, run and its results
 #: exported per destination. Keys are the edge's pseudonymous UIDs; the objects a run
-#: needs are files under ``apps/inbox`` (identified, on premise, deleted after the run).
+#: needs are files under ``app-runs/inbox`` (identified, on premise, deleted after the run).
 _SCHEMA_3 = """
 CREATE TABLE app_runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
