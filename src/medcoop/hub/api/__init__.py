@@ -50,6 +50,8 @@ ROUTER_MODULES: tuple[str, ...] = (
     "medcoop.hub.api.edges",
     "medcoop.hub.api.ledger",
     "medcoop.hub.api.store",
+    "medcoop.hub.api.store_tuf",
+    "medcoop.hub.api.store_deploy",
     # analytics routers go here, e.g. "medcoop.hub.api.analytics_dose",
     "medcoop.hub.web",  # the dashboard's pages (not under /api; left out of the OpenAPI)
 )

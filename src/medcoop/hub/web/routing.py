@@ -74,6 +74,7 @@ NAV: tuple[tuple[str, str, Permission], ...] = (
     ("/benchmarks", "Peer benchmarks", _STUDIES),
     ("/protocols", "Protocols", _STUDIES),
     ("/admin", "Administration", Permission.READ_DIRECTORY),
+    ("/installs", "Installs", Permission.READ_DIRECTORY),
 )
 ENV.globals["nav"] = NAV
 
