@@ -102,6 +102,7 @@ def test_a_routed_study_is_run_once_complete_and_its_sr_reaches_the_pacs(
     dump = subprocess.run(["dsrdump", str(path)], capture_output=True, text=True, check=True)
     assert '"Diameter")="301.0"' in dump.stdout  # the site's parameter reached the app
     assert [r[:2] for r in runs(settings)] == [("succeeded", None)]
+    _check_runs_cli(settings)
     inbox = settings.app_runs_dir / "inbox"
     assert not inbox.exists() or not any(inbox.rglob("*.dcm"))  # kept only while pending
     with sqlite3.connect(settings.db_path) as conn:
@@ -226,3 +227,21 @@ def _export_sent(settings: EdgeSettings, destination: str) -> bool:
         row = conn.execute("SELECT count(*), count(sent_at) FROM app_exports "
                            "WHERE destination = ?", (destination,)).fetchone()
     return bool(row[0]) and row[0] == row[1]
+
+
+def _check_runs_cli(settings: EdgeSettings) -> None:
+    """``medcoop edge apps runs --json`` on the edge's configuration file."""
+    from typer.testing import CliRunner
+
+    from medcoop.cli import app
+
+    config = settings.storage.data_dir.parent / "medcoop-edge.toml"
+    config.write_text(f'[storage]\ndata_dir = "{settings.storage.data_dir}"\n'
+                      f'[deid]\nkey_file = "{settings.deid.key_file}"\n')
+    listed = CliRunner().invoke(app, ["edge", "apps", "runs", "--config", str(config), "--json"])
+    assert listed.exit_code == 0, listed.output
+    summary, runs_view = json.loads(listed.output)
+    assert {"what": "runs succeeded", "value": 1} in summary["rows"]
+    assert summary["notes"][0].startswith("sandbox: ")
+    [run] = runs_view["rows"]
+    assert (run["state"], run["exports"]) == ("succeeded", "1/0")
