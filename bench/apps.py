@@ -137,6 +137,7 @@ def _edge(tmp: Path, pacs_port: int, *, apps_on: bool) -> Any:
                             parameters=[{"name": "diameter_mm", "type": "number",
                                          "default": 250.0}])
     manifest["outputs"][0].pop("findings_schema")
+    tmp.mkdir(parents=True, exist_ok=True)
     (tmp / "manifest.json").write_text(json.dumps(manifest))
     apps = AppsSettings(
         enabled=apps_on, quiet_period_s=30,
@@ -219,9 +220,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="medcoop-bench-apps-") as folder:
         tmp = Path(folder)
-        results = {"runner overhead, median s per run": runner_overhead(args.runs, tmp / "o"),
-                   "edge": edge_runs(args.studies, tmp / "e")}
-    print(json.dumps(results, indent=2, default=str))
+        overhead = runner_overhead(args.runs, tmp / "o")
+        print(json.dumps({"runner overhead, median s per run": overhead}, indent=2), flush=True)
+        print(json.dumps({"edge": edge_runs(args.studies, tmp / "e")}, indent=2, default=str))
 
 
 if __name__ == "__main__":
