@@ -109,7 +109,7 @@ def run(
     from medcoop.edge.consent_web import record_and_submit
     from medcoop.ledger.witness_runner import Witness
 
-    console.rule("[bold]7. Patients decide; the ledger records it and who read pooled data")
+    console.rule("[bold]8. Patients decide; the ledger records it and who read pooled data")
     seen = Seen()
     site_id = provisioned.site_ids[SITE]
     node = edges[SITE].node
