@@ -237,11 +237,42 @@ def _check_runs_cli(settings: EdgeSettings) -> None:
 
     config = settings.storage.data_dir.parent / "medcoop-edge.toml"
     config.write_text(f'[storage]\ndata_dir = "{settings.storage.data_dir}"\n'
-                      f'[deid]\nkey_file = "{settings.deid.key_file}"\n')
+                      f'[deid]\nkey_file = "{settings.deid.key_file}"\n[apps]\nenabled = true\n')
     listed = CliRunner().invoke(app, ["edge", "apps", "runs", "--config", str(config), "--json"])
     assert listed.exit_code == 0, listed.output
     summary, runs_view = json.loads(listed.output)
     assert {"what": "runs succeeded", "value": 1} in summary["rows"]
-    assert summary["notes"][0].startswith("sandbox: ")
+    assert summary["rows"][0]["what"] == "sandbox"
+    assert summary["rows"][0]["value"].startswith(("bubblewrap sandbox", "RLIMITS ONLY"))
     [run] = runs_view["rows"]
     assert (run["state"], run["exports"]) == ("succeeded", "1/0")
+    status = CliRunner().invoke(app, ["edge", "status", "--config", str(config), "--json"])
+    assert status.exit_code == 0, status.output
+    apps_view = next(v for v in json.loads(status.output) if v["title"] == "edge apps")
+    assert {"what": "runs succeeded", "value": 1} in apps_view["rows"]
+
+
+def test_stow_rs_export_reaches_a_dicomweb_receiver(tmp_path: Path) -> None:
+    from medcoop.apps.export import ExportError, send_stow
+    from medcoop.apps.sdk import AppContext, Code, EdgeStudy, Measurement
+    from medcoop.apps.sr import measurement_report
+    from tests.apps.conftest import ct_study
+    from tests.edge.conftest import STOW_TOKEN
+
+    objects = ct_study()
+    context = AppContext("acme.trivial", "1.0.0", "acme", "edge", tmp_path)
+    sr = measurement_report(EdgeStudy(str(objects[0].StudyInstanceUID), objects), [
+        Measurement(Code("81827009", "SCT", "Diameter"), 1.0, Code("mm", "UCUM", "mm"))],
+        context)
+    path = tmp_path / "sr.dcm"
+    sr.save_as(path, enforce_file_format=True)
+    receiver = EdgeNode(make_settings(tmp_path / "receiver"))  # the edge's own STOW-RS
+    receiver.start()
+    try:
+        url = f"http://127.0.0.1:{receiver.stow_port}"
+        send_stow(Destination(name="web", kind="stow", url=url, token=STOW_TOKEN), [path])
+        assert receiver.status().counters["received"] == 1
+        with pytest.raises(ExportError, match="HTTP 401"):
+            send_stow(Destination(name="web", kind="stow", url=url, token="wrong"), [path])
+    finally:
+        receiver.stop()
