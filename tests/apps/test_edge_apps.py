@@ -103,6 +103,7 @@ def test_a_routed_study_is_run_once_complete_and_its_sr_reaches_the_pacs(
     assert '"Diameter")="301.0"' in dump.stdout  # the site's parameter reached the app
     assert [r[:2] for r in runs(settings)] == [("succeeded", None)]
     _check_runs_cli(settings)
+    _check_retention(settings)
     inbox = settings.app_runs_dir / "inbox"
     assert not inbox.exists() or not any(inbox.rglob("*.dcm"))  # kept only while pending
     with sqlite3.connect(settings.db_path) as conn:
@@ -167,6 +168,8 @@ def test_a_sigkill_mid_run_loses_no_run(tmp_path: Path, pacs: StorageScp) -> Non
         port = json.loads(child.stdout.readline())["dicom_port"]
         assert set(send_study(port, ct_sim_study())) == {0x0000}
         assert _wait(lambda: bool(runs(settings)) and runs(settings)[0][0] == "running", 120)
+        with sqlite3.connect(settings.db_path) as conn:  # the dose record did not wait for it
+            assert conn.execute("SELECT count(*) FROM outbox").fetchone()[0] == 1
     finally:
         child.kill()  # SIGKILL, mid-run
         child.wait()
@@ -276,3 +279,19 @@ def test_stow_rs_export_reaches_a_dicomweb_receiver(tmp_path: Path) -> None:
             send_stow(Destination(name="web", kind="stow", url=url, token="wrong"), [path])
     finally:
         receiver.stop()
+
+
+def _check_retention(settings: EdgeSettings) -> None:
+    """A finished run's results folder is deleted after ``retention_days``."""
+    from medcoop.apps.edge import AppWorker
+    from medcoop.apps.runner import Runner
+    from medcoop.edge.store import EdgeStore
+
+    store = EdgeStore(settings.db_path)
+    try:
+        worker = AppWorker(settings, store, [], Runner())
+        assert worker.prune() == 0  # not old yet
+        assert worker.prune(now=time.time() + 31 * 86400) == 1
+    finally:
+        store.close()
+    assert not any((settings.app_runs_dir / "results").iterdir())
