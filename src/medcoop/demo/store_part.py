@@ -144,7 +144,7 @@ def _call(client: httpx.Client, method: str, path: str, token: str, **kwargs: An
 
 def run_store_part(hub_url: str, db_url: str, hospital_org: str, console: Console) -> StoreDemo:
     """Run the store chapter against a running hub; return what happened."""
-    console.rule("[bold]7. A partner's app in the store: found by facet, trial approved")
+    console.rule("[bold]9. A partner's app in the store: found by facet, trial approved")
     out = StoreDemo()
     vendor_token, platform_token, buyer_token, vendor_id = _accounts(db_url, hospital_org)
     out.vendor_token, out.buyer_token = vendor_token, buyer_token
