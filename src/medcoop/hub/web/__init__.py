@@ -27,6 +27,7 @@ PAGE_MODULES: tuple[str, ...] = (
     "medcoop.hub.web.analytics",
     "medcoop.hub.web.admin",
     "medcoop.hub.web.store_installs",
+    "medcoop.hub.web.store",
     "medcoop.hub.web.ledger",
 )
 

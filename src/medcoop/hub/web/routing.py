@@ -76,6 +76,9 @@ NAV: tuple[tuple[str, str, Permission], ...] = (
     ("/protocols", "Protocols", _STUDIES),
     ("/admin", "Administration", Permission.READ_DIRECTORY),
     ("/installs", "Installs", Permission.READ_DIRECTORY),
+    ("/store", "Store", Permission.STORE_BROWSE),
+    ("/store/orders", "Orders", Permission.STORE_READ_ORDERS),
+    ("/store/vendor", "Vendor console", Permission.STORE_SELL),
     ("/ledger", "Ledger", _STUDIES),
 )
 ENV.globals["nav"] = NAV
