@@ -26,6 +26,7 @@ PAGE_MODULES: tuple[str, ...] = (
     "medcoop.hub.web.alerts",
     "medcoop.hub.web.analytics",
     "medcoop.hub.web.admin",
+    "medcoop.hub.web.apps",
 )
 
 router = APIRouter(include_in_schema=False)

@@ -73,6 +73,7 @@ NAV: tuple[tuple[str, str, Permission], ...] = (
     ("/utilization", "Utilization", _STUDIES),
     ("/benchmarks", "Peer benchmarks", _STUDIES),
     ("/protocols", "Protocols", _STUDIES),
+    ("/apps", "Apps", _STUDIES),
     ("/admin", "Administration", Permission.READ_DIRECTORY),
 )
 ENV.globals["nav"] = NAV

@@ -45,6 +45,7 @@ class Permission(StrEnum):
     MANAGE_USERS = "users:write"
     MANAGE_ORGANISATIONS = "organisations:write"  # platform operator: create tenants
     INGEST = "records:ingest"  # edges only
+    REVIEW_APP_RESULTS = "apps:review"  # mark an app's result right or wrong
 
 
 _READER = frozenset({Permission.READ_DIRECTORY, Permission.READ_STUDIES})
@@ -59,8 +60,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     ),
     Role.ORG_ADMIN: _READER
     | {Permission.MANAGE_SITES, Permission.MANAGE_USERS, Permission.MANAGE_DEVICES},
-    Role.MEDICAL_PHYSICIST: _READER | {Permission.MANAGE_DEVICES},
-    Role.RADIOLOGY_MANAGER: _READER,
+    Role.MEDICAL_PHYSICIST: _READER
+    | {Permission.MANAGE_DEVICES, Permission.REVIEW_APP_RESULTS},
+    Role.RADIOLOGY_MANAGER: _READER | {Permission.REVIEW_APP_RESULTS},
     Role.VENDOR_PUBLISHER: frozenset({Permission.READ_DIRECTORY}),
     Role.VIEWER: _READER,
 }
