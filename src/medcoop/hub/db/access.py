@@ -51,6 +51,8 @@ class Purpose(StrEnum):
     PROTOCOL_LIBRARY = "protocol-library"
     #: The notifier's scan for due alert notices (each is then sent in its own tenant).
     NOTIFY = "notify"
+    #: A cloud app's run on pooled records, for the organisation that started it.
+    CLOUD_APP_RUN = "cloud-app-run"
     #: Platform administration (CLI, provisioning, demo, maintenance): every table.
     ADMINISTER = "administer"
 
@@ -66,6 +68,7 @@ _GRANTS: Final[dict[Purpose, frozenset[str]]] = {
     Purpose.COMPACT_SUMMARIES: frozenset({"analytics_dose_summaries", "analytics_dose_blocks"}),
     Purpose.PROTOCOL_LIBRARY: frozenset({"analytics_protocols"}),
     Purpose.NOTIFY: frozenset({"analytics_alerts"}),
+    Purpose.CLOUD_APP_RUN: frozenset({"studies", "patients"}),
     Purpose.ADMINISTER: EVERY_TABLE,
 }
 

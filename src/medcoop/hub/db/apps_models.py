@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
     Float,
     ForeignKeyConstraint,
     Index,
+    Integer,
     String,
     UniqueConstraint,
 )
@@ -21,7 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from medcoop.hub.db.base import Base, TenantOwned, new_id, utcnow
 
-__all__ = ["AppReview", "AppRun"]
+__all__ = ["AppCloudRun", "AppReview", "AppRun"]
 
 
 class AppRun(TenantOwned, Base):
@@ -70,3 +72,24 @@ class AppReview(TenantOwned, Base):
     verdict: Mapped[str] = mapped_column(String(8))
     note: Mapped[str | None] = mapped_column(String(2000))
     reviewed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AppCloudRun(TenantOwned, Base):
+    """One cloud run of an app on pooled records, claimed by the worker that runs it.
+
+    The job id is the key: a job delivered twice is claimed once, so it runs once.
+    """
+
+    __tablename__ = "app_cloud_runs"
+
+    job_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    app: Mapped[str] = mapped_column(String(40))
+    app_version: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(16))
+    worker: Mapped[str] = mapped_column(String(80))
+    records: Mapped[int] = mapped_column(Integer, default=0)
+    withdrawn_left_out: Mapped[int] = mapped_column(Integer, default=0)
+    findings: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(String(500))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]

@@ -1,4 +1,4 @@
-"""apps: reported app runs and clinicians' reviews of their results (monitoring)
+"""apps: reported app runs, clinicians' reviews of their results, cloud runs
 
 Revision ID: 0008_apps_monitoring
 Revises: 0007_edge_reports
@@ -79,9 +79,32 @@ def upgrade() -> None:
             "org_id", "run_id", "reviewer_id", name=op.f("uq_app_reviews_org_id")
         ),
     )
+    op.create_table(
+        "app_cloud_runs",
+        sa.Column("org_id", sa.Uuid(), nullable=False),
+        sa.Column("job_id", sa.Uuid(), nullable=False),
+        sa.Column("app", sa.String(length=40), nullable=False),
+        sa.Column("app_version", sa.String(length=40), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("worker", sa.String(length=80), nullable=False),
+        sa.Column("records", sa.Integer(), nullable=False),
+        sa.Column("withdrawn_left_out", sa.Integer(), nullable=False),
+        sa.Column("findings", sa.JSON(), nullable=True),
+        sa.Column("error", sa.String(length=500), nullable=True),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["organisations.id"],
+            name=op.f("fk_app_cloud_runs_org_id_organisations"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("org_id", "job_id", name=op.f("pk_app_cloud_runs")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("app_cloud_runs")
     op.drop_table("app_reviews")
     op.drop_index("ix_app_runs_app", table_name="app_runs")
     op.drop_table("app_runs")
