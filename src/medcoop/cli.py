@@ -83,6 +83,10 @@ from medcoop.ledger.cli import app as ledger_app  # noqa: E402
 
 app.add_typer(ledger_app, name="ledger")
 
+from medcoop.store.cli import app as store_app  # noqa: E402
+
+app.add_typer(store_app, name="store")
+
 from medcoop.demo.cli import demo_command  # noqa: E402
 
 app.command("demo")(demo_command)

@@ -15,6 +15,7 @@ from medcoop.analytics.drl import (
     local_drls,
     observations_from_record,
 )
+from medcoop.hub.presenters import drl_status
 from medcoop.records import DoseTotals, EventKind, IrradiationEvent, StudyRecord
 
 from .factories import KEY, ct_event, record
@@ -258,6 +259,11 @@ def test_mammography_drls_are_packaged_with_their_sources() -> None:
     assert {e.exam_type for e in mg} == {"mg_screening"}
     assert {(e.quantity, e.scope, e.unit_si) for e in mg} == {("agd", "per_projection", "mGy")}
     assert mg[0].acquisitions == "CC views, compressed breast thickness 7-39 mm"
+    # published 2024 (PLoS ONE 19(8)); values from the abstract only, and marked so
+    assert {(e.source_id, e.year) for e in mg} == {("UG-NDRL-2024", 2024)}
+    assert all("unverified" in e.status and "tables not read" in e.status for e in mg)
+    assert {drl_status(e.status) for e in mg} == {"in force, unverified"}
+    assert drl_status(load_national_drls()[0].status) == "in force"  # the UK's, checked
 
 
 def test_mammography_agd_is_compared_per_view_and_thickness_band() -> None:

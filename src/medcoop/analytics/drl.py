@@ -110,7 +110,7 @@ _EXAM_TYPE_OF_ROW: dict[tuple[str, str], str] = {
     ("RSNA2019-UCSF-registry", "Head/sinuses"): "ct_sinus",
     ("RSNA2019-UCSF-registry", "Head"): "ct_head",
     ("RSNA2019-UCSF-registry", "Cervical spine"): "ct_cspine",
-    ("UG-NDRL-2023", "Screening mammography"): "mg_screening",
+    ("UG-NDRL-2024", "Screening mammography"): "mg_screening",
 }
 #: The packaged tables: the byte-for-byte copy of ../shared's and the one we add to it
 #: (DRLs the shared table lacks, each row with its source; see the data folder's tables).

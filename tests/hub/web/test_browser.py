@@ -282,6 +282,45 @@ def test_physicist_uses_every_filter_and_form(world: World, live: str, chromium:
     context.close()
 
 
+def test_overview_shows_each_edges_quarantine_by_reason(
+    world: World, live: str, chromium: Any
+) -> None:
+    import httpx
+
+    report = {
+        "quarantine_by_reason": {"residual_identifier": 3, "truncated": 2},
+        "counters": {"received": 120},
+        "open_studies": 4,
+        "backlog": 17,
+    }
+    sent = httpx.post(
+        f"{live}/api/v1/edge/status",
+        json=report,
+        headers={"Authorization": f"Bearer {world.a.site_token}"},
+    )
+    assert sent.status_code == 204, sent.text
+    context = chromium.new_context(viewport={"width": 1366, "height": 900})
+    page, guard = _sign_in(context, live, world.a.emails[Role.RADIOLOGY_MANAGER])
+    _visit(page, live, "/overview", "overview-edges")
+    table = page.get_by_role("table", name="Edges: last contact, backlog, quarantine by reason")
+    headers = table.locator("thead th").all_inner_texts()
+    for header in ("last contact (UTC)", "backlog", "residual identifier", "truncated"):
+        assert header in headers, headers
+    row = table.locator("tbody tr").first
+    cells = dict(zip(headers, row.locator("td").all_inner_texts(), strict=True))
+    assert (cells["backlog"], cells["open studies"], cells["quarantined"]) == ("17", "4", "5")
+    assert (cells["residual identifier"], cells["truncated"]) == ("3", "2")
+    assert cells["last contact (UTC)"][:2] == "20"  # the report is a contact, just now
+    assert "residual identifier 3, truncated 2" in page.locator("main").inner_text()
+    # another organisation's overview never shows these counts
+    other, other_guard = _sign_in(context, live, world.b.emails[Role.RADIOLOGY_MANAGER])
+    other.goto(f"{live}/overview")
+    assert "residual identifier" not in other.locator("main").inner_text()
+    guard.check()
+    other_guard.check()
+    context.close()
+
+
 def test_apps_page_shows_monitoring_and_takes_a_review(
     world: World, live: str, chromium: Any
 ) -> None:

@@ -50,6 +50,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "medcoop.hub.api.edges",
     "medcoop.hub.api.ledger",
     "medcoop.hub.api.apps",
+    "medcoop.hub.api.store",
     # analytics routers go here, e.g. "medcoop.hub.api.analytics_dose",
     "medcoop.hub.web",  # the dashboard's pages (not under /api; left out of the OpenAPI)
 )

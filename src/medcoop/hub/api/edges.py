@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -16,6 +14,7 @@ from medcoop.hub.api.schemas import ErrorOut
 from medcoop.hub.db.models import TokenKind
 from medcoop.hub.db.tenancy import scope_session
 from medcoop.hub.errors import AuthenticationError
+from medcoop.hub.presenters.edges import EdgesOut, edges_out
 from medcoop.hub.services.accounts import Permission, Principal
 from medcoop.hub.services.edges import edge_overview, record_report
 
@@ -41,24 +40,6 @@ class EdgeStatusIn(BaseModel):
     open_studies: Count = 0
     backlog: Count = 0
     edge_version: Annotated[str, Field(max_length=40)] | None = None
-
-
-class EdgeStatusOut(BaseModel):
-    site_id: uuid.UUID
-    site: str
-    reported_at: datetime | None = None
-    edge_version: str | None = None
-    quarantine_by_reason: dict[str, int] = Field(default_factory=dict)
-    counters: dict[str, int] = Field(default_factory=dict)
-    open_studies: int = 0
-    backlog: int = 0
-
-
-class EdgesOut(BaseModel):
-    """Every site's edge and the organisation's quarantine totals by reason."""
-
-    quarantine_by_reason: dict[str, int]
-    sites: list[EdgeStatusOut]
 
 
 def _store(request: Request, principal: Principal, body: EdgeStatusIn) -> None:
@@ -91,22 +72,6 @@ async def report_status(body: EdgeStatusIn, request: Request) -> None:
 
 
 @router.get("/edges", response_model=EdgesOut, responses={401: {"model": ErrorOut}})
-def list_edges(_principal: Reader, db: DbSession) -> EdgesOut:
+def list_edges(principal: Reader, db: DbSession) -> EdgesOut:
     """The organisation's edges as they last reported, with quarantine totals by reason."""
-    overview = edge_overview(db)
-    sites = []
-    for site, report in overview.sites:
-        item = EdgeStatusOut(site_id=site.id, site=site.name)
-        if report is not None:
-            item = EdgeStatusOut(
-                site_id=site.id,
-                site=site.name,
-                reported_at=report.reported_at,
-                edge_version=report.edge_version,
-                quarantine_by_reason=report.quarantine_by_reason,
-                counters=report.counters,
-                open_studies=report.open_studies,
-                backlog=report.backlog,
-            )
-        sites.append(item)
-    return EdgesOut(quarantine_by_reason=overview.quarantine_by_reason, sites=sites)
+    return edges_out(edge_overview(db, principal.org_id))

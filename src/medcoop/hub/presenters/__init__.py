@@ -12,7 +12,8 @@ a :class:`medcoop.output.View` (``*_view``) that the CLI prints as a table, ``--
 Views: :func:`drl_view` (DRL comparison), :func:`usage_view` (utilization),
 :func:`benchmark_view` / :func:`benchmarks_view` (peer benchmarks), :func:`alerts_view`
 (alerts, one page), :func:`studies_view` (the dose table), :func:`sites_view` and
-:func:`devices_view` (listings by name). HTML: :mod:`.html` holds the
+:func:`devices_view` (listings by name), :func:`edges_view` (edges: last contact,
+backlog, quarantine by reason). HTML: :mod:`.html` holds the
 hub's one Jinja environment.
 """
 
@@ -37,6 +38,7 @@ from medcoop.hub.presenters.dose import (
     drl_status,
     drl_view,
 )
+from medcoop.hub.presenters.edges import EdgesOut, EdgeStatusOut, edges_out, edges_view
 from medcoop.hub.presenters.query import aware, narrowing
 from medcoop.hub.presenters.sites import device_name, devices_view, sites_view
 from medcoop.hub.presenters.studies import column_unit, studies_view, study_query
@@ -53,6 +55,8 @@ __all__ = [
     "AlertOut",
     "DeviceUtilizationOut",
     "DrlComparisonOut",
+    "EdgeStatusOut",
+    "EdgesOut",
     "PeerBenchmarkOut",
     "PeerDistributionOut",
     "ProtocolUsageOut",
@@ -71,6 +75,8 @@ __all__ = [
     "drl_comparisons_out",
     "drl_status",
     "drl_view",
+    "edges_out",
+    "edges_view",
     "narrowing",
     "sites_view",
     "studies_view",

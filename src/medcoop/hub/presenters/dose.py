@@ -42,12 +42,16 @@ class DrlComparisonOut(BaseModel):
 
 
 def drl_status(status: str) -> str:
-    """The DRL set's status in a word or two: ``superseded``, ``in force``, else the table's."""
+    """The DRL set's status in a word or two: ``superseded``, ``in force``, else the table's.
+
+    A set whose values are not checked against their source's tables says so
+    (``in force, unverified``): a physicist must not take it for a checked one.
+    """
     lowered = status.lower()
     if "superseded" in lowered or "historical" in lowered:
         return "superseded"
     if "in force" in lowered or lowered.startswith("national drl"):
-        return "in force"
+        return "in force, unverified" if "unverified" in lowered else "in force"
     return status or "unknown"
 
 

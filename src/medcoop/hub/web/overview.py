@@ -1,6 +1,8 @@
 """The overview page: this week's and month's studies, open alerts, edges, DRL exceedances.
 
-Every number comes from one grouped statement (studies, alerts, edges' tokens) or from
+Each edge's last contact, backlog and quarantine counts by reason are the API's
+``GET /api/v1/edges`` answer, printed by :func:`~medcoop.hub.presenters.edges_view`.
+Every number comes from one grouped statement (studies, alerts, edges) or from
 :func:`~medcoop.hub.services.analytics.drl_comparisons` over the last 90 days, so
 the page costs the same few statements however many sites the organisation has.
 """
@@ -17,10 +19,13 @@ from sqlalchemy.orm import Session
 from medcoop.hub.api.deps import DbSession, require
 from medcoop.hub.db.analytics_models import AlertRow
 from medcoop.hub.db.base import utcnow
-from medcoop.hub.db.models import Site, Study, Token, TokenKind
+from medcoop.hub.db.models import Site, Study
+from medcoop.hub.presenters.edges import edges_out, edges_view
 from medcoop.hub.services import analytics
 from medcoop.hub.services.accounts import Permission, Principal
+from medcoop.hub.services.edges import edge_overview
 from medcoop.hub.web.routing import PageRoute, page
+from medcoop.output import View
 
 __all__ = ["router"]
 
@@ -44,18 +49,11 @@ def _volumes(db: Session, week_from: Any, month_from: Any) -> list[dict[str, Any
     return [{"site_id": s, "modality": m, "week": int(w or 0), "month": n} for s, m, w, n in rows]
 
 
-def _edges(db: Session, principal: Principal) -> dict[Any, Any]:
-    # tokens are a global table: bound to the caller's organisation explicitly
-    rows = db.execute(
-        select(Token.site_id, func.max(Token.last_used_at))
-        .where(
-            Token.org_id == principal.org_id,
-            Token.kind == TokenKind.SITE.value,
-            Token.revoked_at.is_(None),
-        )
-        .group_by(Token.site_id)
-    ).all()
-    return dict(rows)
+def _edges(db: Session, principal: Principal) -> View | None:
+    # the API's GET /api/v1/edges needs the directory permission: shown only with it
+    if not principal.can(Permission.READ_DIRECTORY):
+        return None
+    return edges_view(edges_out(edge_overview(db, principal.org_id)).model_dump(mode="json"))
 
 
 @router.get("/overview")
