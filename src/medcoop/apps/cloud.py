@@ -49,7 +49,7 @@ from medcoop.apps.sdk import AppContext, AppResult, CloudBatch, load_entry_point
 from medcoop.hub.db.access import Purpose
 from medcoop.hub.db.apps_models import AppCloudRun
 from medcoop.hub.db.base import utcnow
-from medcoop.hub.db.engine import make_engine, make_session_factory
+from medcoop.hub.db.engine import begin_write, make_engine, make_session_factory
 from medcoop.hub.db.models import Patient, Study
 from medcoop.hub.db.tenancy import pooled, scope_session
 from medcoop.hub.services.ledger import SqlLedger, load_or_create_log_key
@@ -219,6 +219,7 @@ class CloudRunner:
     def _claim(self, job: CloudJob) -> bool:
         with self.sessions() as session:
             scope_session(session, uuid.UUID(job.org_id))
+            begin_write(session)  # SQLite: queue on the lock, never a read-then-write deadlock
             session.add(
                 AppCloudRun(
                     org_id=uuid.UUID(job.org_id),
@@ -239,6 +240,7 @@ class CloudRunner:
     def _finish(self, job: CloudJob, outcome: CloudOutcome) -> None:
         with self.sessions() as session:
             scope_session(session, uuid.UUID(job.org_id))
+            begin_write(session)
             row = session.scalar(
                 select(AppCloudRun).where(AppCloudRun.job_id == uuid.UUID(job.job_id))
             )

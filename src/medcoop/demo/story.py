@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
+from medcoop.demo import apps_monitor_part
 from medcoop.demo.cluster import DemoEdge, DemoHub, Provisioned, SitePlan, free_port
 from medcoop.demo.logins import DemoLogin, create_logins
 from medcoop.demo.scanners import Delivery, backload_study, send_study
@@ -160,6 +161,7 @@ def run_demo(options: DemoOptions, console: Console) -> DemoResult:
         _report_arrivals(client, provisioned, edges, result, console)
         console.rule("[bold]6. What a medical physicist sees")
         _report_analytics(client, provisioned, options, result, console)
+        apps_monitor_part.run_at(hub.url, edges, GROUP, console)
         result.webhook_posts = len(webhook_posts)
         _print_next_steps(hub, provisioned, edges, options, console)
         _print_dashboard(hub, logins, console)

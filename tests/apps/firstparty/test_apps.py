@@ -16,10 +16,10 @@ from medcoop.apps.firstparty import apps
 from medcoop.apps.firstparty.manifests import MANIFESTS, manifest
 from medcoop.apps.sdk import AppContext, EdgeStudy
 from medcoop.apps.sr import validate_sr
+from medcoop.sim.phantoms import axial_ct, dx_image, ellipse_hu
+from medcoop.sim.tiny_model import mean_intensity_model
 from medcoop.store.manifest import validate_manifest
 from tests.analytics import factories
-from tests.apps.firstparty.phantoms import axial_ct, dx_image, ellipse_hu
-from tests.apps.firstparty.tiny_model import mean_intensity_model
 
 
 def _context(tmp_path: Path, app_id: str) -> AppContext:
