@@ -90,3 +90,7 @@ app.add_typer(store_app, name="store")
 from medcoop.demo.cli import demo_command  # noqa: E402
 
 app.command("demo")(demo_command)
+
+from medcoop.apps.cli import app as apps_app  # noqa: E402
+
+app.add_typer(apps_app, name="app")

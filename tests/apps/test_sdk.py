@@ -9,6 +9,7 @@ import pytest
 from pydicom.dataset import Dataset
 
 from medcoop.apps.errors import AppOutputError, EntryPointError
+from medcoop.apps.scaffold import manifest_for
 from medcoop.apps.sdk import (
     Alert,
     AppResult,
@@ -22,27 +23,48 @@ from medcoop.apps.sdk import (
     validate_findings,
     write_result,
 )
+from medcoop.store.manifest import ManifestError, ParameterError
 from tests.apps.conftest import ct_study
 
-MANIFEST = {
-    "id": "chest-size", "version": "1.2.0", "vendor": "Acme", "entry_point": "x:run",
-    "selectors": [{"Modality": "CT", "ImageType": "*AXIAL*"}, {"Modality": ["DX", "CR"]}],
-    "parameters": {"threshold": {"type": "number", "default": 0.5}, "mode": "fast"},
-    "output_schema": {
-        "type": "object", "required": ["score"],
-        "properties": {"score": {"type": "number", "minimum": 0, "maximum": 1}},
-    },
+SCHEMA = {
+    "type": "object", "required": ["score"],
+    "properties": {"score": {"type": "number", "minimum": 0, "maximum": 1}},
 }
+MANIFEST = manifest_for(
+    "chest-size", "acme",
+    inputs=[
+        {"kind": "dicom", "name": "axial", "selectors": [
+            {"attribute": "Modality", "equals": "CT"},
+            {"attribute": "ImageType", "in": ["AXIAL"]}]},
+        {"kind": "dicom", "name": "projection", "selectors": [
+            {"attribute": "Modality", "in": ["DX", "CR"]}]},
+    ],
+    parameters=[{"name": "threshold", "type": "number", "default": 0.5},
+                {"name": "mode", "type": "enum", "choices": ["fast", "thorough"],
+                 "default": "fast"}],
+    resources={"cpu_cores": 2, "memory_mb": 900, "timeout_s": 30},
+)
 
 
-def _ds(**values: str) -> Dataset:
+def _ds(**values: object) -> Dataset:
     ds = Dataset()
     for k, v in values.items():
         setattr(ds, k, v)
     return ds
 
 
-def test_selectors_match_any_selector_with_all_its_conditions() -> None:
+def test_the_store_manifest_is_read_as_the_runtime_needs_it() -> None:
+    spec = AppSpec.from_json(MANIFEST)
+    assert (spec.id, spec.version, spec.vendor, spec.kind) == (
+        "acme.chest-size", "0.1.0", "acme", "edge")
+    assert spec.research_only
+    assert (spec.wall_s, spec.cpu_s, spec.memory_mb) == (30.0, 60.0, 900)
+    assert spec.output_schema is not None and "images" in spec.output_schema["properties"]
+    with pytest.raises(ManifestError, match="entry_point"):
+        AppSpec.from_json({**MANIFEST, "entry_point": "not an entry point"})
+
+
+def test_selectors_are_the_manifests_inputs() -> None:
     spec = AppSpec.from_json(MANIFEST)
     assert spec.wants(_ds(Modality="CT", ImageType=["ORIGINAL", "PRIMARY", "AXIAL"]))
     assert not spec.wants(_ds(Modality="CT", ImageType=["ORIGINAL", "PRIMARY", "LOCALIZER"]))
@@ -54,10 +76,12 @@ def test_selectors_match_any_selector_with_all_its_conditions() -> None:
 def test_parameters_are_defaults_overlaid_with_the_sites() -> None:
     spec = AppSpec.from_json(MANIFEST)
     assert parameters_for(spec, {"mode": "thorough"}) == {"threshold": 0.5, "mode": "thorough"}
+    with pytest.raises(ParameterError, match="not one of"):
+        parameters_for(spec, {"mode": "reckless"})
 
 
 def test_findings_are_checked_against_the_output_schema() -> None:
-    schema = MANIFEST["output_schema"]
+    schema = SCHEMA
     assert validate_findings({"score": 0.3}, schema) == []
     assert validate_findings(None, schema) == []
     assert validate_findings({"score": 3}, schema) == ["score: 3 is greater than the maximum of 1"]

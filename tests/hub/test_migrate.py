@@ -14,13 +14,27 @@ from medcoop.hub.db.engine import make_engine
 from medcoop.hub.db.registry import load_models
 from medcoop.hub.settings import HubSettings
 
+#: The store's full-text search structure, created by the migration beside the models
+#: (hub/services/store/search.py): on SQLite an FTS5 table and its shadow tables, on
+#: PostgreSQL an expression GIN index.
+_SEARCH_TABLES = "store_search_fts"
+_SEARCH_INDEX = "ix_store_listings_search"
+
+
+def _modelled(name: object, type_: str, _parent: object) -> bool:
+    if type_ == "index":
+        return name != _SEARCH_INDEX
+    return not (type_ == "table" and str(name).startswith(_SEARCH_TABLES))
+
 
 def test_migrations_match_models(settings: HubSettings) -> None:
     engine = make_engine(settings)
     migrate.upgrade(engine)
     load_models()
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": False})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": False, "include_name": _modelled}
+        )
         diff = compare_metadata(context, Base.metadata)
     engine.dispose()
     assert diff == []
@@ -37,6 +51,7 @@ def test_migrate_is_idempotent_and_keys_lead_with_org(settings: HubSettings) -> 
     global_tables.add("analytics_dose_blocks")
     # the ledger is one platform-wide log (docs/ARCHITECTURE.md, Ledger)
     global_tables |= {t for t in inspector.get_table_names() if t.startswith("ledger_")}
+    global_tables |= {t for t in inspector.get_table_names() if t.startswith(_SEARCH_TABLES)}
     for table in set(inspector.get_table_names()) - global_tables:
         key = inspector.get_pk_constraint(table)["constrained_columns"]
         assert key[0] == "org_id", table

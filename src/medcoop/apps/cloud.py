@@ -13,9 +13,10 @@ one job, in order:
    ledger; a pseudonym whose latest ``pooling`` decision is ``deny`` is left out;
 3. read the pooled records through the one door,
    ``hub.db.tenancy.pooled(session, Purpose.CLOUD_APP_RUN, tenant=org)``;
-4. append an **access entry** to the ledger naming the app (``app:<id>@<version>``), the
-   organisation, the purpose and the pseudonyms read (up to :data:`MAX_NAMED`; beyond,
-   the aggregate counts only), before the app sees a record;
+4. the read goes to the ledger as an **access entry** by the hub's access log (the
+   door's observer, :class:`~medcoop.hub.services.ledger.access_log.AccessLog`): who
+   (``app:<id>@<version>``), the organisation, the purpose, the pseudonyms read and the
+   aggregate counts; the log is flushed before the app sees a record;
 5. call the app's entry point with a :class:`~medcoop.apps.sdk.CloudBatch`, and store the
    outcome (findings, counts, or the error) in the job's row.
 
@@ -32,7 +33,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import uuid
 from collections.abc import Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -46,26 +46,23 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from medcoop.apps.sdk import AppContext, AppResult, CloudBatch, load_entry_point
-from medcoop.hub.db.access import Purpose
+from medcoop.hub.db.access import Actor, Purpose
 from medcoop.hub.db.apps_models import AppCloudRun
 from medcoop.hub.db.base import utcnow
 from medcoop.hub.db.engine import begin_write, make_engine, make_session_factory
 from medcoop.hub.db.models import Patient, Study
-from medcoop.hub.db.tenancy import pooled, scope_session
+from medcoop.hub.db.tenancy import concerns, pooled, scope_session
 from medcoop.hub.services.ledger import SqlLedger, load_or_create_log_key
+from medcoop.hub.services.ledger.access_log import AccessLog
 from medcoop.hub.settings import HubSettings
 from medcoop.ledger.entries import (
-    AccessEntry,
-    Aggregate,
     ConsentEntry,
     Decision,
-    canonical_json,
     parse_entry,
 )
 
 __all__ = [
     "BROKER_ENV",
-    "MAX_NAMED",
     "QUEUE_NAME",
     "CloudJob",
     "CloudOutcome",
@@ -80,8 +77,6 @@ __all__ = [
 BROKER_ENV: Final = "MEDCOOP_BROKER_URL"
 QUEUE_NAME: Final = "medcoop-cloud-runs"
 ACTOR_NAME: Final = "cloud_run"
-#: An access entry names at most this many pseudonyms; a larger read is an aggregate.
-MAX_NAMED: Final = 500
 
 Status = Literal["succeeded", "failed", "already_run"]
 
@@ -165,7 +160,8 @@ def read_pooled_records(
 ) -> tuple[list[dict[str, Any]], int]:
     """Read the job's records across tenants through the one door; return them and how
     many were left out for a withdrawn consent."""
-    pooled(session, Purpose.CLOUD_APP_RUN, tenant=uuid.UUID(job.org_id))
+    actor = Actor(f"app:{job.app_id}@{job.app_version}"[:200], job.org_id)
+    pooled(session, Purpose.CLOUD_APP_RUN, tenant=uuid.UUID(job.org_id), actor=actor)
     statement = (
         select(Study, Patient.pseudonym)
         .join(Patient, (Patient.org_id == Study.org_id) & (Patient.id == Study.patient_id))
@@ -182,23 +178,14 @@ def read_pooled_records(
             continue
         index = sites.setdefault(study.site_id, len(sites))
         records.append(_record(study, pseudonym, index))
-    return records, left_out
-
-
-def access_entry(job: CloudJob, records: list[dict[str, Any]]) -> AccessEntry:
-    """The ledger's account of the read: app, organisation, purpose, who or how many."""
-    pseudonyms = sorted({r["pseudonym"] for r in records})
-    named = tuple(pseudonyms) if len(pseudonyms) <= MAX_NAMED else ()
-    modality = f" of modality {', '.join(job.modalities)}" if job.modalities else ""
-    return AccessEntry(
-        who=f"app:{job.app_id}@{job.app_version}",
-        organisation=job.org_id,
-        purpose=Purpose.CLOUD_APP_RUN.value,
-        scope=f"pooled studies{modality} (job {job.job_id})",
-        pseudonyms=named,
-        aggregate=Aggregate(records=len(records), sites=len({r["site"] for r in records})),
-        accessed_at=int(time.time()),
+    # the access log writes the read with whom it concerned: each pseudonym, and the counts
+    concerns(
+        session,
+        pseudonyms=sorted({r["pseudonym"] for r in records}),
+        records=len(records),
+        sites=len(sites),
     )
+    return records, left_out
 
 
 class CloudRunner:
@@ -210,10 +197,15 @@ class CloudRunner:
         self.sessions = make_session_factory(self.engine)
         signer = load_or_create_log_key(settings.resolved_ledger_key_path, settings.ledger_origin)
         self.ledger = SqlLedger(self.engine, signer, batch_max=settings.ledger_batch_max)
+        # the hub's one path from a pooled read to the ledger (what the API's reads use)
+        self.access_log = AccessLog(
+            self.engine, lambda: self.ledger, interval_s=settings.ledger_access_flush_s
+        ).start()
         self.worker = worker or f"{os.uname().nodename}:{os.getpid()}"
 
     def close(self) -> None:
-        """Release the database connections."""
+        """Write the pending access entries and release the database connections."""
+        self.access_log.close()
         self.engine.dispose()
 
     def _claim(self, job: CloudJob) -> bool:
@@ -261,7 +253,8 @@ class CloudRunner:
             withdrawn = withdrawn_pseudonyms(self.ledger)
             with self.sessions() as session:
                 records, left_out = read_pooled_records(session, job, withdrawn)
-            self.ledger.append([canonical_json(access_entry(job, records))])
+            # the access entry is in the ledger before the app sees a record
+            self.access_log.flush()
             result = self._call(job, records, output_dir)
             outcome = CloudOutcome(
                 job.job_id, "succeeded", len(records), left_out, findings=result.findings

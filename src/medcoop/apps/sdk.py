@@ -32,7 +32,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, runtime_checkable
@@ -56,9 +56,9 @@ __all__ = [
     "EntryPoint",
     "ManifestLike",
     "Measurement",
-    "Selector",
     "load_entry_point",
     "measurement_report",
+    "parameters_for",
     "read_result",
     "validate_findings",
     "validate_sr",
@@ -203,47 +203,34 @@ EntryPoint = Callable[[EdgeStudy | CloudBatch, Mapping[str, Any], AppContext], A
 # --- the manifest, as the runtime needs it ----------------------------------------------
 @runtime_checkable
 class ManifestLike(Protocol):
-    """The fields of the store's app manifest (``medcoop.store.manifest``) the runtime reads.
-
-    :meth:`AppSpec.from_manifest` accepts any object with these attributes, so the runtime
-    does not depend on the store's full model.
-    """
+    """The store's app manifest (:class:`medcoop.store.manifest.AppManifest`) as read here."""
 
     id: str
     version: str
+    vendor: str
+    entry_point: str
 
+    def matching_inputs(self, source: Any) -> tuple[Any, ...]:
+        """The DICOM inputs whose selectors all pass on ``source``."""
 
-@dataclass(frozen=True, slots=True)
-class Selector:
-    """One input selector: every condition must hold (DICOM keyword → allowed values).
-
-    Values are matched case-insensitively; a value ending in ``*`` matches as a prefix.
-    ``{"Modality": ["CT"], "ImageType": ["*LOCALIZER*"]}``: a value starting *and* ending
-    with ``*`` matches anywhere in the attribute (multi-valued attributes are joined by ``\\``).
-    """
-
-    conditions: Mapping[str, tuple[str, ...]]
-
-    def matches(self, ds: Dataset) -> bool:
-        """Whether ``ds`` satisfies every condition."""
-        return all(_attribute_matches(ds, k, v) for k, v in self.conditions.items())
-
-    def matches_facts(self, facts: Mapping[str, str]) -> bool:
-        """Whether plain attribute values (keyword → text) satisfy every condition."""
-        return all(_value_matches(facts.get(k, ""), v) for k, v in self.conditions.items())
+    def resolve_parameters(self, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Every parameter's value: ``given`` over the defaults (raises on a bad one)."""
 
 
 @dataclass(frozen=True, slots=True)
 class AppSpec:
-    """What the runtime needs of one installed app version (built from its manifest)."""
+    """What the runtime needs of one app version, read from its store manifest.
 
+    Selectors and parameters are the manifest's own (:meth:`AppManifest.matching_inputs`,
+    :meth:`AppManifest.resolve_parameters`): one implementation of what they mean.
+    """
+
+    manifest: ManifestLike
     id: str
     version: str
     entry_point: str
-    vendor: str = "unknown"
+    vendor: str
     kind: AppKind = "edge"
-    selectors: tuple[Selector, ...] = ()
-    parameters: Mapping[str, Any] = field(default_factory=dict)
     output_schema: Mapping[str, Any] | None = None
     research_only: bool = False
     model_name: str | None = None
@@ -258,76 +245,46 @@ class AppSpec:
         """``"<id>@<version>"``: how runs and logs name the app version."""
         return f"{self.id}@{self.version}"
 
-    def wants(self, ds: Dataset) -> bool:
-        """Whether any selector matches ``ds`` (an app with no selector wants nothing)."""
-        return any(s.matches(ds) for s in self.selectors)
+    def wants(self, ds: Any) -> bool:
+        """Whether any of the manifest's DICOM inputs matches ``ds`` (a Dataset)."""
+        return bool(self.manifest.matching_inputs(ds))
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> AppSpec:
-        """Build from the minimal JSON manifest (``medcoop-app.json``, see ``app new``)."""
-        resources = data.get("resources") or {}
+    def from_manifest(cls, manifest: ManifestLike) -> AppSpec:
+        """Read an :class:`~medcoop.store.manifest.AppManifest`.
+
+        The kind is ``edge`` when the app deploys to the edge; the output schema is its
+        ``findings_json`` output's; the wall-clock limit is ``resources.timeout_s`` and
+        the CPU time that times ``cpu_cores``.
+        """
+        m: Any = manifest
+        targets = [str(getattr(t, "value", t)) for t in m.deployment]
+        schemas = [o.findings_schema for o in m.outputs
+                   if str(getattr(o.kind, "value", o.kind)) == "findings_json"
+                   and o.findings_schema]
+        resources = m.resources
         return cls(
-            id=str(data["id"]),
-            version=str(data["version"]),
-            entry_point=str(data["entry_point"]),
-            vendor=str(data.get("vendor", "unknown")),
-            kind=data.get("kind", "edge"),
-            selectors=tuple(_selector(s) for s in data.get("selectors", ())),
-            parameters=dict(data.get("parameters", {})),
-            output_schema=data.get("output_schema"),
-            research_only=bool(data.get("research_only", False)),
-            model_name=data.get("model_name"),
-            model_version=data.get("model_version"),
-            cpu_s=resources.get("cpu_s"),
-            memory_mb=resources.get("memory_mb"),
-            wall_s=resources.get("wall_s"),
+            manifest=manifest, id=m.id, version=m.version, entry_point=m.entry_point,
+            vendor=m.vendor, kind="edge" if "edge" in targets else "cloud",
+            output_schema=schemas[0] if schemas else None,
+            research_only=not m.allows_clinical_routing,
+            model_name=m.title, model_version=m.version,
+            cpu_s=float(resources.timeout_s) * float(resources.cpu_cores),
+            memory_mb=int(resources.memory_mb), wall_s=float(resources.timeout_s),
         )
 
     @classmethod
-    def from_manifest(cls, manifest: ManifestLike | Mapping[str, Any]) -> AppSpec:
-        """Build from the store's manifest object (or its JSON), reading what is there."""
-        if isinstance(manifest, Mapping):
-            return cls.from_json(manifest)
-        dump = getattr(manifest, "model_dump", None)
-        return cls.from_json(dump(mode="json") if callable(dump) else vars(manifest))
+    def from_json(cls, data: bytes | str | Mapping[str, Any]) -> AppSpec:
+        """Validate a manifest's JSON (raises :class:`~medcoop.store.manifest.ManifestError`
+        listing every problem) and read it."""
+        from medcoop.store.manifest import validate_manifest
+
+        return cls.from_manifest(validate_manifest(data))
 
     @classmethod
     def load(cls, path: Path) -> AppSpec:
-        """Read a manifest file (JSON)."""
-        return cls.from_json(json.loads(path.read_text(encoding="utf-8")))
-
-
-def _selector(data: Mapping[str, Any]) -> Selector:
-    conditions = {
-        str(k): tuple(str(x) for x in (v if isinstance(v, list | tuple) else [v]))
-        for k, v in data.items()
-    }
-    return Selector(conditions)
-
-
-def _attribute_matches(ds: Dataset, keyword: str, allowed: Sequence[str]) -> bool:
-    value = ds.get(keyword)
-    if value is None:
-        return False
-    text = "\\".join(str(v) for v in value) if isinstance(value, list | tuple) or (
-        hasattr(value, "__iter__") and not isinstance(value, str | bytes)
-    ) else str(value)
-    return _value_matches(text, allowed)
-
-
-def _value_matches(text: str, allowed: Sequence[str]) -> bool:
-    text = text.strip().casefold()
-    for pattern in allowed:
-        p = pattern.strip().casefold()
-        if len(p) > 1 and p.startswith("*") and p.endswith("*"):
-            if p[1:-1] in text:
-                return True
-        elif p.endswith("*"):
-            if text.startswith(p[:-1]):
-                return True
-        elif text == p:
-            return True
-    return False
+        """Read and validate a manifest file (``medcoop-app.json``)."""
+        return cls.from_json(path.read_bytes())
 
 
 # --- the entry point and the result across the process boundary -------------------------
@@ -451,13 +408,10 @@ def validate_findings(findings: Any, schema: Mapping[str, Any] | None) -> list[s
 def parameters_for(spec: AppSpec, overrides: Mapping[str, Any] | None) -> dict[str, Any]:
     """The manifest's parameter defaults overlaid with the site's values.
 
-    A manifest parameter may be a plain default or ``{"type": ..., "default": ...}``.
+    Raises :class:`~medcoop.store.manifest.ParameterError` listing each unknown name,
+    missing value and value of the wrong type.
     """
-    values: dict[str, Any] = {}
-    for name, declared in spec.parameters.items():
-        values[name] = declared.get("default") if isinstance(declared, Mapping) else declared
-    values.update(overrides or {})
-    return values
+    return spec.manifest.resolve_parameters(overrides)
 
 
 def _lazy(names: Iterable[str]) -> dict[str, str]:

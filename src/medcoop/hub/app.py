@@ -20,11 +20,13 @@ from fastapi.staticfiles import StaticFiles
 from medcoop import __version__
 from medcoop.hub.api import load_routers
 from medcoop.hub.api.ingest import RECORD_BATCH_SCHEMA
+from medcoop.hub.api.ledger import ledger_for
 from medcoop.hub.db import migrate
 from medcoop.hub.db.engine import make_engine, make_session_factory
 from medcoop.hub.errors import HubError, InvalidRecordError, RateLimitedError
 from medcoop.hub.ratelimit import RateLimiter, limiter_for
 from medcoop.hub.services.analytics import AlertNotifier
+from medcoop.hub.services.ledger.access_log import AccessLog
 from medcoop.hub.settings import HubSettings, settings_from_env
 from medcoop.hub.worker import Worker, hub_jobs
 
@@ -62,6 +64,13 @@ def create_app(settings: HubSettings, *, limiter: RateLimiter | None = None) -> 
         app.state.session_factory, interval_s=settings.notifier_interval_s
     )
     app.state.limiter = limiter or limiter_for(settings)
+    # every audited read of pooled data on this database becomes a ledger access entry
+    app.state.access_log = (
+        AccessLog(engine, lambda: ledger_for(app), interval_s=settings.ledger_access_flush_s)
+        .start()
+        if settings.ledger_access_log
+        else None
+    )
     for router in load_routers():
         app.include_router(router)
     app.add_exception_handler(HubError, _hub_error)
@@ -99,12 +108,17 @@ def _mount_docs(app: FastAPI) -> None:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # the background jobs run here only for the embedded set-up (hub/worker.py)
     worker: Worker = app.state.worker
+    if app.state.access_log is not None:
+        app.state.access_log.start()  # again after an earlier shutdown of this app
     if app.state.settings.worker_in_process:
         worker.start()
     try:
         yield
     finally:
         worker.stop()
+        access_log: AccessLog | None = app.state.access_log
+        if access_log is not None:
+            access_log.close()
 
 
 def app_from_env() -> FastAPI:

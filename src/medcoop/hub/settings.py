@@ -105,6 +105,10 @@ class HubSettings(BaseModel):
     ledger_witnesses: tuple[str, ...] = ()
     #: Most entries one sequencing transaction takes from the queue.
     ledger_batch_max: int = Field(default=20_000, gt=0)
+    #: Write every audited read of pooled data to the ledger as an access entry.
+    ledger_access_log: bool = True
+    #: Seconds a read's access entry waits to be written in one batch with others.
+    ledger_access_flush_s: float = Field(default=0.2, gt=0)
 
     @property
     def resolved_ledger_key_path(self) -> Path:

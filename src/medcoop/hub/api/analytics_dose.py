@@ -15,8 +15,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy.orm import Session
 
 from medcoop.analytics.utilization import OpeningHours
-from medcoop.hub.api.deps import DbSession, open_session, require
+from medcoop.hub.api.deps import DbSession, actor_of, open_session, require
 from medcoop.hub.api.schemas import ErrorOut, Responses
+from medcoop.hub.db.tenancy import act_as
 from medcoop.hub.errors import HubError
 from medcoop.hub.presenters import (
     DeviceUtilizationOut,
@@ -45,9 +46,10 @@ _ERRORS: Responses = {
 GroupBy = Literal["site_id", "device_key", "protocol"]
 
 
-def get_pool_session(request: Request, _principal: Reader) -> Iterator[Session]:
-    """Dependency: a system session for pooled, k-anonymous reads across tenants."""
-    session = open_session(request)
+def get_pool_session(request: Request, principal: Reader) -> Iterator[Session]:
+    """Dependency: a system session for pooled, k-anonymous reads across tenants, its
+    reads logged as the caller's."""
+    session = act_as(open_session(request), actor_of(principal))
     try:
         yield session
     finally:

@@ -18,6 +18,7 @@ from fastapi import Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
+from medcoop.hub.db.access import Actor
 from medcoop.hub.db.engine import begin_write
 from medcoop.hub.db.models import TokenKind
 from medcoop.hub.db.tenancy import scope_session
@@ -38,6 +39,7 @@ __all__ = [
     "Settings",
     "UserPrincipal",
     "WriteSession",
+    "actor_of",
     "get_principal",
     "require",
 ]
@@ -128,6 +130,17 @@ async def get_principal(request: Request) -> Principal:
 
 
 UserPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def actor_of(principal: Principal) -> Actor:
+    """Who ``principal`` is in the access log: a person, an app token or an edge."""
+    if principal.kind is TokenKind.SITE:
+        who = f"site:{principal.site_id}"
+    elif principal.kind is TokenKind.APP:
+        who = f"app:{principal.token_id}"
+    else:
+        who = f"user:{principal.user_id}"
+    return Actor(who, str(principal.org_id))
 Settings = Annotated[HubSettings, Depends(get_settings)]
 
 

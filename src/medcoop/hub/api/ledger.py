@@ -11,21 +11,22 @@ from __future__ import annotations
 import base64
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from medcoop.hub.api.deps import authenticate_request, get_settings
+from medcoop.hub.api.deps import authenticate_request
 from medcoop.hub.api.schemas import ErrorOut
 from medcoop.hub.db.models import TokenKind
 from medcoop.hub.services.ledger import SqlLedger, load_or_create_log_key
 from medcoop.hub.services.ledger.store import TileNotFoundError
+from medcoop.hub.settings import HubSettings
 from medcoop.ledger.entries import ConsentEntry, parse_entry
 from medcoop.ledger.errors import CosignatureError, EntryError, LedgerError, TileError
 from medcoop.ledger.note import Verifier
 from medcoop.ledger.receipt import Receipt
 from medcoop.ledger.tiles import parse_tile_path
 
-__all__ = ["get_ledger", "router"]
+__all__ = ["get_ledger", "ledger_for", "router"]
 
 router = APIRouter(tags=["ledger"])
 _IMMUTABLE = "public, max-age=31536000, immutable"
@@ -34,18 +35,23 @@ _MAX_APPEND = 5000
 
 
 def get_ledger(request: Request) -> SqlLedger:
-    """Return the app's ledger, opening it (and creating the log key) on first use."""
-    ledger = getattr(request.app.state, "ledger", None)
+    """Dependency: the app's ledger."""
+    return ledger_for(request.app)
+
+
+def ledger_for(app: FastAPI) -> SqlLedger:
+    """Return ``app``'s ledger, opening it (and creating the log key) on first use."""
+    ledger = getattr(app.state, "ledger", None)
     if ledger is None:
-        settings = get_settings(request)
+        settings: HubSettings = app.state.settings
         signer = load_or_create_log_key(settings.resolved_ledger_key_path, settings.ledger_origin)
         ledger = SqlLedger(
-            request.app.state.engine,
+            app.state.engine,
             signer,
             witnesses=[Verifier.from_string(w) for w in settings.ledger_witnesses],
             batch_max=settings.ledger_batch_max,
         )
-        request.app.state.ledger = ledger
+        app.state.ledger = ledger
     return ledger
 
 

@@ -16,6 +16,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "medcoop.hub.db.edge_models",
     "medcoop.hub.db.ledger_models",
     "medcoop.hub.db.apps_models",
+    "medcoop.hub.db.store_models",
 )
 
 

@@ -31,8 +31,9 @@ for platform administration (CLI, provisioning, tests); services never use it.
 
 from __future__ import annotations
 
+import itertools
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -46,7 +47,15 @@ from sqlalchemy.orm import (
 )
 from sqlalchemy.sql import visitors
 
-from medcoop.hub.db.access import EVERY_TABLE, Access, Purpose, grants, record
+from medcoop.hub.db.access import (
+    EVERY_TABLE,
+    Access,
+    Actor,
+    Concern,
+    Purpose,
+    grants,
+    record,
+)
 from medcoop.hub.db.base import Pooled, TenantOwned, TwoPartyOwned
 
 __all__ = [
@@ -54,7 +63,9 @@ __all__ = [
     "PooledScope",
     "TenantScopeError",
     "TenantSession",
+    "act_as",
     "check_rows",
+    "concerns",
     "current_purpose",
     "current_tenant",
     "guard_engine",
@@ -64,6 +75,8 @@ __all__ = [
 ]
 
 _TENANT_KEY: Final = "medcoop_tenant"
+_ACTOR_KEY: Final = "medcoop_actor"
+_reads = itertools.count(1)  # numbers each pooled read, for the ledger's one entry per read
 _CHECKED: Final = "medcoop_scoped"
 
 
@@ -90,11 +103,22 @@ class PooledScope:
     """A session's scope when it reads across tenants: why, and for whom.
 
     ``tenant`` is the organisation on whose behalf (``None``: the platform); tables
-    outside the purpose's grant stay inside it.
+    outside the purpose's grant stay inside it. ``actor`` is who asked (for the ledger),
+    ``read`` this read's number.
     """
 
     purpose: Purpose
     tenant: uuid.UUID | None
+    actor: Actor | None = None
+    read: int = 0
+
+    def access(self, session: Session, tables: frozenset[str], action: str,
+               concern: Concern | None = None) -> Access:
+        """The :class:`Access` record of one statement of this read on ``session``."""
+        return Access(
+            self.purpose, self.tenant, tables, action,
+            actor=self.actor, bind=session.get_bind(), read=self.read, concern=concern,
+        )
 
     def crosses(self, table: str) -> bool:
         """Whether this scope reads and writes ``table`` across tenants."""
@@ -115,7 +139,23 @@ def scope_session(session: Session, tenant: uuid.UUID | _AllTenants) -> Session:
     return session
 
 
-def pooled(session: Session, purpose: Purpose, *, tenant: uuid.UUID | None = None) -> Session:
+def act_as(session: Session, actor: Actor) -> Session:
+    """Say who ``session``'s pooled reads are for (the ledger's ``who``); returns it.
+
+    The API's pooled-session dependency sets the caller; a later :func:`pooled` on the
+    session takes it unless given its own ``actor``.
+    """
+    session.info[_ACTOR_KEY] = actor
+    return session
+
+
+def pooled(
+    session: Session,
+    purpose: Purpose,
+    *,
+    tenant: uuid.UUID | None = None,
+    actor: Actor | None = None,
+) -> Session:
     """The door to pooled data: bind ``session`` to read across tenants for ``purpose``.
 
     Parameters
@@ -127,14 +167,37 @@ def pooled(session: Session, purpose: Purpose, *, tenant: uuid.UUID | None = Non
         Why; it grants the tables read across tenants (:func:`~.access.grants`).
     tenant
         The organisation on whose behalf, if any: other owned tables stay inside it.
+    actor
+        Who asked, for the access log (default: the session's :func:`act_as`).
 
-    Returns the same session, for chaining.
+    Returns the same session, for chaining. Each call is one read in the access log.
     """
     held = session.info.get(_TENANT_KEY)
     if isinstance(held, uuid.UUID):
         raise TenantScopeError("a tenant's session is not widened: open a pooled session")
-    session.info[_TENANT_KEY] = PooledScope(Purpose(purpose), tenant)
+    who = actor if actor is not None else session.info.get(_ACTOR_KEY)
+    session.info[_TENANT_KEY] = PooledScope(Purpose(purpose), tenant, who, next(_reads))
     return session
+
+
+def concerns(
+    session: Session,
+    *,
+    pseudonyms: Sequence[str] = (),
+    records: int | None = None,
+    sites: int | None = None,
+) -> None:
+    """Tell the access log what the current pooled read of ``session`` concerned.
+
+    ``pseudonyms`` for a read of identified patients' records (an app run, an export);
+    ``records`` and ``sites`` for an aggregate (a benchmark). Called by the service once
+    it knows, after its statements; the ledger writes it with the read's entry.
+    """
+    scope = session.info.get(_TENANT_KEY)
+    if not isinstance(scope, PooledScope):
+        raise TenantScopeError("only a pooled read concerns other tenants' patients")
+    concern = Concern(tuple(pseudonyms), records, sites)
+    record(scope.access(session, frozenset(), "concerns", concern))
 
 
 def current_tenant(session: Session) -> uuid.UUID | _AllTenants | None:
@@ -234,7 +297,9 @@ def _scope_statement(state: ORMExecuteState) -> None:
     classes.update(owned[name] for name in _tables_of(state.statement) if name in owned)
     if state.is_insert:
         for cls in classes:
-            _check_write(scope, cls.__table__.name, _insert_parties(cls, state.parameters))
+            _check_write(
+                scope, cls.__table__.name, _insert_parties(cls, state.parameters), state.session
+            )
         return
     if isinstance(scope, PooledScope):
         names = frozenset(cls.__table__.name for cls in classes)
@@ -242,7 +307,7 @@ def _scope_statement(state: ORMExecuteState) -> None:
             if not scope.crosses(name):
                 raise TenantScopeError(_refusal(scope, name))
         if names:
-            record(Access(scope.purpose, scope.tenant, names, _action(state)))
+            record(scope.access(state.session, names, _action(state)))
         return
     refused = [c for c in classes if scope is None or issubclass(c, Pooled)]
     if refused:
@@ -284,10 +349,15 @@ def check_rows(session: Session, table: Table, rows: Any) -> None:
         and all(isinstance(row, dict) and row.get("org_id") is scope for row in rows)
     ):
         return
-    _check_write(scope, table.name, _insert_parties(cls, rows))
+    _check_write(scope, table.name, _insert_parties(cls, rows), session)
 
 
-def _check_write(scope: object, table: str, parties: Iterable[tuple[Any, ...]]) -> None:
+def _check_write(
+    scope: object,
+    table: str,
+    parties: Iterable[tuple[Any, ...]],
+    session: Session,
+) -> None:
     """The one check of every write of an owned row: each row's parties against the scope.
 
     ``parties`` holds each row's ``(org_id,)``, or ``(org_id, partner_org_id)`` for a
@@ -297,7 +367,7 @@ def _check_write(scope: object, table: str, parties: Iterable[tuple[Any, ...]]) 
     if isinstance(scope, PooledScope):
         if not scope.crosses(table):
             raise TenantScopeError(_refusal(scope, table))
-        record(Access(scope.purpose, scope.tenant, frozenset({table}), "write"))
+        record(scope.access(session, frozenset({table}), "write"))
         return
     if scope is None:
         raise TenantScopeError(_refusal(None, table))
@@ -324,7 +394,7 @@ def _check_flush(session: Session, _flush_context: UOWTransaction, _instances: o
         table = type(obj).__table__.name  # type: ignore[attr-defined]
         if family is Pooled and not (isinstance(scope, PooledScope) and scope.crosses(table)):
             raise TenantScopeError(_refusal(scope, table))
-        _check_write(scope, table, [parties])
+        _check_write(scope, table, [parties], session)
 
 
 def pooled_execute(session: Session, statement: Any, *parameters: Any) -> Any:
@@ -345,7 +415,7 @@ def pooled_execute(session: Session, statement: Any, *parameters: Any) -> Any:
             raise TenantScopeError(_refusal(scope, table))
     if tables:
         action = "select" if getattr(statement, "is_select", False) else "write"
-        record(Access(scope.purpose, scope.tenant, frozenset(tables), action))
+        record(scope.access(session, frozenset(tables), action))
     marked = statement.execution_options(**{_CHECKED: True})
     return session.connection().execute(marked, *parameters)
 

@@ -46,9 +46,24 @@ class Permission(StrEnum):
     MANAGE_ORGANISATIONS = "organisations:write"  # platform operator: create tenants
     INGEST = "records:ingest"  # edges only
     REVIEW_APP_RESULTS = "apps:review"  # mark an app's result right or wrong
+    # the app store (hub/services/store/policy.py maps each store action to one of these)
+    STORE_BROWSE = "store:browse"  # search the catalogue, read listings
+    STORE_BUY = "store:buy"  # request trials, quotes, services; order; review
+    STORE_READ_ORDERS = "store:orders:read"  # own requests, orders, entitlements, usage
+    STORE_SELL = "store:sell"  # a vendor's listings, quotes, trials, metering
+    STORE_APPROVE_VENDORS = "store:vendors:approve"  # platform operator
+    STORE_METER = "store:meter"  # edges only: entitlement checks, usage records
 
 
-_READER = frozenset({Permission.READ_DIRECTORY, Permission.READ_STUDIES})
+_READER = frozenset(
+    {
+        Permission.READ_DIRECTORY,
+        Permission.READ_STUDIES,
+        Permission.STORE_BROWSE,
+        Permission.STORE_READ_ORDERS,
+    }
+)
+_BUYER = frozenset({Permission.STORE_BUY})
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.PLATFORM_ADMIN: frozenset(
         {
@@ -56,17 +71,22 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.MANAGE_ORGANISATIONS,
             Permission.MANAGE_USERS,
             Permission.MANAGE_SITES,
+            Permission.STORE_BROWSE,
+            Permission.STORE_APPROVE_VENDORS,
         }
     ),
     Role.ORG_ADMIN: _READER
+    | _BUYER
     | {Permission.MANAGE_SITES, Permission.MANAGE_USERS, Permission.MANAGE_DEVICES},
     Role.MEDICAL_PHYSICIST: _READER
     | {Permission.MANAGE_DEVICES, Permission.REVIEW_APP_RESULTS},
-    Role.RADIOLOGY_MANAGER: _READER | {Permission.REVIEW_APP_RESULTS},
-    Role.VENDOR_PUBLISHER: frozenset({Permission.READ_DIRECTORY}),
+    Role.RADIOLOGY_MANAGER: _READER | _BUYER | {Permission.REVIEW_APP_RESULTS},
+    Role.VENDOR_PUBLISHER: frozenset(
+        {Permission.READ_DIRECTORY, Permission.STORE_BROWSE, Permission.STORE_SELL}
+    ),
     Role.VIEWER: _READER,
 }
-_SITE_PERMISSIONS = frozenset({Permission.INGEST})
+_SITE_PERMISSIONS = frozenset({Permission.INGEST, Permission.STORE_METER})
 
 
 @dataclass(frozen=True, slots=True)

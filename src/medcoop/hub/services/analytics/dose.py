@@ -236,6 +236,12 @@ def peer_benchmark(
         use_blocks=use_blocks,
     )
     per_site = pooled.per_site
+    studies_per_site = per_site.totals()
+    tenancy.concerns(  # the access log's aggregate: how many studies of how many sites
+        pool,
+        records=int(studies_per_site.sum()),
+        sites=int((studies_per_site > 0).sum()),
+    )
     site_filters = {k: v for k, v in (filters or {}).items() if k != "device_class"}
     attributes = (
         {

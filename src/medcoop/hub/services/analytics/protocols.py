@@ -26,7 +26,7 @@ from medcoop.analytics.protocols import (
 )
 from medcoop.hub.db.access import Purpose
 from medcoop.hub.db.analytics_models import PublishedProtocolRow
-from medcoop.hub.db.tenancy import pooled
+from medcoop.hub.db.tenancy import concerns, pooled
 from medcoop.hub.errors import HubError, NotFoundError
 from medcoop.hub.services.analytics.dose import load_records, require_site
 
@@ -88,7 +88,15 @@ def library(pool: Session, modality: str | None = None) -> list[PublishedProtoco
     query = select(PublishedProtocolRow)
     if modality is not None:
         query = query.where(PublishedProtocolRow.modality == modality)
-    return list(pool.scalars(query.order_by(PublishedProtocolRow.published_at.desc())))
+    rows = list(pool.scalars(query.order_by(PublishedProtocolRow.published_at.desc())))
+    _concerns(pool, rows)
+    return rows
+
+
+def _concerns(pool: Session, rows: list[PublishedProtocolRow]) -> None:
+    """Tell the access log what the library read: studies summarised, of how many
+    publishing organisations (the library knows no site)."""
+    concerns(pool, records=sum(r.n_studies for r in rows), sites=len({r.org_id for r in rows}))
 
 
 def get_published(pool: Session, protocol_id: uuid.UUID) -> PublishedProtocol:
@@ -97,6 +105,7 @@ def get_published(pool: Session, protocol_id: uuid.UUID) -> PublishedProtocol:
     row = pool.scalar(select(PublishedProtocolRow).where(PublishedProtocolRow.id == protocol_id))
     if row is None:
         raise NotFoundError("protocol", protocol_id)
+    _concerns(pool, [row])
     return PublishedProtocol.model_validate(row.document)
 
 
