@@ -47,6 +47,9 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
 Tool = Callable[[list[Path], Path], None]
+#: The timer: wall clock by default; ``--clock cpu`` takes this process's CPU time, which
+#: load from other processes on a shared machine does not inflate.
+CLOCK: list[Callable[[], float]] = [time.perf_counter]
 RULE = PixelRule("ACME Medical", "Mobile DR 7", 8, 8, ((0, 0, 8, 2),))
 
 
@@ -119,9 +122,9 @@ def speed(files: list[Path], repeats: int, work: Path) -> dict[str, float]:
             out.mkdir()
             re.purge()
             clear_caches()
-            started = time.perf_counter()
+            started = CLOCK[0]()
             tool(files, out)
-            best[name] = min(best[name], time.perf_counter() - started)
+            best[name] = min(best[name], CLOCK[0]() - started)
     return {name: len(files) / seconds for name, seconds in best.items()}
 
 
@@ -166,7 +169,10 @@ def main() -> None:
     parser.add_argument(
         "--corpus", type=Path, help="use this corpus folder (written there if empty)"
     )
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall")
     args = parser.parse_args()
+    if args.clock == "cpu":
+        CLOCK[0] = time.process_time
     warnings.simplefilter("ignore")
     logging.disable(logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:

@@ -16,6 +16,7 @@ from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRL
 
 from medcoop.dicom import Extraction, Skipped, extract_bytes, extract_dataset, rawsr
 from medcoop.dicom.part10 import read_part10
+from medcoop.dicom.values import dataset_encoding
 from medcoop.sim import Fleet
 from medcoop.sim.encode import encode_part10
 
@@ -114,7 +115,7 @@ def test_fast_tree_of_read_part10_matches_pydicom(corpus_dir: Path) -> None:
             continue
         fast = rawsr.read_tree_raw(ds)
         if fast is None:
-            assert rawsr.dataset_encoding(ds) is None, path.name  # ISO 2022 escapes
+            assert dataset_encoding(ds) is None, path.name  # ISO 2022 escapes
             continue
         assert shape(fast) == shape(slow_tree(pydicom.dcmread(path, force=True))), path.name
         compared += 1

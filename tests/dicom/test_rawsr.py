@@ -7,14 +7,14 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from medcoop.dicom import sr
+from medcoop.dicom import content
 from medcoop.dicom.rawsr import read_tree_raw
 from medcoop.dicom.values import dataset_encoding
 
 from . import builders as b
 
 
-def shape(node: sr.Node) -> tuple[object, ...]:
+def shape(node: content.Node) -> tuple[object, ...]:
     """Everything a node holds, its children's included."""
     return (
         node.key,
@@ -28,14 +28,14 @@ def shape(node: sr.Node) -> tuple[object, ...]:
     )
 
 
-def slow_tree(ds: pydicom.Dataset) -> sr.Node:
+def slow_tree(ds: pydicom.Dataset) -> content.Node:
     """pydicom's path: walk the converted Dataset items."""
-    root = sr._read_item(ds)
+    root = content.read_item(ds)
     stack = [(ds, root)]
     while stack:
         item, node = stack.pop()
         for child in item.get("ContentSequence", []):
-            child_node = sr._read_item(child)
+            child_node = content.read_item(child)
             node.children.append(child_node)
             stack.append((child, child_node))
     return root
@@ -68,10 +68,10 @@ def test_fast_reader_declines_what_it_cannot_read() -> None:
 
 
 def test_node_lookups_see_every_child_however_many() -> None:
-    parent = sr.Node("DCM:1", "CONTAINER")
-    parent.children = [sr.Node(f"DCM:{i % 12}", "NUM") for i in range(30)]
+    parent = content.Node("DCM:1", "CONTAINER")
+    parent.children = [content.Node(f"DCM:{i % 12}", "NUM") for i in range(30)]
     assert parent.find("DCM:5") is parent.children[5]  # the first of its key, indexed
-    parent.children.append(sr.Node("DCM:99", "TEXT"))
+    parent.children.append(content.Node("DCM:99", "TEXT"))
     assert parent.find("DCM:99") is parent.children[-1]  # the index follows the list
     parent.children = parent.children[:3]
     assert parent.find("DCM:5") is None

@@ -79,8 +79,9 @@ CLOUD_APP: dict[str, Any] = {
     "outputs": [{"name": "trend", "kind": "findings_json"}],
     "deployment": ["cloud"],
     "data_scopes": ["pooled:studies", "pooled:dose"],
-    "offers": {"subscriptions": [{"name": "yearly", "period": "year",
-                                  "price": {"amount": "1200"}}]},
+    "offers": {
+        "subscriptions": [{"name": "yearly", "period": "year", "price": {"amount": "1200"}}]
+    },
 }
 
 

@@ -76,9 +76,7 @@ def test_every_problem_is_listed_with_its_location() -> None:
 
 def test_cross_field_rules_are_listed_together() -> None:
     bad = manifest(id="other.app", deployment=["cloud"], data_scopes=[])
-    assert sorted(_locations(bad)) == sorted(
-        ["id", "inputs.0", "inputs", "data_scopes"]
-    )
+    assert sorted(_locations(bad)) == sorted(["id", "inputs.0", "inputs", "data_scopes"])
     # the model itself refuses too (one error naming them all), for code that skips
     # validate_manifest
     with pytest.raises(ValidationError, match="starts with its vendor"):
@@ -192,5 +190,10 @@ def test_json_schema_round_trip() -> None:
 def test_version_order() -> None:
     versions = ["1.10.0", "1.2.0", "1.2.0rc1", "1.2.0.post1", "1.2.0.dev3", "0.9.9"]
     assert sorted(versions, key=version_key) == [
-        "0.9.9", "1.2.0.dev3", "1.2.0rc1", "1.2.0", "1.2.0.post1", "1.10.0",
+        "0.9.9",
+        "1.2.0.dev3",
+        "1.2.0rc1",
+        "1.2.0",
+        "1.2.0.post1",
+        "1.10.0",
     ]

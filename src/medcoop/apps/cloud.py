@@ -9,15 +9,15 @@ one job, in order:
    own scope; its primary key is the job id, so a job delivered twice (a broker's
    at-least-once redelivery, a second worker) runs once, and the second delivery is an
    ``already_run`` outcome;
-2. read the **consent withdrawals**: the latest consent entry per pseudonym in the
-   ledger; a pseudonym whose latest ``pooling`` decision is ``deny`` is left out;
-3. read the pooled records through the one door,
-   ``hub.db.tenancy.pooled(session, Purpose.CLOUD_APP_RUN, tenant=org)``;
-4. the read goes to the ledger as an **access entry** by the hub's access log (the
+2. read the pooled records through the one door,
+   ``hub.db.tenancy.pooled(session, Purpose.CLOUD_APP_RUN, tenant=org, actor=app)``,
+   leaving out every patient who withdrew consent (``Patient.pooling_denied_at``: the
+   hub's one record of a denial, whose studies it removes on receipt);
+3. the read goes to the ledger as an **access entry** by the hub's access log (the
    door's observer, :class:`~medcoop.hub.services.ledger.access_log.AccessLog`): who
    (``app:<id>@<version>``), the organisation, the purpose, the pseudonyms read and the
    aggregate counts; the log is flushed before the app sees a record;
-5. call the app's entry point with a :class:`~medcoop.apps.sdk.CloudBatch`, and store the
+4. call the app's entry point with a :class:`~medcoop.apps.sdk.CloudBatch`, and store the
    outcome (findings, counts, or the error) in the job's row.
 
 Where the jobs run:
@@ -55,11 +55,6 @@ from medcoop.hub.db.tenancy import concerns, pooled, scope_session
 from medcoop.hub.services.ledger import SqlLedger, load_or_create_log_key
 from medcoop.hub.services.ledger.access_log import AccessLog
 from medcoop.hub.settings import HubSettings
-from medcoop.ledger.entries import (
-    ConsentEntry,
-    Decision,
-    parse_entry,
-)
 
 __all__ = [
     "BROKER_ENV",
@@ -70,7 +65,7 @@ __all__ = [
     "LocalCloudQueue",
     "enqueue",
     "make_broker",
-    "withdrawn_pseudonyms",
+    "read_pooled_records",
 ]
 
 #: The environment variable naming the broker (``amqp://...`` or ``redis://...``).
@@ -120,22 +115,6 @@ class CloudOutcome:
     error: str | None = None
 
 
-def withdrawn_pseudonyms(ledger: SqlLedger) -> frozenset[str]:
-    """Return the pseudonyms whose latest consent entry in the ledger denies pooling.
-
-    Reads every sequenced entry (the ledger is the record of consent; a hub-side index of
-    decisions would be faster at scale and is not built yet).
-    """
-    latest: dict[str, tuple[int, Decision]] = {}
-    for index in range(ledger.size()):
-        entry = parse_entry(ledger.entry(index))
-        if isinstance(entry, ConsentEntry):
-            known = latest.get(entry.pseudonym)
-            if known is None or entry.recorded_at >= known[0]:
-                latest[entry.pseudonym] = (entry.recorded_at, entry.pooling)
-    return frozenset(p for p, (_, decision) in latest.items() if decision is Decision.DENY)
-
-
 def _record(study: Study, pseudonym: str, site_index: int) -> dict[str, Any]:
     """A pooled record for a cloud app: de-identified fields only, the site as an index."""
     return {
@@ -155,15 +134,18 @@ def _record(study: Study, pseudonym: str, site_index: int) -> dict[str, Any]:
     }
 
 
-def read_pooled_records(
-    session: Session, job: CloudJob, withdrawn: frozenset[str]
-) -> tuple[list[dict[str, Any]], int]:
+def read_pooled_records(session: Session, job: CloudJob) -> tuple[list[dict[str, Any]], int]:
     """Read the job's records across tenants through the one door; return them and how
-    many were left out for a withdrawn consent."""
+    many were left out for a withdrawn consent.
+
+    A patient who denied pooling has ``pooling_denied_at`` set and their studies removed
+    when the edge's consent entry reaches the hub (``services/ingest/removal.py``); a
+    study still held for such a patient (one arriving in between) is left out here too.
+    """
     actor = Actor(f"app:{job.app_id}@{job.app_version}"[:200], job.org_id)
     pooled(session, Purpose.CLOUD_APP_RUN, tenant=uuid.UUID(job.org_id), actor=actor)
     statement = (
-        select(Study, Patient.pseudonym)
+        select(Study, Patient.pseudonym, Patient.pooling_denied_at)
         .join(Patient, (Patient.org_id == Study.org_id) & (Patient.id == Study.patient_id))
         .order_by(Study.org_id, Study.id)
         .limit(job.limit)
@@ -172,8 +154,8 @@ def read_pooled_records(
         statement = statement.where(Study.modality.in_(job.modalities))
     sites: dict[uuid.UUID, int] = {}
     records, left_out = [], 0
-    for study, pseudonym in session.execute(statement):
-        if pseudonym in withdrawn:
+    for study, pseudonym, denied_at in session.execute(statement):
+        if denied_at is not None:
             left_out += 1
             continue
         index = sites.setdefault(study.site_id, len(sites))
@@ -250,9 +232,8 @@ class CloudRunner:
         if not self._claim(job):
             return CloudOutcome(job.job_id, "already_run")
         try:
-            withdrawn = withdrawn_pseudonyms(self.ledger)
             with self.sessions() as session:
-                records, left_out = read_pooled_records(session, job, withdrawn)
+                records, left_out = read_pooled_records(session, job)
             # the access entry is in the ledger before the app sees a record
             self.access_log.flush()
             result = self._call(job, records, output_dir)

@@ -10,15 +10,23 @@ Unchanged values are written back byte for byte; only changed values are re-enco
 
 Text is decoded exactly as pydicom decodes it (same character-set handling, same
 splitting and stripping), so the engine's decisions match a walk of converted values.
+
+The byte-level rules (header layouts, item and delimitation tags, the File Meta and its
+``DICM`` prefix) are :mod:`medcoop.dicom.reader`'s; this module builds the engine's trees
+on them and writes them back. Unlike the Part 10 reader, which declines whatever
+``dcmread`` would read otherwise, it takes what a tolerant reader must rewrite: pixel data,
+an implicit VR element inside an explicit VR sequence, a sequence sent as ``UN``.
 """
 
 from __future__ import annotations
 
 import copy
 import struct
+import zlib
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from operator import itemgetter
+from typing import NamedTuple
 
 from pydicom import Dataset
 from pydicom.charset import convert_encodings, decode_bytes, encode_string
@@ -29,10 +37,15 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import correct_ambiguous_vr_element, write_data_element
 from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag
+from pydicom.uid import UID
 from pydicom.valuerep import PN_DELIMS, TEXT_VR_DELIMS
+
+from medcoop.dicom import reader
 
 __all__ = [
     "Elem",
+    "Part10",
+    "charset_codecs",
     "charset_of",
     "decode_texts",
     "emit",
@@ -41,24 +54,22 @@ __all__ = [
     "encode_values",
     "from_dataset",
     "parse",
-    "parse_meta",
+    "parse_part10",
     "pydicom_str",
     "to_dataset",
 ]
 
-ITEM = 0xFFFEE000
-ITEM_END = 0xFFFEE00D
-SEQ_END = 0xFFFEE0DD
-UNDEFINED = 0xFFFFFFFF
+ITEM = reader.ITEM
+ITEM_END = reader.ITEM_DELIMITATION
+SEQ_END = reader.SEQUENCE_DELIMITATION
+UNDEFINED = reader.UNDEFINED_LENGTH
 CHARSET_TAG = 0x00080005
 DEFAULT_ENCODINGS: tuple[str, ...] = ("iso8859",)
 _first = itemgetter(0)
 _ITEM_BYTES = {True: b"\xfe\xff\x00\xe0", False: b"\xff\xfe\xe0\x00"}
 
 #: VRs with a 2-byte reserved field and a 4-byte length in explicit VR encodings.
-LONG_VRS = frozenset(
-    {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
-)
+LONG_VRS = reader.LONG_LENGTH_VRS
 #: Text VRs pydicom decodes with the Specific Character Set, and splits on backslashes.
 CHARSET_MULTI_VRS = frozenset({"SH", "LO", "UC"})
 #: Text VRs pydicom decodes with the Specific Character Set, never split.
@@ -288,25 +299,48 @@ def _sequence(
     return Elem(tag, "SQ", code, b"", items, inner_implicit=inner), pos
 
 
-def parse_meta(data: bytes, pos: int) -> tuple[list[Elem], int]:
-    """Parse the file meta group (explicit VR little endian) from ``pos``; return it and
-    where the dataset starts."""
-    elems: list[Elem] = []
-    size = len(data)
-    while pos + 8 <= size and data[pos : pos + 2] == b"\x02\x00":
-        code = data[pos + 4 : pos + 6]
-        if code in LONG_VRS:
-            length = _LITTLE.u32.unpack_from(data, pos + 8)[0]
-            start = pos + 12
-        else:
-            length = _LITTLE.explicit_short.unpack_from(data, pos)[3]
-            start = pos + 8
-        tag = 0x00020000 | _LITTLE.tag.unpack_from(data, pos)[1]
-        if length == UNDEFINED or start + length > size or not b"AA" <= code <= b"ZZ":
-            raise ValueError("malformed file meta")
-        elems.append(Elem(tag, code.decode("ascii"), code, data[start : start + length]))
-        pos = start + length
-    return elems, pos
+class Part10(NamedTuple):
+    """A PS3.10 file parsed: its meta group, its dataset and the transfer syntax."""
+
+    meta: list[Elem]
+    body: list[Elem]
+    transfer_syntax: UID
+
+
+def parse_part10(data: bytes) -> Part10 | None:
+    """Parse a PS3.10 file into elements; ``None`` for a file not taken here.
+
+    Not taken (pydicom's reader guesses at these): no ``DICM`` prefix, a File Meta that
+    :func:`medcoop.dicom.reader.read_file_meta` does not read, no or a private transfer
+    syntax, a dataset whose first element is not encoded as the syntax declares. A deflated
+    dataset is inflated first. Raises :class:`ValueError` (or ``struct.error``,
+    ``zlib.error``) on malformed or truncated encodings.
+    """
+    meta = reader.read_file_meta(data)
+    if meta is None or meta.transfer_syntax is None:
+        return None
+    uid = UID(meta.transfer_syntax)
+    if not uid.is_transfer_syntax or uid.is_private:
+        return None
+    start = meta.end
+    if uid.is_deflated:
+        data = zlib.decompress(data[start:], -zlib.MAX_WBITS)
+        start = 0
+    if not _starts_as(data, start, uid.is_implicit_VR):
+        return None
+    implicit, little = uid.is_implicit_VR, uid.is_little_endian
+    body, _ = parse(data, start, len(data), implicit=implicit, little=little)
+    elems = [Elem(tag, vr.decode("ascii"), vr, value) for tag, vr, value in meta.elements]
+    return Part10(elems, body, uid)
+
+
+def _starts_as(data: bytes, start: int, implicit: bool) -> bool:
+    # The first element's VR field is two capitals exactly when the VR is explicit.
+    if start + 6 > len(data):
+        return start == len(data)
+    code = data[start + 4 : start + 6]
+    explicit = b"AA" <= code <= b"ZZ" and code.isalpha()
+    return explicit != implicit
 
 
 def parse_items(
@@ -468,6 +502,17 @@ def _dataset_encodings(ds: Dataset, parent: Sequence[str]) -> tuple[str, ...]:
         value = raw.value
         terms = [str(v) for v in value] if isinstance(value, MultiValue) else [str(value or "")]
     return charset_of(tuple(terms), tuple(parent))
+
+
+def charset_codecs(body: list[Elem]) -> list[str]:
+    """Return the Python codecs of a dataset's Specific Character Set (``[]``: none)."""
+    # Every (0008,0005) in file order, not a dict's last one: a parsed file may repeat it.
+    for elem in body:
+        if elem.tag == CHARSET_TAG:
+            terms = tuple(decode_texts(elem.value, "CS", DEFAULT_ENCODINGS))
+            if any(terms):
+                return list(charset_of(terms, ()))
+    return []
 
 
 @lru_cache(maxsize=256)

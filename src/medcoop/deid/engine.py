@@ -31,19 +31,17 @@ from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian,
 
 from medcoop import __version__
 from medcoop.deid.elements import (
-    CHARSET_TAG,
     DEFAULT_ENCODINGS,
     Elem,
     Encoded,
-    charset_of,
+    charset_codecs,
     decode_texts,
     emit_encoded,
     encode_text,
     encode_values,
     from_dataset,
     item_encodings,
-    parse,
-    parse_meta,
+    parse_part10,
     pydicom_str,
     to_dataset,
 )
@@ -58,10 +56,11 @@ from medcoop.deid.residuals import (
     clean_with,
     collect_values,
     text_scanner,
+    verify_elements,
     verify_encoded,
 )
 from medcoop.deid.table import ActionTable, compile_actions, table_edition
-from medcoop.dicom.part10 import PIXEL_TAGS
+from medcoop.dicom.reader import PIXEL_TAGS
 
 __all__ = ["DUMMY_VALUES", "Deidentified", "Deidentifier", "Withheld"]
 
@@ -183,12 +182,19 @@ class _Syntax:
     little: bool
     deflated: bool
     compressed: bool
+    #: A public transfer syntax: :func:`~medcoop.deid.elements.parse_part10` reads the output.
+    readable: bool = False
 
     @classmethod
     def of(cls, uid: UID) -> _Syntax:
         """The encoding a public transfer syntax ``uid`` names."""
         return cls(
-            str(uid), uid.is_implicit_VR, uid.is_little_endian, uid.is_deflated, uid.is_compressed
+            str(uid),
+            uid.is_implicit_VR,
+            uid.is_little_endian,
+            uid.is_deflated,
+            uid.is_compressed,
+            readable=True,
         )
 
 
@@ -288,7 +294,7 @@ class Deidentifier:
         # A patient field that repeats the device's own name is not a patient identifier.
         retained = _device_values(top, encodings, self.profile.retain_device_identity)
         pseudonym = self._pseudonym(top, encodings)
-        codecs = _gate_encodings(body)  # (0008,0005) is kept as it is
+        codecs = charset_codecs(body)  # (0008,0005) is kept as it is
         pixels_cleaned = False
         reason = burned_in_reason_for(
             _text(top, 0x00080016, encodings),
@@ -338,15 +344,26 @@ class Deidentifier:
         dates_retained = (
             self.profile.retain_long_full_dates or self.profile.retain_long_modified_dates
         )
-        hits = verify_encoded(
-            values,
-            output,
-            payload,
-            dates_retained=dates_retained,
-            retained=retained,
-            scanned=scanned,
-            encodings=codecs,
-        )
+        if syntax.readable:  # the gate reads the bytes written, with the engine's reader
+            hits = verify_elements(
+                values,
+                lambda: _written(payload),
+                payload,
+                scanned,
+                dates_retained=dates_retained,
+                retained=retained,
+                encodings=codecs,
+            )
+        else:  # a private transfer syntax (read by dcmread): pydicom's view of the output
+            hits = verify_encoded(
+                values,
+                output,
+                payload,
+                dates_retained=dates_retained,
+                retained=retained,
+                scanned=scanned,
+                encodings=codecs,
+            )
         if hits:
             where = ", ".join(f"{hit.kind} at {hit.path}" for hit in hits[:5])
             more = f" and {len(hits) - 5} more" if len(hits) > 5 else ""
@@ -433,37 +450,23 @@ def _syntax(ds: Dataset, meta: Dataset | None) -> _Syntax:
     if uid:  # a private transfer syntax: keep the encoding the dataset was read in
         implicit, little = ds.original_encoding
         return _Syntax(str(uid), bool(implicit), little is not False, False, False)
-    return _Syntax(ExplicitVRLittleEndian, False, True, False, False)
+    return _Syntax.of(ExplicitVRLittleEndian)
+
+
+def _written(payload: bytes) -> tuple[list[Elem], list[Elem]]:
+    """The output's file meta and dataset elements, read back from the bytes written."""
+    parsed = parse_part10(payload)
+    if parsed is None:  # never for the engine's own output: fail closed if it happens
+        raise ValueError("the output cannot be read back")
+    return parsed.meta, parsed.body
 
 
 def _parse_file(data: bytes) -> tuple[list[Elem], list[Elem], _Syntax] | None:
     """Parse a PS3.10 file: body, file meta and transfer syntax (``None``: not taken here)."""
-    if data[128:132] != b"DICM":
+    parsed = parse_part10(data)
+    if parsed is None:
         return None
-    meta, start = parse_meta(data, 132)
-    found = next((e for e in meta if e.tag == 0x00020010), None)
-    if found is None:
-        return None
-    uid = UID(decode_texts(found.value, "UI", ())[0])
-    if not uid.is_transfer_syntax or uid.is_private:
-        return None
-    syntax = _Syntax.of(uid)
-    if syntax.deflated:
-        data = zlib.decompress(data[start:], -zlib.MAX_WBITS)
-        start = 0
-    if not _starts_as(data, start, syntax):
-        return None  # an encoding other than the one declared: pydicom's reader guesses
-    body, _ = parse(data, start, len(data), implicit=syntax.implicit, little=syntax.little)
-    return body, meta, syntax
-
-
-def _starts_as(data: bytes, start: int, syntax: _Syntax) -> bool:
-    # The first element's VR field is two capitals exactly when the VR is explicit.
-    if start + 6 > len(data):
-        return start == len(data)
-    code = data[start + 4 : start + 6]
-    explicit = b"AA" <= code <= b"ZZ" and code.isalpha()
-    return explicit != syntax.implicit
+    return parsed.body, parsed.meta, _Syntax.of(parsed.transfer_syntax)
 
 
 def _text(top: dict[int, Elem], tag: int, encodings: Sequence[str]) -> str:
@@ -509,16 +512,6 @@ def _device_values(
             if any(values):
                 found.update(v.strip() for v in values)
     return frozenset(found)
-
-
-def _gate_encodings(body: list[Elem]) -> list[str]:
-    # Every (0008,0005) in file order, not ``top``'s last one: a parsed file may repeat it.
-    for elem in body:
-        if elem.tag == CHARSET_TAG:
-            terms = tuple(decode_texts(elem.value, "CS", DEFAULT_ENCODINGS))
-            if any(terms):
-                return list(charset_of(terms, ()))  # item_encodings([elem], ()), decoded once
-    return []
 
 
 # --- the walk ---------------------------------------------------------------------------

@@ -41,14 +41,16 @@ from pydicom.tag import BaseTag
 from medcoop.deid.elements import (
     DEFAULT_ENCODINGS,
     Elem,
+    charset_codecs,
     decode_texts,
     from_dataset,
     item_encodings,
+    parse_part10,
 )
 from medcoop.deid.patterns import scrub, strict_hits
 from medcoop.deid.table import load_rows
 from medcoop.dicom.identity import INSTITUTION_TAGS, PATIENT_IDENTIFYING_TAGS
-from medcoop.dicom.part10 import PIXEL_TAGS
+from medcoop.dicom.reader import PIXEL_TAGS, has_preamble
 
 __all__ = [
     "DUMMY_TEXT",
@@ -66,6 +68,7 @@ __all__ = [
     "tag_path",
     "text_kind",
     "text_scanner",
+    "verify_elements",
     "verify_encoded",
     "verify_no_residuals",
 ]
@@ -410,6 +413,10 @@ def _date_forms(value: str) -> set[str]:
 # --- scanning ---------------------------------------------------------------------------
 
 
+#: Words of forms for the byte prefilter: letter words, and digit words with their UTF-16.
+_Words = tuple[tuple[bytes, ...], tuple[tuple[bytes, bytes, bytes], ...]]
+
+
 class _Scanner:
     """The forms of one object's identifying values, with cheap and precise matchers.
 
@@ -447,10 +454,16 @@ class _Scanner:
             for w in sorted(digits)
         )
 
-    def maybe_in_bytes(self, data: bytes) -> bool:
+    def maybe_in_bytes(self, data: bytes, words: _Words | None = None) -> bool:
+        """Return whether ``data`` may hold a form (``False`` is final).
+
+        ``words``: only these of the forms' words (:meth:`words_in` of bytes that hold
+        ``data``), to test many parts of one output cheaply.
+        """
+        letter_words, digit_words = words or (self._letter_words, self._digit_words)
         # Removing NULs keeps every occurrence of a NUL-free word (and joins UTF-16).
         low = data.replace(b"\x00", b"").lower()
-        if any(word in low for word in self._letter_words):
+        if any(word in low for word in letter_words):
             return True
         # Every form holding a word of digits has it between whitespace or its own ends,
         # and every expression refuses a digit next to a form: only an occurrence with no
@@ -458,7 +471,16 @@ class _Scanner:
         # NULs, so any occurrence there counts.
         return any(
             word in low and (_bounded(data, word) or le in data or be in data)
-            for word, le, be in self._digit_words
+            for word, le, be in digit_words
+        )
+
+    def words_in(self, data: bytes) -> _Words:
+        """Return the forms' words that occur in ``data`` (NULs out, lower-cased): a part
+        of ``data`` can hold no other."""
+        low = data.replace(b"\x00", b"").lower()
+        return (
+            tuple(word for word in self._letter_words if word in low),
+            tuple(entry for entry in self._digit_words if entry[0] in low),
         )
 
     def text_pattern(self, text: str) -> re.Pattern[str] | None:
@@ -775,6 +797,18 @@ def verify_no_residuals(
         scanner = _build_scanner(identifying, _dataset_encodings(payload), retained)
         return _scan_dataset(scanner, payload, dates_retained)
     data = bytes(payload)
+    written = parse_part10(data)
+    if written is not None:  # the bytes as the one reader reads them
+        meta, body = written.meta, written.body
+        return verify_elements(
+            identifying,
+            lambda: (meta, body),
+            data,
+            data,
+            dates_retained=dates_retained,
+            retained=retained,
+            encodings=charset_codecs(body),
+        )
     try:
         ds = dcmread(BytesIO(data), force=True)
         if not ds:
@@ -822,8 +856,126 @@ def verify_encoded(
         return []
     hits = _scan_dataset(scanner, dataset(), dates_retained)
     # Every element was walked: only the preamble lies outside them.
-    preamble = data[:128] if data[128:132] == b"DICM" else b""
+    preamble = data[:128] if has_preamble(data) else b""
     return hits or _leftovers(scanner, preamble, dates_retained=dates_retained)
+
+
+def verify_elements(
+    identifying: set[str],
+    elements: Callable[[], tuple[list[Elem], list[Elem]]],
+    data: bytes,
+    scanned: bytes,
+    *,
+    dates_retained: bool = False,
+    retained: frozenset[str] = frozenset(),
+    encodings: Iterable[str] = (),
+) -> list[ResidualHit]:
+    """Scan an output as the engine wrote it: the same check as :func:`verify_encoded`,
+    walking encoded elements instead of a pydicom dataset (the engine's gate).
+
+    The same substring pass over ``scanned`` decides almost every object; when it finds a
+    word of an identifying form (and always in stateful ISO 2022 character sets) the
+    elements are walked. Each text element is decoded as pydicom decodes it
+    (:func:`~medcoop.deid.elements.decode_texts`) and matched exactly as the dataset walk
+    matches; an element whose bytes hold no word of any form (and no e-mail or national-ID
+    shape) is not decoded at all in stateless character sets, the substring pass applied
+    per element. A test requires both walks to find the same hits on every object of the
+    adversarial corpus and of pydicom's test files.
+
+    elements : callable
+        Returns ``(file meta, dataset)`` elements, parsed from the bytes written (called
+        only when they are walked).
+    data : bytes
+        The whole output file (its preamble is scanned too).
+    scanned : bytes
+        ``data`` without its pixel data, uncompressed.
+    encodings : sequence of str
+        The Python codecs of the output's Specific Character Set (``[]`` when none).
+    """
+    codecs = list(encodings)
+    scanner = _build_scanner(identifying, codecs, retained)
+    stateless = not any(codec.startswith("iso2022") for codec in codecs)
+    if stateless and not scanner.maybe_in_bytes(scanned) and not _STRICT_BYTES.search(scanned):
+        return []
+    meta, body = elements()
+    hits: list[ResidualHit] = []
+    # An element can hold only words the whole output holds: the rest are not tried again.
+    words = scanner.words_in(scanned) if stateless else None
+    walk = _ElementWalk(scanner, hits, dates_retained, words)
+    walk.items(meta, DEFAULT_ENCODINGS, ())
+    walk.items(body, item_encodings(body, DEFAULT_ENCODINGS), ())
+    preamble = data[:128] if has_preamble(data) else b""
+    return hits or _leftovers(scanner, preamble, dates_retained=dates_retained)
+
+
+class _ElementWalk:
+    """:func:`_scan_items` over encoded elements: the same hits, without pydicom."""
+
+    __slots__ = ("dates_retained", "hits", "scanner", "words")
+
+    def __init__(
+        self,
+        scanner: _Scanner,
+        hits: list[ResidualHit],
+        dates_retained: bool,
+        words: _Words | None,
+    ) -> None:
+        self.scanner = scanner
+        self.hits = hits
+        self.dates_retained = dates_retained
+        # In a stateless character set a form's words are in an element's own bytes: the
+        # substring pass per element (``None``: ISO 2022, every text element decoded).
+        self.words = words
+
+    def items(
+        self, elems: list[Elem], encodings: tuple[str, ...], parents: tuple[tuple[int, int], ...]
+    ) -> None:
+        scanner = self.scanner
+        for elem in elems:
+            tag = elem.tag
+            if tag in _MARK_TAGS or tag in CODE_TAGS:
+                continue
+            if elem.items is not None:
+                for index, item in enumerate(elem.items):
+                    inner = item_encodings(item, encodings)
+                    self.items(item, inner, (*parents, (tag, index)))
+                continue
+            vr = elem.vr
+            value = elem.value
+            if tag in PIXEL_TAGS or not value:
+                continue
+            text_vr = vr in _TEXT_VRS
+            if not text_vr and vr not in _BINARY_VRS:
+                continue
+            if (
+                self.words is not None
+                and value.isascii()  # other bytes may fold onto a form's ASCII (ü → u)
+                and not scanner.maybe_in_bytes(value, self.words)
+                and not (vr in _FREE_TEXT_VRS and _STRICT_BYTES.search(value))
+            ):
+                continue
+            kind: NeedleKind | None = None
+            text: str | None = None
+            if not text_vr:  # binary: as pydicom leaves it, bytes
+                if scanner.kinds and scanner.binary is not None:
+                    found = scanner.binary.search(value) if scanner.maybe_in_bytes(value) else None
+                    if found:
+                        kind = scanner.kind_of_bytes(found.group(0))
+            else:
+                values = decode_texts(value, vr, encodings)
+                text = values[0] if len(values) == 1 else "\\".join(v for v in values if v)
+                if scanner.kinds:
+                    folded = fold(text)
+                    pattern = scanner.text_pattern(folded)
+                    match = pattern.search(folded) if pattern is not None else None
+                    kind = scanner.kind_of_text(match.group(0)) if match else None
+            exempt = self.dates_retained and vr in ("DA", "DT") and tag not in _CONTENT_DATE_TAGS
+            if kind == "date" and exempt:
+                continue
+            if kind is None and text and vr in _FREE_TEXT_VRS and tag not in _KEPT_AS_IS:
+                kind = _strict_kind(text)
+            if kind is not None:
+                self.hits.append(ResidualHit(tag_path(parents, tag), kind))
 
 
 def _without_pixels(ds: Dataset, data: bytes) -> bytes:

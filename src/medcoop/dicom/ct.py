@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from medcoop import records
 from medcoop.dicom import codes as c
+from medcoop.dicom.content import Node
 from medcoop.dicom.model import CtSourceParameters, DoseEvent, make_event, make_totals
-from medcoop.dicom.sr import Node
 from medcoop.dicom.units import Quantity
 
 __all__ = ["CtResult", "read_ct"]

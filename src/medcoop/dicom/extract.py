@@ -18,10 +18,11 @@ from pydicom.dataset import Dataset
 from medcoop import records
 from medcoop.dicom import codes as c
 from medcoop.dicom import headers, identity, nm, projection, vendor
+from medcoop.dicom.content import Node, TreeError
 from medcoop.dicom.ct import read_ct
 from medcoop.dicom.model import Damaged, DeviceIdentity, DoseEvent, Extraction, Skipped
 from medcoop.dicom.part10 import TruncatedFileError, read_dataset
-from medcoop.dicom.sr import Node, TreeError, read_tree
+from medcoop.dicom.sr import read_tree
 from medcoop.dicom.values import get_value, text_or_none
 
 __all__ = ["extract_bytes", "extract_dataset"]

@@ -19,9 +19,9 @@ from pydicom.dataset import Dataset
 
 from medcoop import records
 from medcoop.dicom import identity, vendor
+from medcoop.dicom.content import code_key
 from medcoop.dicom.model import DoseEvent, Extraction, Skipped, make_event, make_totals
 from medcoop.dicom.nm import is_positron_emitter
-from medcoop.dicom.sr import code_key
 from medcoop.dicom.values import (
     combine,
     first_float,

@@ -12,8 +12,8 @@ from pydicom.dataset import Dataset
 
 from medcoop import records
 from medcoop.dicom import identity
+from medcoop.dicom.content import code_key
 from medcoop.dicom.model import MppsFacts, PatientIdentity, Skipped, make_totals
-from medcoop.dicom.sr import code_key
 from medcoop.dicom.values import combine, first_float, get_value, parse_da, parse_tm, text_or_none
 
 __all__ = ["extract_mpps"]

@@ -11,8 +11,8 @@ from dataclasses import dataclass, replace
 
 from medcoop import records
 from medcoop.dicom import codes as c
+from medcoop.dicom.content import Node
 from medcoop.dicom.model import DoseEvent, PatientIdentity, make_event, make_totals
-from medcoop.dicom.sr import Node
 from medcoop.dicom.units import Quantity, convert
 
 __all__ = [

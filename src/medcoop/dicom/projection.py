@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from medcoop import records
 from medcoop.dicom import codes as c
+from medcoop.dicom.content import Node
 from medcoop.dicom.model import DoseEvent, make_event, make_totals
-from medcoop.dicom.sr import Node
 from medcoop.dicom.units import Quantity, convert
 
 __all__ = ["ProjectionResult", "acquisition_device_type", "read_projection"]

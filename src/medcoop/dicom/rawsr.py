@@ -4,7 +4,7 @@ pydicom reads a file's top level eagerly and each sequence lazily; walking an SR
 pydicom then converts every nested element through its generic machinery (tens of
 microseconds each), which made extraction ~60× slower than the read itself. This module
 parses the still-encoded ContentSequence (explicit or implicit VR, little or big endian,
-defined or undefined lengths) with ``struct`` and builds :class:`~.sr.Node` objects in one
+defined or undefined lengths) with ``struct`` and builds :class:`~.content.Node` objects in one
 pass, without an intermediate dataset per item:
 
 - an item's elements are read in one loop (unrolled for Explicit VR Little Endian) and
@@ -16,7 +16,8 @@ Every text value is decoded as pydicom would decode it (the element's VR, the da
 character set). Whatever this reader does not handle (ISO 2022 escapes, an element whose VR
 is not its dictionary VR, items switching to implicit VR, malformed lengths) makes it
 return ``None``, and the caller walks pydicom's tree instead; a test requires both trees to
-be equal on every corpus SR and on the simulated fleet's reports.
+be equal on every corpus SR and on the simulated fleet's reports. The byte-level rules
+(header layouts, items, delimiters, skipping a sequence) are :mod:`medcoop.dicom.reader`'s.
 """
 
 from __future__ import annotations
@@ -27,28 +28,30 @@ from typing import Any
 from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, STANDARD_VR
 
 from medcoop.dicom import codes
-from medcoop.dicom.sr import MAX_DEPTH, MAX_ITEMS, Node, TreeError, _read_item
-from medcoop.dicom.values import dataset_encoding, first_float, shared_tag
+from medcoop.dicom.content import MAX_DEPTH, MAX_ITEMS, Node, TreeError, read_item
+from medcoop.dicom.reader import (
+    ELEMENT_HEADERS,
+    ITEM_DELIMITATION,
+    ITEM_HEADERS,
+    MAX_NESTING,
+    UINT32,
+    UNDEFINED_LENGTH,
+    VR_KIND,
+    EncodingError,
+    is_sequence,
+    sequence_end,
+    shared_tag,
+)
+from medcoop.dicom.values import dataset_encoding, first_float
 
-__all__ = ["VR_KIND", "clear_caches", "read_tree_raw", "skip_sequence"]
+__all__ = ["clear_caches", "read_tree_raw"]
 
-_UNDEFINED = 0xFFFFFFFF
-_ITEM = 0xFFFEE000
-_ITEM_END = 0xFFFEE00D
-_SEQ_END = 0xFFFEE0DD
-#: Deeper nesting of non-content sequences than this is junk (pydicom would recurse).
-_MAX_NESTING = 4 * MAX_DEPTH
+_UNDEFINED = UNDEFINED_LENGTH
+_ITEM_END = ITEM_DELIMITATION
 #: Entries per cache; a full cache is emptied (junk input must not grow it forever).
 _CACHE_SIZE = 8192
-
-#: Explicit VR → 0: 2-byte length, 1: 4-byte length, 2: sequence (pydicom's VR table).
-VR_KIND: dict[bytes, int] = {
-    str(vr).encode(): (1 if vr in EXPLICIT_VR_LENGTH_32 else 0) for vr in STANDARD_VR
-}
-VR_KIND[b"SQ"] = 2
 
 _CONCEPT_NAME = 0x0040A043
 _VALUE_TYPE = 0x0040A040
@@ -90,15 +93,15 @@ _CHARSET_VRS = frozenset({b"SH", b"LO", b"ST", b"LT", b"UC", b"UT", b"PN"})
 #: VRs whose value is one string even with a backslash in it.
 _SINGLE_VRS = frozenset({b"ST", b"LT", b"UT", b"UR"})
 
-_HEADER_LE = struct.Struct("<HH2sH").unpack_from
-_U32_LE = struct.Struct("<I").unpack_from
-_ITEM_HEADER_LE = struct.Struct("<HHI").unpack_from
+_HEADER_LE = ELEMENT_HEADERS[(False, True)]
+_U32_LE = UINT32[True]
+_ITEM_HEADER_LE = ITEM_HEADERS[True]
 #: By endianness (little?): element header, item header, 32-bit length, sequence delimiter.
 _STRUCTS = {
     little: (
-        struct.Struct(end + "HH2sH").unpack_from,
-        struct.Struct(end + "HHI").unpack_from,
-        struct.Struct(end + "I").unpack_from,
+        ELEMENT_HEADERS[(False, little)],
+        ITEM_HEADERS[little],
+        UINT32[little],
         struct.pack(end + "HHI", 0xFFFE, 0xE0DD, 0),
     )
     for little, end in ((True, "<"), (False, ">"))
@@ -111,7 +114,7 @@ Code = tuple[str, str | None] | None
 _Leaf = tuple[str, str, str | None, str | None, str | None, bytes]
 
 
-class _Unsupported(Exception):
+class _Unsupported(EncodingError):
     """The bytes need pydicom's general reader."""
 
 
@@ -232,41 +235,20 @@ class _Reader:
         return tag, vr, length, pos + 8
 
     def _implicit_undefined_vr(self, tag: int, pos: int) -> bytes:
-        # as pydicom: the dictionary's VR, else a sequence if an item follows
-        try:
-            vr = dictionary_VR(tag)
-        except KeyError:
-            group, element, _ = self.item_header(self.buf, pos)
-            vr = "SQ" if (group, element) == (0xFFFE, 0xE000) else ""
-        if vr != "SQ":
+        if not is_sequence(self.buf, pos, tag, None, self.little):
             raise _Unsupported("undefined length outside a sequence")
         return b"SQ"
 
     # --- skipping ------------------------------------------------------------------------
     def skip_sequence(self, pos: int, nesting: int) -> int:
         """Return the offset after the delimiter of the undefined-length sequence at ``pos``."""
-        if nesting > _MAX_NESTING:
-            raise _Unsupported("sequences nested too deep")
-        buf, size, item_header = self.buf, self.size, self.item_header
-        while True:
-            group, element, length = item_header(buf, pos)
-            pos += 8
-            if (group, element) == (0xFFFE, 0xE0DD):
-                return pos
-            if (group, element) != (0xFFFE, 0xE000):
-                raise _Unsupported("expected an item")
-            if length == _UNDEFINED:
-                _, pos = self.fields(pos, None, nesting + 1, keep=False)
-            else:
-                pos += length
-                if pos > size:
-                    raise _Unsupported("item runs past the end")
+        return sequence_end(self.buf, pos, self.implicit, self.little, nesting)
 
     def fields(
         self, pos: int, stop: int | None, nesting: int, keep: bool = True
     ) -> tuple[Fields, int]:
         """Return the elements of the item at ``pos`` (to ``stop``, else its delimiter)."""
-        if nesting > _MAX_NESTING:
+        if nesting > MAX_NESTING:
             raise _Unsupported("sequences nested too deep")
         found: Fields = {}
         end = self.size if stop is None else stop
@@ -348,7 +330,7 @@ class _Reader:
         return open_cache.get(raw, _MISS), end, raw, open_cache
 
     def code(self, pos: int, length: int, nesting: int) -> tuple[Code, int]:
-        """Return ``(key, meaning)`` of a code sequence value (as :func:`.sr.code_key`)."""
+        """Return ``(key, meaning)`` of a code sequence value (as :func:`.content.code_key`)."""
         caches = self.caches
         value, end, raw, cache = self._lookup(pos, length, caches.codes, caches.codes_open)
         if value is not _MISS:
@@ -611,7 +593,7 @@ class _Reader:
                 raise _Unsupported("item without its delimiter")
         if pos > end:
             raise _Unsupported("element runs past its item")
-        # the node, as sr._read_item builds it from pydicom's item
+        # the node, as content.read_item builds it from pydicom's item
         if vt_raw is None:
             vt = "?"
         else:
@@ -772,7 +754,7 @@ class _Reader:
         texts: Fields | None,
         children: list[Node] | None,
     ) -> Node:
-        """Build one :class:`Node` as :func:`.sr._read_item` would from pydicom's item."""
+        """Build one :class:`Node` as :func:`.content.read_item` would from pydicom's item."""
         node = _node(name, vt_raw, measured, concept)
         if texts is not None and node.vt in _TEXT_TAGS:
             ref = texts.get(_TEXT_TAGS[node.vt])
@@ -811,17 +793,6 @@ def _cs_text(raw: bytes) -> str | None:
     if "\\" in value:
         value = value.split("\\", 1)[0]
     return value.strip().strip("\x00").strip() or None
-
-
-def skip_sequence(buf: bytes, pos: int, implicit: bool, little: bool) -> int | None:
-    """Return the offset after the undefined-length sequence whose items start at ``pos``.
-
-    ``None`` when the items are not read here (the caller leaves them to pydicom).
-    """
-    try:
-        return _Reader(buf, implicit, little, "latin-1", [MAX_ITEMS]).skip_sequence(pos, 0)
-    except (_Unsupported, struct.error, IndexError):
-        return None
 
 
 def _raw_value(ds: Dataset, tag: int) -> tuple[bool, RawDataElement | None]:
@@ -899,8 +870,8 @@ def read_tree_raw(ds: Dataset) -> Node | None:
     Raises
     ------
     TreeError
-        When the tree is deeper than :data:`~.sr.MAX_DEPTH` or larger than
-        :data:`~.sr.MAX_ITEMS`.
+        When the tree is deeper than :data:`~.content.MAX_DEPTH` or larger than
+        :data:`~.content.MAX_ITEMS`.
     """
     encoded, content = _raw_value(ds, _CONTENT)
     if not encoded or content is None:
@@ -914,12 +885,12 @@ def read_tree_raw(ds: Dataset) -> Node | None:
     budget = [MAX_ITEMS]
     try:
         if root_values is None:  # already converted by pydicom: read the root through it
-            root = _read_item(ds)
+            root = read_item(ds)
         else:
             root = _root(root_values, implicit, little, encoding, budget)
         root.children, _ = _Reader(value, implicit, little, encoding, budget).content(
             0, len(value), 1
         )
-    except (_Unsupported, struct.error, IndexError):
+    except (EncodingError, struct.error, IndexError):
         return None
     return root

@@ -13,7 +13,8 @@ from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
-from pydicom.tag import BaseTag
+
+from medcoop.dicom.reader import read_sequence, shared_tag
 
 __all__ = [
     "first_float",
@@ -50,29 +51,13 @@ _SINGLE_VALUED_TEXT = frozenset({"LT", "ST", "UT", "UC"})
 _CHARSET_TAG = 0x00080005
 
 
-#: One BaseTag object per tag, shared by the datasets :mod:`~medcoop.dicom.part10` reads:
-#: a dict lookup finds an identical key object without calling ``BaseTag.__eq__`` (Python
-#: code, ~0.3 µs; int keys against BaseTag keys pay it on every hit).
-_BASE_TAGS: dict[int, BaseTag] = {}
-
-
-def shared_tag(tag: int) -> BaseTag:
-    """Return the one :class:`BaseTag` object used for ``tag`` in datasets read here."""
-    found = _BASE_TAGS.get(tag)
-    if found is None:
-        found = BaseTag(tag)
-        if len(_BASE_TAGS) < 65536:  # bounded: junk tags must not grow it forever
-            _BASE_TAGS[tag] = found
-    return found
-
-
 _ENCODING_BY_RAW: dict[bytes, str | None] = {}
 _PARENT_BY_RAW: dict[tuple[bytes | None, str | None], str | list[str]] = {}
 
 
 def dataset_encoding(ds: Dataset) -> str | None:
     """Return the Python codec of ``ds``'s Specific Character Set, ``None`` for ISO 2022."""
-    elem = ds._dict.get(_BASE_TAGS.get(_CHARSET_TAG, _CHARSET_TAG))  # type: ignore[call-overload]
+    elem = ds._dict.get(shared_tag(_CHARSET_TAG))
     if elem is None:
         return "latin-1"
     value = elem.value
@@ -93,7 +78,7 @@ def character_set(ds: Dataset) -> str | list[str]:
     pydicom converts (0008,0005) to answer, ~40 µs; the answer depends only on the
     encoded value, so it is remembered by value.
     """
-    elem = ds._dict.get(_BASE_TAGS.get(_CHARSET_TAG, _CHARSET_TAG))  # type: ignore[call-overload]
+    elem = ds._dict.get(shared_tag(_CHARSET_TAG))
     if elem is None:
         return ds._parent_encoding
     if not isinstance(elem, RawDataElement) or not isinstance(elem.value, bytes | None):
@@ -124,11 +109,11 @@ def get_value(ds: Dataset, tag: int) -> Any:
     Text elements still encoded are decoded here directly (pydicom's generic conversion
     costs ~20 µs an element, most of an extraction's time); multi-valued text comes back
     as a list of strings, person names as ``str``; a still-encoded sequence comes back as
-    a list of Datasets read by :func:`medcoop.dicom.part10.read_sequence` (the items
+    a list of Datasets read by :func:`medcoop.dicom.reader.read_sequence` (the items
     pydicom would build, without converting the whole sequence). Anything else goes
     through pydicom.
     """
-    elem = ds._dict.get(_BASE_TAGS.get(tag, tag))  # type: ignore[call-overload]
+    elem = ds._dict.get(shared_tag(tag))
     if elem is None:
         return None
     raw = getattr(elem, "value", None)
@@ -149,8 +134,6 @@ def get_value(ds: Dataset, tag: int) -> Any:
                 return [part.strip() for part in text.split("\\")]
             return text.strip()
         if vr == "SQ":
-            from medcoop.dicom.part10 import read_sequence  # part10 imports this module
-
             try:
                 items = read_sequence(elem, character_set(ds))
             except Exception:  # a corrupt charset: pydicom decides below

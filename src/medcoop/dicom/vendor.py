@@ -15,8 +15,8 @@ from datetime import datetime
 from pydicom.dataset import Dataset
 
 from medcoop import records
+from medcoop.dicom.content import Node
 from medcoop.dicom.model import DoseEvent, make_event, make_totals
-from medcoop.dicom.sr import Node
 from medcoop.dicom.units import Quantity
 from medcoop.dicom.values import first_float, get_value, text_or_none
 

@@ -31,6 +31,9 @@ consent_app = typer.Typer(help="Patients' opt-outs from pooling (kept as pseudon
 quarantine_app = typer.Typer(help="Objects the edge could not process.")
 app.add_typer(consent_app, name="consent")
 app.add_typer(quarantine_app, name="quarantine")
+from medcoop.edge.apps.cli import app as apps_app  # noqa: E402  (store apps: TUF installs)
+
+app.add_typer(apps_app, name="apps")
 console = Console()
 err = Console(stderr=True)
 

@@ -46,4 +46,20 @@ def enroll(
         raise EnrollmentError(f"enrollment refused ({response.status_code}): code unknown or used")
     body: dict[str, Any] = response.json()
     write_site_token(config, hub_url=hub_url, site_token=body["site_token"])
+    _trust_store_root(config, body.get("tuf_root"))
     return body
+
+
+def _trust_store_root(config: str | os.PathLike[str], root: Any) -> None:
+    """Keep the store's TUF root the hub sent, as the anchor of app updates.
+
+    Received over the same channel as the one-time code, which is what authenticates
+    the hub to the edge here. An edge that already trusts a root keeps it (new roots
+    must then arrive signed by the old one, through the updater).
+    """
+    if not isinstance(root, dict):
+        return
+    from medcoop.edge.apps import apps_dir, save_trusted_root
+    from medcoop.edge.config import load_settings
+
+    save_trusted_root(apps_dir(load_settings(config)), root)

@@ -109,6 +109,10 @@ class HubSettings(BaseModel):
     ledger_access_log: bool = True
     #: Seconds a read's access entry waits to be written in one batch with others.
     ledger_access_flush_s: float = Field(default=0.2, gt=0)
+    #: The store's TUF repository folder; ``None`` means ``$MEDCOOP_HOME/hub/tuf``.
+    store_tuf_dir: str | None = None
+    #: Seconds between the worker's checks that snapshot and timestamp are fresh (0: off).
+    store_tuf_refresh_interval_s: float = Field(default=600.0, ge=0)
 
     @property
     def resolved_ledger_key_path(self) -> Path:
@@ -116,6 +120,13 @@ class HubSettings(BaseModel):
         if self.ledger_key_path:
             return Path(self.ledger_key_path)
         return medcoop_home() / "hub" / "ledger.key"
+
+    @property
+    def resolved_store_tuf_dir(self) -> Path:
+        """Where the store's TUF repository lives."""
+        if self.store_tuf_dir:
+            return Path(self.store_tuf_dir)
+        return medcoop_home() / "hub" / "tuf"
 
     @property
     def resolved_database_url(self) -> str:

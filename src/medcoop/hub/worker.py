@@ -30,6 +30,10 @@ def hub_jobs(settings: HubSettings, session_factory: sessionmaker[Session]) -> l
         jobs.append(AlertNotifier(session_factory, interval_s=settings.notifier_interval_s))
     if settings.compaction_interval_s > 0:
         jobs.append(SummaryCompactor(session_factory, interval_s=settings.compaction_interval_s))
+    if settings.store_tuf_refresh_interval_s > 0:
+        from medcoop.hub.services.store_tuf import TufRefresher
+
+        jobs.append(TufRefresher(settings, interval_s=settings.store_tuf_refresh_interval_s))
     return jobs
 
 

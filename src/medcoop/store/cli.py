@@ -53,3 +53,9 @@ def manifest_schema() -> None:
     from medcoop.store.manifest import manifest_json_schema
 
     typer.echo(json.dumps(manifest_json_schema(), indent=2))
+
+
+# the signed package repository's commands (init-repo, approve-vendor, keygen, publish, ...)
+from medcoop.store.tuf.cli import register as _register_tuf  # noqa: E402
+
+_register_tuf(app)

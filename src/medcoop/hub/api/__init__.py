@@ -51,6 +51,8 @@ ROUTER_MODULES: tuple[str, ...] = (
     "medcoop.hub.api.ledger",
     "medcoop.hub.api.apps",
     "medcoop.hub.api.store",
+    "medcoop.hub.api.store_tuf",
+    "medcoop.hub.api.store_deploy",
     # analytics routers go here, e.g. "medcoop.hub.api.analytics_dose",
     "medcoop.hub.web",  # the dashboard's pages (not under /api; left out of the OpenAPI)
 )

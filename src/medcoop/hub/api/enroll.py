@@ -9,6 +9,7 @@ from medcoop.hub.api.schemas import EnrollIn, EnrollOut, ErrorOut
 from medcoop.hub.db.engine import begin_write
 from medcoop.hub.errors import RateLimitedError
 from medcoop.hub.services.accounts import enroll_edge
+from medcoop.hub.services.store_tuf import trusted_root_document
 
 __all__ = ["router"]
 
@@ -43,4 +44,5 @@ def enroll(body: EnrollIn, request: Request, settings: Settings) -> EnrollOut:
         site_token=result.site_token,
         organisation=result.organisation,
         site=result.site,
+        tuf_root=trusted_root_document(settings),
     )

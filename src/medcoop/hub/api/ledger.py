@@ -9,18 +9,29 @@ edges (consent entries for their own site); the hub itself appends access entrie
 from __future__ import annotations
 
 import base64
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from medcoop.hub.api.deps import authenticate_request
+from medcoop.hub.api.deps import authenticate_request, open_session
 from medcoop.hub.api.schemas import ErrorOut
+from medcoop.hub.db.engine import begin_write
 from medcoop.hub.db.models import TokenKind
+from medcoop.hub.db.tenancy import scope_session
+from medcoop.hub.services.accounts import Principal
+from medcoop.hub.services.ingest.removal import Withdrawal, apply_consent
 from medcoop.hub.services.ledger import SqlLedger, load_or_create_log_key
 from medcoop.hub.services.ledger.store import TileNotFoundError
 from medcoop.hub.settings import HubSettings
-from medcoop.ledger.entries import ConsentEntry, parse_entry
+from medcoop.ledger.entries import (
+    AccessEntry,
+    Aggregate,
+    ConsentEntry,
+    canonical_json,
+    parse_entry,
+)
 from medcoop.ledger.errors import CosignatureError, EntryError, LedgerError, TileError
 from medcoop.ledger.note import Verifier
 from medcoop.ledger.receipt import Receipt
@@ -211,6 +222,7 @@ def post_entries(
 ) -> dict[str, Any]:
     principal = authenticate_request(request, _SITE)
     raw = [e.encode() for e in body.entries]
+    decisions: list[ConsentEntry] = []
     try:
         for position, entry in enumerate(raw):
             parsed = parse_entry(entry)
@@ -219,10 +231,41 @@ def post_entries(
                     status_code=403,
                     detail=f"entry {position}: an edge appends consent entries for its own site",
                 )
-        indices = ledger.append(raw)
+            decisions.append(parsed)
+        assert principal.site_id is not None
+        # applied first (one transaction): should the append fail, the edge sends again,
+        # and applying a decision twice changes nothing
+        with open_session(request) as session:
+            scope_session(session, principal.org_id)
+            begin_write(session)
+            withdrawals = apply_consent(session, principal.site_id, decisions)
+            session.commit()
+        # logged when something was removed (a denial before any study removes nothing)
+        removals = [removal_entry(principal, w) for w in withdrawals if w.studies_removed]
+        indices = ledger.append(raw + removals)
     except EntryError as exc:
         raise HTTPException(status_code=422, detail=str(exc)) from exc
-    return {"indices": indices, "checkpoint": ledger.checkpoint().decode()}
+    return {
+        "indices": indices[: len(raw)],
+        "removals": indices[len(raw) :],
+        "checkpoint": ledger.checkpoint().decode(),
+    }
+
+
+def removal_entry(principal: Principal, withdrawal: Withdrawal) -> bytes:
+    """The log's record that the hub removed a patient's pooled studies on their denial."""
+    return canonical_json(
+        AccessEntry(
+            who="hub",
+            organisation=str(principal.org_id),
+            purpose="pooling-denied:removal",
+            scope="delete studies,irradiation_events,usage_facts,record_receipts; "
+            "dose summaries corrected",
+            pseudonyms=(withdrawal.pseudonym,),
+            aggregate=Aggregate(records=withdrawal.studies_removed, sites=1),
+            accessed_at=int(time.time()),
+        )
+    )
 
 
 @router.get(

@@ -74,6 +74,9 @@ class EnrollOut(BaseModel):
     site_token: str
     organisation: str
     site: str
+    #: The store's trusted TUF root (its signed JSON), the edge's anchor for app updates;
+    #: ``None`` while the hub has no store repository.
+    tuf_root: dict[str, Any] | None = None
 
 
 class IngestOut(BaseModel):
@@ -83,6 +86,8 @@ class IngestOut(BaseModel):
     received: int
     new: list[str]
     duplicate: list[str]
+    #: Records of patients who denied pooling: acknowledged, not stored.
+    withheld: list[str] = []
 
 
 class LoginIn(_In):

@@ -229,6 +229,9 @@ class Patient(TenantOwned, Base):
     pseudonym: Mapped[str] = mapped_column(String(64))
     sex: Mapped[str | None] = mapped_column(String(1))
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: When the patient denied pooling (their studies were removed; new ones are refused),
+    #: until a later permit clears it.
+    pooling_denied_at: Mapped[datetime | None] = mapped_column()
 
 
 class Study(TenantOwned, Base):

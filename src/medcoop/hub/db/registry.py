@@ -17,6 +17,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "medcoop.hub.db.ledger_models",
     "medcoop.hub.db.apps_models",
     "medcoop.hub.db.store_models",
+    "medcoop.hub.db.store_deploy_models",
 )
 
 

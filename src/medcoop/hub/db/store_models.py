@@ -127,6 +127,7 @@ class StoreTrial(TwoPartyOwned, Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     listing_id: Mapped[uuid.UUID] = mapped_column()
+    listing_key: Mapped[str] = mapped_column(String(100))
     site_id: Mapped[uuid.UUID | None] = mapped_column()
     state: Mapped[str] = mapped_column(String(16))
     days: Mapped[int] = mapped_column(Integer)
@@ -251,6 +252,8 @@ class StoreEvent(TwoPartyOwned, Base):
     #: ``trial``, ``quote``, ``order``, ``entitlement``, ``service``.
     subject: Mapped[str] = mapped_column(String(16))
     subject_id: Mapped[uuid.UUID] = mapped_column()
+    #: 1, 2, 3... per subject: the order of its transitions (several share one instant).
+    step: Mapped[int] = mapped_column(Integer)
     action: Mapped[str] = mapped_column(String(32))
     from_state: Mapped[str | None] = mapped_column(String(16))
     to_state: Mapped[str | None] = mapped_column(String(16))

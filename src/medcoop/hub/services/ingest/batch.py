@@ -108,6 +108,8 @@ class IngestResult:
     duplicate: list[str]
     #: Alerts the batch's studies opened (their notices are due once committed).
     alerts_opened: int = 0
+    #: Records of patients who denied pooling: acknowledged, not stored.
+    withheld: list[str] = field(default_factory=list)
 
     def as_response(self) -> dict[str, Any]:
         """Return the JSON body ``POST /api/v1/ingest`` answers with."""
@@ -116,6 +118,7 @@ class IngestResult:
             "received": self.received,
             "new": self.new,
             "duplicate": self.duplicate,
+            "withheld": self.withheld,
         }
 
 
@@ -300,6 +303,7 @@ class _BatchWriter:
         self.prepared = prepared
         self.now = utcnow()
         self.drafts: dict[str, _Draft] = {}
+        self.denied: set[str] = set()
         self._ids: list[uuid.UUID] = []
 
     def new_id(self) -> uuid.UUID:
@@ -372,15 +376,19 @@ class _BatchWriter:
         return found
 
     def patient_ids(self, records: list[StudyRecord]) -> dict[str, uuid.UUID]:
+        """Return each record's patient id, creating new patients; the pseudonyms of
+        patients who denied pooling are left in :attr:`denied`."""
         wanted = {r.patient.pseudonym: r for r in records}
-        found = dict(
-            self.session.execute(
-                select(Patient.pseudonym, Patient.id).where(
-                    Patient.site_id == self.site_id,
-                    among(self.session, Patient.pseudonym, list(wanted)),
-                )
-            ).all()
-        )
+        found: dict[str, uuid.UUID] = {}
+        for pseudonym, id_, denied_at in self.session.execute(
+            select(Patient.pseudonym, Patient.id, Patient.pooling_denied_at).where(
+                Patient.site_id == self.site_id,
+                among(self.session, Patient.pseudonym, list(wanted)),
+            )
+        ):
+            found[pseudonym] = id_
+            if denied_at is not None:
+                self.denied.add(pseudonym)
         rows = []
         for pseudonym, record in wanted.items():
             if pseudonym in found:
@@ -660,6 +668,7 @@ def _ingest(
         )
     )
     fresh: list[StudyRecord] = []
+    withheld: list[str] = []
     alerts = 0
     new_keys: list[str] = []
     duplicate: list[str] = []
@@ -676,6 +685,12 @@ def _ingest(
         writer = _BatchWriter(session, org_id, site_id, prepared)
         devices = writer.device_ids(fresh)
         patients = writer.patient_ids(fresh)
+        if writer.denied:  # the patient denied pooling after these were sent
+            withheld = [r.record_key for r in fresh if r.patient.pseudonym in writer.denied]
+            fresh = [r for r in fresh if r.patient.pseudonym not in writer.denied]
+            skipped = set(withheld)
+            new_keys = [k for k in new_keys if k not in skipped]
+    if fresh:
         writer.load_stored({r.study_uid for r in fresh})
         for record in fresh:
             writer.apply(
@@ -702,5 +717,9 @@ def _ingest(
         # last: concurrent batches of this site wait on these cells' locks until we commit
         changes.apply(session, org_id)
     return IngestResult(
-        received=len(batch.records), new=new_keys, duplicate=duplicate, alerts_opened=alerts
+        received=len(batch.records),
+        new=new_keys,
+        duplicate=duplicate,
+        alerts_opened=alerts,
+        withheld=withheld,
     )

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from medcoop.hub.db.store_models import StoreEvent, StoreNotice
@@ -43,9 +43,14 @@ SYSTEM = Actor(None, None)
 
 
 class _TwoParty(Protocol):
-    id: Any
-    org_id: Any
-    partner_org_id: Any
+    @property
+    def id(self) -> Any: ...
+
+    @property
+    def org_id(self) -> Any: ...
+
+    @property
+    def partner_org_id(self) -> Any: ...
 
 
 def record_transition(
@@ -62,11 +67,16 @@ def record_transition(
     detail: dict[str, Any] | None = None,
 ) -> StoreEvent:
     """Add the audit event of one transition of ``obj`` and a notice to each party."""
+    session.flush()  # earlier steps of this transaction count
+    step = session.scalar(
+        select(func.count()).select_from(StoreEvent).where(StoreEvent.subject_id == obj.id)
+    )
     event = StoreEvent(
         org_id=obj.org_id,
         partner_org_id=obj.partner_org_id,
         subject=subject,
         subject_id=obj.id,
+        step=(step or 0) + 1,
         action=action,
         from_state=from_state,
         to_state=to_state,
@@ -98,6 +108,6 @@ def events_of(session: Session, subject_id: uuid.UUID) -> list[StoreEvent]:
         session.scalars(
             select(StoreEvent)
             .where(StoreEvent.subject_id == subject_id)
-            .order_by(StoreEvent.at, StoreEvent.id)
+            .order_by(StoreEvent.step)
         )
     )

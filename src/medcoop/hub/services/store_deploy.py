@@ -1,0 +1,143 @@
+"""Deployment of store apps to edges: may this site install (and run) an app, and what
+its edges report having installed, upgraded, uninstalled or refused.
+
+Every report is a row of ``store_install_events`` (tenant-owned: a hospital sees only
+its own sites); the current installs are the latest event per site and app. A refused
+package (tampered, rolled back, frozen, wrongly delegated) is recorded with its reason
+and shown to the organisation's administrators on the Installs page.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from medcoop.hub.db.models import Site
+from medcoop.hub.db.store_deploy_models import InstallEvent
+
+__all__ = [
+    "ACTIONS",
+    "InstallDecision",
+    "SiteInstall",
+    "authorize_install",
+    "recent_refusals",
+    "record_install_event",
+    "site_installs",
+]
+
+log = logging.getLogger(__name__)
+ACTIONS = ("installed", "upgraded", "uninstalled", "refused")
+
+
+@dataclass(frozen=True, slots=True)
+class InstallDecision:
+    """Whether a site may install (and run) an app, and why not."""
+
+    allowed: bool
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SiteInstall:
+    """An app version installed at a site (or the last refusal), for pages and the API."""
+
+    site_id: uuid.UUID
+    site: str
+    app_id: str
+    version: str | None
+    action: str
+    at: datetime
+    detail: str | None = None
+
+
+def _entitlement_check() -> Any:
+    """The catalogue's entitlement check, when the commerce module is installed."""
+    for name in ("medcoop.hub.services.store", "medcoop.store.entitlements"):
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not name.startswith(exc.name):
+                raise
+            continue
+        check = getattr(module, "entitlement_allows_run", None)
+        if check is not None:
+            return check
+    return None
+
+
+def authorize_install(
+    session: Session, org_id: uuid.UUID, site_id: uuid.UUID, app_id: str
+) -> InstallDecision:
+    """Ask the store's entitlements whether ``site_id`` may install and run ``app_id``."""
+    check = _entitlement_check()
+    if check is None:
+        # the commerce part has not landed in this build: deployment is not gated yet
+        return InstallDecision(True, "no entitlement service in this build")
+    result = check(session, org_id=org_id, site_id=site_id, app_id=app_id)
+    allowed = bool(getattr(result, "allowed", result))
+    reason = getattr(result, "reason", None)
+    return InstallDecision(allowed, None if allowed else str(reason or "no entitlement"))
+
+
+def record_install_event(
+    session: Session,
+    org_id: uuid.UUID,
+    site_id: uuid.UUID,
+    *,
+    app_id: str,
+    version: str | None,
+    action: str,
+    detail: str | None = None,
+) -> InstallEvent:
+    """Record one report of an edge (``action`` one of :data:`ACTIONS`)."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown install action {action!r}")
+    event = InstallEvent(
+        org_id=org_id,
+        site_id=site_id,
+        app_id=app_id,
+        version=version,
+        action=action,
+        detail=(detail or None) and detail[:1000],
+    )
+    session.add(event)
+    if action == "refused":
+        log.warning("an edge refused a package of app %s: %s", app_id, (detail or "")[:200])
+    return event
+
+
+def _rows(session: Session, *, refused: bool) -> list[SiteInstall]:
+    query = (
+        select(InstallEvent, Site.name)
+        .join(Site, (Site.org_id == InstallEvent.org_id) & (Site.id == InstallEvent.site_id))
+        .order_by(InstallEvent.at)
+    )
+    rows = [
+        SiteInstall(e.site_id, name, e.app_id, e.version, e.action, e.at, e.detail)
+        for e, name in session.execute(query)
+        if (e.action == "refused") == refused
+    ]
+    return rows
+
+
+def site_installs(session: Session) -> list[SiteInstall]:
+    """Return the apps installed at each of the caller's sites (latest report per app)."""
+    latest: dict[tuple[uuid.UUID, str], SiteInstall] = {}
+    for row in _rows(session, refused=False):
+        latest[(row.site_id, row.app_id)] = row
+    return sorted(
+        (r for r in latest.values() if r.action != "uninstalled"),
+        key=lambda r: (r.site, r.app_id),
+    )
+
+
+def recent_refusals(session: Session, limit: int = 20) -> list[SiteInstall]:
+    """Return the caller's most recent refused packages, newest first."""
+    return list(reversed(_rows(session, refused=True)))[:limit]
