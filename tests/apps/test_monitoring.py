@@ -69,3 +69,25 @@ def test_a_run_report_carries_no_free_text_or_identifier() -> None:
     ):
         with pytest.raises(ValidationError):
             m.RunReport.model_validate({**base, **bad})
+
+
+def test_a_runner_outcome_becomes_a_report() -> None:
+    from types import SimpleNamespace
+
+    from medcoop.apps.sdk import AppResult
+
+    ok = SimpleNamespace(
+        succeeded=True, reason=None, duration_s=0.25,
+        result=AppResult(
+            findings={"outputs": {"ssde_mgy": 11.4, "label": "x", "nan": float("nan")}}
+        ),
+    )
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    report = m.report_of(ok, run_key="run-00000001", app="medcoop.ct-size", app_version="1.0.0",
+                         started_at=at, study_uid="2.25.1")
+    assert (report.status, report.latency_ms, report.outputs) == ("succeeded", 250.0,
+                                                                  {"ssde_mgy": 11.4})
+    failed = SimpleNamespace(succeeded=False, reason=SimpleNamespace(value="timeout"),
+                             duration_s=300.0, result=None)
+    report = m.report_of(failed, run_key="run-00000002", app="a", app_version="1", started_at=at)
+    assert (report.status, report.failure_reason, report.outputs) == ("failed", "timeout", {})

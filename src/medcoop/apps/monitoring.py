@@ -33,7 +33,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Final
+from typing import Annotated, Any, Final, Protocol
 
 import numpy as np
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -53,6 +53,7 @@ __all__ = [
     "ks_test",
     "latency_percentiles",
     "numeric_psi",
+    "report_of",
 ]
 
 #: PSI above which a distribution is said to have moved.
@@ -110,6 +111,56 @@ class RunReportBatch(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     runs: Annotated[tuple[RunReport, ...], Field(max_length=1000)]
+
+
+class OutcomeLike(Protocol):
+    """What :func:`report_of` reads of a run's outcome (``medcoop.apps.runner.RunOutcome``)."""
+
+    succeeded: bool
+    reason: Any
+    duration_s: float
+    result: Any
+
+
+def report_of(
+    outcome: OutcomeLike,
+    *,
+    run_key: str,
+    app: str,
+    app_version: str,
+    started_at: datetime,
+    study_uid: str | None = None,
+    modality: str | None = None,
+    device_key: str | None = None,
+    protocol: str | None = None,
+) -> RunReport:
+    """Return the report of one runner outcome: the edge's one way to describe a run.
+
+    ``study_uid`` must be the edge's remapped UID; outputs are the numeric values the app
+    put under ``findings["outputs"]`` (others are left out).
+    """
+    findings = getattr(outcome.result, "findings", None) or {}
+    raw = findings.get("outputs", {}) if isinstance(findings, dict) else {}
+    outputs = {
+        str(k)[:40]: float(v)
+        for k, v in raw.items()
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    }
+    reason = None if outcome.succeeded else str(getattr(outcome.reason, "value", outcome.reason))
+    return RunReport(
+        run_key=run_key,
+        app=app,
+        app_version=app_version,
+        study_uid=study_uid,
+        started_at=started_at,
+        latency_ms=round(outcome.duration_s * 1000.0, 1),
+        status=RunStatus.SUCCEEDED if outcome.succeeded else RunStatus.FAILED,
+        failure_reason=reason or ("unknown" if not outcome.succeeded else None),
+        modality=modality,
+        device_key=device_key,
+        protocol=protocol,
+        outputs=dict(list(outputs.items())[:32]),
+    )
 
 
 def latency_percentiles(
