@@ -1,7 +1,9 @@
 """``medcoop deid INPUT_DIR OUTPUT_DIR``: de-identify a folder of DICOM files.
 
-Each file's bytes go through ``Deidentifier.deidentify_bytes`` (the engine's encoded-element
-path: no pydicom dataset is built for a well-formed file), in worker processes across the
+Each file is parsed once by the engine's reader (``medcoop.deid.elements.parse_part10``),
+checked for completeness and handed to ``Deidentifier.deidentify_parsed`` (no pydicom
+dataset is built for a well-formed file; other files take the slower checks and
+``deidentify_bytes``), in worker processes across the
 machine's cores when the folder is large enough to repay starting them; each worker reads
 and writes its own files, so only outcomes cross between processes. De-identified copies go
 to OUTPUT_DIR named by their remapped SOP Instance UID (input paths often carry patient
@@ -14,6 +16,8 @@ reasons only, never an identifying value.
 from __future__ import annotations
 
 import os
+import struct
+import zlib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +31,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from medcoop.deid import Deidentifier
+    from medcoop.deid.elements import Part10
 
 __all__ = ["Outcome", "deid_command", "deidentify_file"]
 
@@ -45,6 +50,10 @@ class Outcome:
     kind: str
     #: Why it was withheld or skipped; empty when de-identified.
     reason: str = ""
+
+
+#: SOP Class UID and SOP Instance UID: an object without them is incomplete.
+_REQUIRED = (0x00080016, 0x00080018)
 
 
 def _truncated(ds: Dataset) -> bool:
@@ -90,14 +99,24 @@ def _problem(data: bytes) -> str | None:
         return type(exc).__name__
 
 
-def _output_uid(payload: bytes) -> str:
-    """The de-identified object's SOP Instance UID, read from its bytes (no decoding)."""
-    from medcoop.dicom.part10 import read_part10
+def _parsed(data: bytes) -> Part10 | None:
+    """The file parsed once for both the completeness check and the engine, if it is whole.
 
-    ds = read_part10(payload)
-    raw = ds.get_item(0x00080018) if ds is not None else None
-    value = getattr(raw, "value", b"") or b""
-    return value.rstrip(b"\0 ").decode("ascii", "replace")
+    ``None`` when the engine's reader does not take it or finds it incomplete: the slower
+    checks of :func:`_problem` then say why (their reasons as before).
+    """
+    from medcoop.deid.elements import parse_part10
+
+    try:
+        parsed = parse_part10(data)
+    except (ValueError, UnicodeError, zlib.error, struct.error):  # truncated, malformed
+        return None
+    if parsed is None:
+        return None
+    present = {e.tag: e.value for e in parsed.body if e.tag in _REQUIRED}
+    if not all(present.get(tag, b"").strip(b"\0 ") for tag in _REQUIRED):
+        return None
+    return parsed
 
 
 def deidentify_file(
@@ -110,13 +129,17 @@ def deidentify_file(
         data = path.read_bytes()
     except OSError as exc:
         return Outcome(number, "unreadable", type(exc).__name__)
-    problem = _problem(data)
-    if problem is not None:
-        return Outcome(number, "unreadable", problem)
-    result = deidentifier.deidentify_bytes(data)
+    parsed = _parsed(data)
+    if parsed is not None:
+        result = deidentifier.deidentify_parsed(parsed)
+    else:
+        problem = _problem(data)
+        if problem is not None:
+            return Outcome(number, "unreadable", problem)
+        result = deidentifier.deidentify_bytes(data)
     if not isinstance(result, Deidentified):
         return Outcome(number, "withheld", result.reason)
-    uid = _output_uid(result.payload) or f"object-{number}"
+    uid = result.sop_instance_uid or f"object-{number}"
     (output_dir / f"{uid}.dcm").write_bytes(result.payload)
     return Outcome(number, "de-identified")
 

@@ -34,6 +34,7 @@ from medcoop.deid.elements import (
     DEFAULT_ENCODINGS,
     Elem,
     Encoded,
+    Part10,
     charset_codecs,
     decode_texts,
     emit_encoded,
@@ -110,6 +111,7 @@ _CLEANABLE_VRS = _FREE_TEXT_VRS | _SHORT_TEXT_VRS | {"CS", "AE", "UR"}
 _CONTENT_LABEL = 0x00700080  # CS, yet typed by users of presentation states
 _META_REMOVED = frozenset({0x00020016, 0x00020017, 0x00020018, 0x00020100, 0x00020102})
 _PIXEL_DATA = 0x7FE00010
+_SOP_INSTANCE_UID = 0x00080018
 _TAG = attrgetter("tag")
 
 # Walk modes: how elements the table does not list are treated inside a sequence.
@@ -130,9 +132,11 @@ class Deidentified:
         The patient's keyed pseudonym (also written as Patient ID).
     methods : tuple[str, ...]
         CID 7050 code values applied (113100 first).
+    sop_instance_uid : str
+        The output's SOP Instance UID (remapped), ``""`` if the object has none.
     """
 
-    __slots__ = ("_dataset", "methods", "payload", "pseudonym")
+    __slots__ = ("_dataset", "methods", "payload", "pseudonym", "sop_instance_uid")
 
     def __init__(
         self,
@@ -140,11 +144,13 @@ class Deidentified:
         payload: bytes,
         pseudonym: str,
         methods: tuple[str, ...],
+        sop_instance_uid: str = "",
     ) -> None:
         self._dataset = dataset
         self.payload = payload
         self.pseudonym = pseudonym
         self.methods = methods
+        self.sop_instance_uid = sop_instance_uid
 
     @property
     def dataset(self) -> Dataset:
@@ -247,7 +253,9 @@ class Deidentifier:
             return Withheld(f"could not de-identify: {type(exc).__name__}")
         if in_place and isinstance(result, Deidentified):
             _replace_contents(ds, result.dataset)
-            return Deidentified(ds, result.payload, result.pseudonym, result.methods)
+            return Deidentified(
+                ds, result.payload, result.pseudonym, result.methods, result.sop_instance_uid
+            )
         return result
 
     def deidentify_bytes(self, data: bytes) -> Deidentified | Withheld:
@@ -259,7 +267,7 @@ class Deidentifier:
         go through ``dcmread`` and :meth:`deidentify`, as before.
         """
         try:
-            parsed = _parse_file(data)
+            parsed = parse_part10(data)
         except (ValueError, UnicodeError, zlib.error, struct.error):
             parsed = None
         if parsed is None:
@@ -268,8 +276,15 @@ class Deidentifier:
             except Exception as exc:  # unreadable: withheld, never passed on
                 return Withheld(f"could not de-identify: {type(exc).__name__}")
             return self.deidentify(ds)
+        return self.deidentify_parsed(parsed)
+
+    def deidentify_parsed(self, parsed: Part10) -> Deidentified | Withheld:
+        """:meth:`deidentify_bytes` of a file the caller has already parsed
+        (:func:`~medcoop.deid.elements.parse_part10`), so that it is read once."""
         try:
-            return self._deidentify_elements(*parsed)
+            return self._deidentify_elements(
+                parsed.body, parsed.meta, _Syntax.of(parsed.transfer_syntax)
+            )
         except Exception as exc:  # a malformed object is withheld, never passed on
             return Withheld(f"could not de-identify: {type(exc).__name__}")
 
@@ -369,7 +384,9 @@ class Deidentifier:
             more = f" and {len(hits) - 5} more" if len(hits) > 5 else ""
             return Withheld(f"residual identifier: {where}{more}")
         codes = tuple(code for code, _ in self.profile.method_codes(pixels_cleaned=pixels_cleaned))
-        return Deidentified(output, payload, pseudonym, codes)
+        uid = next((e.value for e in body if e.tag == _SOP_INSTANCE_UID), b"")
+        uid_text = uid.rstrip(b"\0 ").decode("ascii", "replace")
+        return Deidentified(output, payload, pseudonym, codes, uid_text)
 
     def _pseudonym(self, top: dict[int, Elem], encodings: tuple[str, ...]) -> str:
         patient_id = _text(top, 0x00100020, encodings).strip()
@@ -459,14 +476,6 @@ def _written(payload: bytes) -> tuple[list[Elem], list[Elem]]:
     if parsed is None:  # never for the engine's own output: fail closed if it happens
         raise ValueError("the output cannot be read back")
     return parsed.meta, parsed.body
-
-
-def _parse_file(data: bytes) -> tuple[list[Elem], list[Elem], _Syntax] | None:
-    """Parse a PS3.10 file: body, file meta and transfer syntax (``None``: not taken here)."""
-    parsed = parse_part10(data)
-    if parsed is None:
-        return None
-    return parsed.body, parsed.meta, _Syntax.of(parsed.transfer_syntax)
 
 
 def _text(top: dict[int, Elem], tag: int, encodings: Sequence[str]) -> str:

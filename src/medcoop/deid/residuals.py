@@ -49,7 +49,7 @@ from medcoop.deid.elements import (
 )
 from medcoop.deid.patterns import scrub, strict_hits
 from medcoop.deid.table import load_rows
-from medcoop.dicom.identity import INSTITUTION_TAGS, PATIENT_IDENTIFYING_TAGS
+from medcoop.dicom.identifying import INSTITUTION_TAGS, PATIENT_IDENTIFYING_TAGS
 from medcoop.dicom.reader import PIXEL_TAGS, has_preamble
 
 __all__ = [

@@ -39,6 +39,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from medcoop.edge.config import StowSettings
+from medcoop.edge.consent_web import consent_routes
 from medcoop.edge.pipeline import Outcome, OutcomeStatus, Pipeline
 from medcoop.edge.quarantine import QuarantineReason
 from medcoop.edge.web import status_route
@@ -136,7 +137,7 @@ def create_stow_app(pipeline: Pipeline, settings: StowSettings) -> Starlette:
         log.warning("STOW-RS has no token configured: every request will be refused (401)")
 
     async def store(request: Request) -> Response:
-        if not _authorised(request, settings):
+        if not bearer_authorised(request, settings):
             return JSONResponse(
                 {"detail": "a valid bearer token is required ([stow] token)"},
                 status_code=401,
@@ -171,11 +172,13 @@ def create_stow_app(pipeline: Pipeline, settings: StowSettings) -> Starlette:
             Route("/studies", store, methods=["POST"]),
             Route("/studies/{study}", store, methods=["POST"]),
             status_route(pipeline),  # the local status page (medcoop.edge.web)
+            *consent_routes(pipeline, settings),  # decisions from the hospital's systems
         ]
     )
 
 
-def _authorised(request: Request, settings: StowSettings) -> bool:
+def bearer_authorised(request: Request, settings: StowSettings) -> bool:
+    """Whether ``request`` carries the edge's bearer token (STOW-RS, consent)."""
     if not settings.require_token:
         return True
     if not settings.token:

@@ -30,6 +30,7 @@ BUDGET = {
     "/benchmarks": 14,
     "/protocols": 14,
     "/admin": 16,
+    "/installs": 8,
 }
 
 

@@ -33,6 +33,7 @@ PAGES = {
     "/benchmarks/chart.json": "/api/v1/analytics/alerts",
     "/protocols": "/api/v1/analytics/protocols",
     "/admin": "/api/v1/sites",
+    "/installs": "/api/v1/store/installs",
 }
 
 

@@ -27,6 +27,8 @@ PAGE_MODULES: tuple[str, ...] = (
     "medcoop.hub.web.analytics",
     "medcoop.hub.web.admin",
     "medcoop.hub.web.apps",
+    "medcoop.hub.web.store_installs",
+    "medcoop.hub.web.ledger",
 )
 
 router = APIRouter(include_in_schema=False)

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from medcoop.analytics.exam_types import classify_record
+from medcoop.analytics.protocols import protocol_of, protocol_values
 from medcoop.records import StudyRecord
 from medcoop.vocabulary import METRICS, Metric, study_metric
 
@@ -28,6 +29,9 @@ __all__ = [
     "contributions",
     "month_of",
     "month_range",
+    "protocol_contributions",
+    "protocol_study_values",
+    "study_labels",
     "study_values",
     "with_keys",
 ]
@@ -60,6 +64,11 @@ EVENT_FACTS: tuple[str, ...] = (
     "ctdivol_mgy",
     "dlp_mgycm",
     "dap_gycm2",
+    # the technique the protocol summaries keep
+    "kvp",
+    "tube_current_ma",
+    "pitch",
+    "nominal_total_collimation_mm",
 )
 _TOTALS: tuple[str, ...] = (
     "total_dlp_mgycm",
@@ -105,6 +114,7 @@ def month_range(from_at: datetime | None, to_at: datetime | None) -> tuple[int, 
 
 @dataclass(frozen=True, slots=True)
 class _Event:
+    event_uid: str
     kind: str  # an EventKind value (a StrEnum compares equal to it)
     protocol: str | None
     target_region: str | None
@@ -112,6 +122,10 @@ class _Event:
     ctdivol_mgy: float | None
     dlp_mgycm: float | None
     dap_gycm2: float | None
+    kvp: float | None
+    tube_current_ma: float | None
+    pitch: float | None
+    nominal_total_collimation_mm: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,25 +175,7 @@ def study_values(
         Every event of the study with its :data:`EVENT_FACTS`. They are ordered by event
         UID here, so the exam type never depends on the order rows come back in.
     """
-    facts = _Study(
-        modality=study["modality"],
-        study_description=study["study_description"],
-        procedure_code=study["procedure_code"],
-        events=tuple(
-            _Event(
-                e["kind"],
-                e["protocol"],
-                e["target_region"],
-                e["acquisition_type"],
-                e["ctdivol_mgy"],
-                e["dlp_mgycm"],
-                e["dap_gycm2"],
-            )
-            for e in sorted(events, key=lambda e: e["event_uid"])
-        ),
-        totals=_Totals(*(study[name] for name in _TOTALS)),
-        usage=_Usage(performed_protocol),
-    )
+    facts = _facts(study, performed_protocol, events)
     # the same rules as everywhere else in the hub, on the attributes they read
     record = cast(StudyRecord, facts)
     exam = classify_record(record)
@@ -192,6 +188,71 @@ def study_values(
         if value is not None:
             found.append((exam.key, metric, month, value))
     return found
+
+
+def _facts(
+    study: Mapping[str, Any],
+    performed_protocol: str | None,
+    events: Iterable[Mapping[str, Any]],
+) -> _Study:
+    return _Study(
+        modality=study["modality"],
+        study_description=study["study_description"],
+        procedure_code=study["procedure_code"],
+        events=tuple(
+            _Event(**{name: e[name] for name in _EVENT_SLOTS})
+            for e in sorted(events, key=lambda e: e["event_uid"])
+        ),
+        totals=_Totals(*(study[name] for name in _TOTALS)),
+        usage=_Usage(performed_protocol),
+    )
+
+
+_EVENT_SLOTS = _Event.__slots__
+
+
+def study_labels(
+    study: Mapping[str, Any],
+    performed_protocol: str | None,
+    events: Iterable[Mapping[str, Any]],
+) -> dict[str, str | None]:
+    """The study's ``exam_type`` and ``protocol`` columns, by the rules every view uses."""
+    record = cast(StudyRecord, _facts(study, performed_protocol, events))
+    exam = classify_record(record)
+    name = protocol_of(record)
+    return {"exam_type": exam.key if exam else None, "protocol": name[:128] if name else None}
+
+
+def protocol_study_values(
+    study: Mapping[str, Any],
+    performed_protocol: str | None,
+    events: Iterable[Mapping[str, Any]],
+) -> list[SummaryValue]:
+    """Return ``(protocol, quantity, month, value)`` for the study's protocol summary.
+
+    By :func:`medcoop.analytics.protocols.protocol_values`, the rule the exact summary
+    uses; nothing for a study without a protocol name.
+    """
+    record = cast(StudyRecord, _facts(study, performed_protocol, events))
+    name = protocol_of(record)
+    if not name:
+        return []
+    month = month_of(study["study_at"])
+    # names longer than the column are cut there, as the event rows cut them
+    name = name[:128]
+    return [
+        (name, cast(Metric, quantity[:64]), month, value)
+        for quantity, value in protocol_values(record)
+    ]
+
+
+def protocol_contributions(
+    study: Mapping[str, Any],
+    performed_protocol: str | None,
+    events: Iterable[Mapping[str, Any]],
+) -> list[tuple[CellKey, float]]:
+    """Return the protocol cells a study adds values to, and the values (a multiset)."""
+    return with_keys(study, protocol_study_values(study, performed_protocol, events))
 
 
 def contributions(

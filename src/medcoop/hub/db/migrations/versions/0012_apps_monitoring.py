@@ -1,7 +1,7 @@
 """apps: reported app runs, clinicians' reviews of their results, cloud runs
 
-Revision ID: 0011_apps_monitoring
-Revises: 0010_pooling_denied
+Revision ID: 0012_apps_monitoring
+Revises: 0011_protocol_summaries
 Create Date: 2026-12-04 19:20:00
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0011_apps_monitoring"
-down_revision: str | Sequence[str] | None = "0010_pooling_denied"
+revision: str = "0012_apps_monitoring"
+down_revision: str | Sequence[str] | None = "0011_protocol_summaries"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
