@@ -173,3 +173,15 @@ def test_demo_check_verifies_the_story(demo: tuple[DemoOptions, DemoResult, str]
     # and it fails when a promise is broken
     broken = DemoResult(result.hub_url, result.provisioned, result.edges, alerts=[])
     assert not check._alerts(broken).ok
+
+
+def test_an_app_at_an_edge_returns_its_sr_to_the_pacs(
+    demo: tuple[DemoOptions, DemoResult, str],
+) -> None:
+    from medcoop.demo.apps_part import check_apps_part
+
+    options, _, story = demo
+    _, ok, detail = check_apps_part(options.home)
+    assert ok, detail
+    assert "7. An app at the hospital" in story
+    assert "runs succeeded" in story
