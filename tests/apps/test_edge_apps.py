@@ -103,6 +103,7 @@ def test_a_routed_study_is_run_once_complete_and_its_sr_reaches_the_pacs(
     assert '"Diameter")="301.0"' in dump.stdout  # the site's parameter reached the app
     assert [r[:2] for r in runs(settings)] == [("succeeded", None)]
     _check_runs_cli(settings)
+    _check_retention(settings)
     inbox = settings.app_runs_dir / "inbox"
     assert not inbox.exists() or not any(inbox.rglob("*.dcm"))  # kept only while pending
     with sqlite3.connect(settings.db_path) as conn:
@@ -167,6 +168,8 @@ def test_a_sigkill_mid_run_loses_no_run(tmp_path: Path, pacs: StorageScp) -> Non
         port = json.loads(child.stdout.readline())["dicom_port"]
         assert set(send_study(port, ct_sim_study())) == {0x0000}
         assert _wait(lambda: bool(runs(settings)) and runs(settings)[0][0] == "running", 120)
+        with sqlite3.connect(settings.db_path) as conn:  # the dose record did not wait for it
+            assert conn.execute("SELECT count(*) FROM outbox").fetchone()[0] == 1
     finally:
         child.kill()  # SIGKILL, mid-run
         child.wait()
@@ -237,11 +240,58 @@ def _check_runs_cli(settings: EdgeSettings) -> None:
 
     config = settings.storage.data_dir.parent / "medcoop-edge.toml"
     config.write_text(f'[storage]\ndata_dir = "{settings.storage.data_dir}"\n'
-                      f'[deid]\nkey_file = "{settings.deid.key_file}"\n')
+                      f'[deid]\nkey_file = "{settings.deid.key_file}"\n[apps]\nenabled = true\n')
     listed = CliRunner().invoke(app, ["edge", "apps", "runs", "--config", str(config), "--json"])
     assert listed.exit_code == 0, listed.output
     summary, runs_view = json.loads(listed.output)
     assert {"what": "runs succeeded", "value": 1} in summary["rows"]
-    assert summary["notes"][0].startswith("sandbox: ")
+    assert summary["rows"][0]["what"] == "sandbox"
+    assert summary["rows"][0]["value"].startswith(("bubblewrap sandbox", "RLIMITS ONLY"))
     [run] = runs_view["rows"]
     assert (run["state"], run["exports"]) == ("succeeded", "1/0")
+    status = CliRunner().invoke(app, ["edge", "status", "--config", str(config), "--json"])
+    assert status.exit_code == 0, status.output
+    apps_view = next(v for v in json.loads(status.output) if v["title"] == "edge apps")
+    assert {"what": "runs succeeded", "value": 1} in apps_view["rows"]
+
+
+def test_stow_rs_export_reaches_a_dicomweb_receiver(tmp_path: Path) -> None:
+    from medcoop.apps.export import ExportError, send_stow
+    from medcoop.apps.sdk import AppContext, Code, EdgeStudy, Measurement
+    from medcoop.apps.sr import measurement_report
+    from tests.apps.conftest import ct_study
+    from tests.edge.conftest import STOW_TOKEN
+
+    objects = ct_study()
+    context = AppContext("acme.trivial", "1.0.0", "acme", "edge", tmp_path)
+    sr = measurement_report(EdgeStudy(str(objects[0].StudyInstanceUID), objects), [
+        Measurement(Code("81827009", "SCT", "Diameter"), 1.0, Code("mm", "UCUM", "mm"))],
+        context)
+    path = tmp_path / "sr.dcm"
+    sr.save_as(path, enforce_file_format=True)
+    receiver = EdgeNode(make_settings(tmp_path / "receiver"))  # the edge's own STOW-RS
+    receiver.start()
+    try:
+        url = f"http://127.0.0.1:{receiver.stow_port}"
+        send_stow(Destination(name="web", kind="stow", url=url, token=STOW_TOKEN), [path])
+        assert receiver.status().counters["received"] == 1
+        with pytest.raises(ExportError, match="HTTP 401"):
+            send_stow(Destination(name="web", kind="stow", url=url, token="wrong"), [path])
+    finally:
+        receiver.stop()
+
+
+def _check_retention(settings: EdgeSettings) -> None:
+    """A finished run's results folder is deleted after ``retention_days``."""
+    from medcoop.apps.edge import AppWorker
+    from medcoop.apps.runner import Runner
+    from medcoop.edge.store import EdgeStore
+
+    store = EdgeStore(settings.db_path)
+    try:
+        worker = AppWorker(settings, store, [], Runner())
+        assert worker.prune() == 0  # not old yet
+        assert worker.prune(now=time.time() + 31 * 86400) == 1
+    finally:
+        store.close()
+    assert not any((settings.app_runs_dir / "results").iterdir())

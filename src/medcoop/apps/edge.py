@@ -27,8 +27,10 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +61,7 @@ log = logging.getLogger("medcoop.apps.edge")
 #: After the edge decides a study is complete, stragglers get this long to arrive.
 SETTLE_S = 2.0
 _POLL_S = 0.5
+_PRUNE_INTERVAL_S = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,8 +294,30 @@ class AppWorker:
                 "UPDATE app_runs SET state = 'queued' WHERE state = 'running'"
             ).rowcount
 
+    def prune(self, now: float | None = None) -> int:
+        """Delete result folders of runs finished more than ``retention_days`` ago (their
+        findings and logs are the patient's, on premise); return how many."""
+        now = _now() if now is None else now
+        cutoff = now - self.settings.storage.retention_days * 86400.0
+        with self.store.reading() as conn:
+            old = [r for (r,) in conn.execute(
+                "SELECT id FROM app_runs WHERE finished_at < ? AND NOT EXISTS (SELECT 1 FROM "
+                "app_exports e WHERE e.run_id = app_runs.id AND e.sent_at IS NULL)", (cutoff,))]
+        removed = 0
+        for run_id in old:
+            folder = self.results / str(run_id)
+            if folder.is_dir():
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+        return removed
+
     def _loop(self) -> None:
+        last_prune = 0.0
         while not self._stop.is_set():
+            if time.monotonic() - last_prune > _PRUNE_INTERVAL_S:
+                last_prune = time.monotonic()
+                with contextlib.suppress(Exception):
+                    self.prune()
             try:
                 worked = self.step()
             except Exception:  # the worker outlives any one bad run; it is logged

@@ -21,7 +21,7 @@ from medcoop.output import (
     output_format,
 )
 
-__all__ = ["runs_command", "runs_views"]
+__all__ = ["apps_summary_view", "runs_command", "runs_views"]
 
 
 def runs_command(
@@ -59,8 +59,9 @@ def runs_views(store: object, *, limit: int = 50, state: str | None = None) -> l
 
     status = apps_status(store)  # type: ignore[arg-type]
     sandbox = status.sandbox or Runner().describe() + " (as this machine offers; not yet run)"
-    summary = [{"what": f"runs {name}", "value": count}
-               for name, count in sorted(status.by_state.items())]
+    summary: list[dict[str, object]] = [{"what": "sandbox", "value": sandbox}]
+    summary += [{"what": f"runs {name}", "value": count}
+                for name, count in sorted(status.by_state.items())]
     summary += [{"what": f"failed: {reason}", "value": count}
                 for reason, count in sorted(status.failures_by_reason.items(),
                                             key=lambda kv: str(kv[0]))]
@@ -70,8 +71,7 @@ def runs_views(store: object, *, limit: int = 50, state: str | None = None) -> l
                 for dest, error in sorted(status.last_export_error_by_destination.items())]
     runs = list_runs(store, limit=limit, state=state)  # type: ignore[arg-type]
     return [
-        View("edge apps", (Column("what", "what"), Column("value", "value", justify="right")),
-             summary, notes=(f"sandbox: {sandbox}",)),
+        View("edge apps", (Column("what", "what"), Column("value", "value")), summary),
         View("app runs (newest first)", (
             Column("run_id", "run", justify="right"),
             Column("app", "app"),
@@ -95,6 +95,14 @@ def runs_views(store: object, *, limit: int = 50, state: str | None = None) -> l
             for r in runs
         ]),
     ]
+
+
+def apps_summary_view(pipeline: object) -> View | None:
+    """The apps' summary for ``medcoop edge status`` (None when apps are off here)."""
+    settings = getattr(pipeline, "settings", None)
+    if settings is None or not settings.apps.enabled:
+        return None
+    return runs_views(pipeline.store, limit=1)[0]  # type: ignore[attr-defined]
 
 
 def _utc(value: object) -> str:

@@ -165,7 +165,7 @@ def run(hub_url: str, site_token: str, console: Console) -> AppsDemo:
 
 def run_at(hub_url: str, edges: Mapping[str, Any], org: str, console: Console) -> AppsDemo:
     """:func:`run` at the first enrolled edge of ``org`` (the story's hook)."""
-    console.rule("[bold]8. First-party apps next to the data; the hub monitors them")
+    console.rule("[bold]9. First-party apps next to the data; the hub monitors them")
     for edge in edges.values():
         token = edge.settings.hub.site_token
         if edge.site.org == org and token:
