@@ -79,7 +79,10 @@ def _bare(app: AppInstall, paths: list[Path], work: Path) -> float:
 
     (work / "out").mkdir(parents=True, exist_ok=True)
     context = AppContext(app.spec.id, app.spec.version, app.spec.vendor, "edge", work / "out")
-    job = {"entry_point": app.spec.entry_point, "parameters": {}, "context": context.to_json(),
+    from medcoop.apps.sdk import parameters_for
+
+    job = {"entry_point": app.spec.entry_point, "parameters": parameters_for(app.spec, None),
+           "context": context.to_json(),
            "input_dir": str(paths[0].parent), "output_dir": str(work / "out"),
            "app_paths": [str(p) for p in app.app_paths], "guard": False,
            "drop_privileges": False}
