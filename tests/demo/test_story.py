@@ -126,6 +126,15 @@ def test_the_story_tells_where_to_go_next(demo: tuple[DemoOptions, DemoResult, s
     assert "DRL comparison, St Elsewhere" in output
 
 
+def test_the_ledger_part_keeps_its_promises(demo: tuple[DemoOptions, DemoResult, str]) -> None:
+    from medcoop.demo import ledger_part
+
+    options, _, out = demo
+    found = [check() for check in ledger_part.checks(options)]
+    assert all(r.ok for r in found), [(r.name, r.detail) for r in found]
+    assert "witness st-elsewhere.example/witness checked the log and co-signed" in out
+
+
 def test_demo_is_a_command() -> None:
     outcome = CliRunner().invoke(app, ["demo", "--help"])
     assert outcome.exit_code == 0
