@@ -19,8 +19,8 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from medcoop.deid import Deidentified, Deidentifier, SiteKey, identifying_values
-from medcoop.deid.adversarial import adversarial_corpus
 from medcoop.deid.residuals import ResidualHit, verify_no_residuals
+from tests.common.adversarial import adversarial_corpus
 
 PYDICOM_FILES = (
     "CT_small.dcm",
