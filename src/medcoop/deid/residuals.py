@@ -175,7 +175,7 @@ def collect_values(
     """:func:`identifying_values` of a dataset's encoded elements (the engine's input)."""
     wanted = _INSTITUTION_TAGS | _IDENTIFYING_TAGS if include_institution else _IDENTIFYING_TAGS
     found: set[str] = set()
-    _collect(elems, wanted, found, encodings)  # type: ignore[arg-type]
+    _collect(elems, wanted, found, encodings)
     return {v for v in found if _scannable(v)}
 
 
@@ -745,7 +745,8 @@ def _bytes_pattern(
                 alternatives.add(re.escape(variant.encode(codec)))
     if not alternatives:
         return None
-    body = b"|".join(sorted(alternatives, key=len, reverse=True))  # type: ignore[arg-type]
+    ordered: list[bytes] = sorted(alternatives, key=len, reverse=True)
+    body = b"|".join(ordered)
     # Whole words, as in text: no ASCII letter or digit just before or after.
     return re.compile(b"(?<![0-9A-Za-z])(?:" + body + b")(?![0-9A-Za-z])", re.IGNORECASE)
 
