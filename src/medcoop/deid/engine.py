@@ -366,6 +366,7 @@ class Deidentifier:
                 dates_retained=dates_retained,
                 retained=retained,
                 encodings=codecs,
+                encoded=(meta, body),
             )
         else:  # a private transfer syntax (read by dcmread): pydicom's view of the output
             hits = verify_encoded(
