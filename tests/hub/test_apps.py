@@ -17,13 +17,8 @@ def test_runs_are_counted_once_and_monitored(app: FastAPI, client: TestClient) -
     a = make_tenant(app, "Alpha")
     b = make_tenant(app, "Beta")
     runs = run_history(1)
-    # no entitlement to this app: the runs are monitored, not metered
-    assert report_runs(client, a, runs) == {
-        "accepted": 83, "duplicates": 0, "metered": 0, "unmetered": 80
-    }
-    assert report_runs(client, a, runs[:10]) == {
-        "accepted": 0, "duplicates": 10, "metered": 0, "unmetered": 0
-    }
+    assert report_runs(client, a, runs) == {"accepted": 83, "duplicates": 0}
+    assert report_runs(client, a, runs[:10]) == {"accepted": 0, "duplicates": 10}
 
     answer = client.get("/api/v1/apps/monitoring", headers=auth(a.tokens[Role.VIEWER]))
     assert answer.status_code == 200, answer.text
@@ -92,34 +87,3 @@ def test_a_person_cannot_report_runs(app: FastAPI, client: TestClient) -> None:
         headers=auth(a.tokens[Role.ORG_ADMIN]),
     )
     assert answer.status_code == 401
-
-
-def test_reported_runs_feed_the_stores_metering(app: FastAPI, client: TestClient) -> None:
-    from medcoop.hub.db.base import utcnow
-    from medcoop.hub.services.store import commerce, listings
-    from medcoop.hub.services.store.journal import Actor
-    from tests.hub.store_world import app_manifest, catalogue, make_vendor, tenant_session
-
-    vendor = make_vendor(app, "Vendor QA", "vqa")
-    hospital = make_tenant(app, "Hospital QA")
-    with tenant_session(app, vendor.org_id) as s:
-        listings.publish_app(
-            s,
-            app_manifest("vqa", "exposure", offers={
-                "trial": {"days": 14, "study_cap": 3, "approval": "automatic"},
-                "per_study": {"amount": "1.00"},
-            }),
-            now=utcnow(),
-        )
-    with catalogue(app, hospital.org_id) as s:
-        terms = commerce.ListingTerms.of(listings.get_listing(s, "vqa.exposure"))
-    with tenant_session(app, hospital.org_id) as s:
-        commerce.request_trial(s, terms, Actor(hospital.org_id, None), now=utcnow())
-    now = datetime.now(UTC)
-    runs = [run_report(i, now, app="vqa.exposure") for i in range(4)]
-    # a trial of three studies: three runs metered, the fourth found no entitlement left
-    assert report_runs(client, hospital, runs) == {
-        "accepted": 4, "duplicates": 0, "metered": 3, "unmetered": 1
-    }
-    # the same runs again are neither stored nor metered twice
-    assert report_runs(client, hospital, runs[:2])["duplicates"] == 2

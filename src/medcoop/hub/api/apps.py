@@ -46,9 +46,6 @@ AppName = Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9
 class RunsAcceptedOut(BaseModel):
     accepted: int
     duplicates: int
-    #: Succeeded runs metered by the store, and those no entitlement allowed.
-    metered: int
-    unmetered: int
 
 
 class OutputOut(BaseModel):
@@ -152,12 +149,7 @@ def _store(request: Request, principal: Principal, body: RunReportBatch) -> Runs
     with open_session(request) as session:
         scope_session(session, principal.org_id)
         recorded = apps.record_runs(session, principal.org_id, principal.site_id, body.runs)
-    return RunsAcceptedOut(
-        accepted=recorded.accepted,
-        duplicates=recorded.duplicates,
-        metered=recorded.metered,
-        unmetered=recorded.unmetered,
-    )
+    return RunsAcceptedOut(accepted=recorded.accepted, duplicates=recorded.duplicates)
 
 
 @router.post(

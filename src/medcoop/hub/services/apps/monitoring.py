@@ -23,8 +23,6 @@ from medcoop.hub.db.base import utcnow
 from medcoop.hub.db.engine import begin_write
 from medcoop.hub.db.models import Site
 from medcoop.hub.errors import NotFoundError
-from medcoop.hub.services.store.errors import RunRefusedError
-from medcoop.hub.services.store.metering import record_usage
 
 __all__ = [
     "AppVersionStats",
@@ -41,13 +39,12 @@ _TOP = 8  # categories shown per input mix
 
 @dataclass(frozen=True, slots=True)
 class RecordedRuns:
-    """What a report batch did: new runs stored, re-sent ones recognised, and how many
-    succeeded runs the store's metering counted (or found no entitlement for)."""
+    """What a report batch did: new runs stored, re-sent ones recognised."""
 
     accepted: int
     duplicates: int
-    metered: int = 0
-    unmetered: int = 0
+    #: Runs stored now, per (app, version, succeeded): what metering counts.
+    new_runs: tuple[AppRun, ...] = ()
 
 
 def record_runs(
@@ -88,30 +85,8 @@ def record_runs(
             )
         )
     session.add_all(fresh)
-    metered, unmetered = _meter(session, site_id, fresh)
     session.commit()
-    return RecordedRuns(len(fresh), len(runs) - len(fresh), metered, unmetered)
-
-
-def _meter(session: Session, site_id: uuid.UUID, runs: list[AppRun]) -> tuple[int, int]:
-    """Meter each new succeeded run with the store (one study per run, idempotent by run
-    key, so a run the runtime metered already is not counted twice). A run no entitlement
-    allows (a free first-party app never ordered, a trial past its cap) is kept for
-    monitoring and counted as unmetered: monitoring never drops a report."""
-    metered = unmetered = 0
-    for run in runs:
-        if run.status != RunStatus.SUCCEEDED:
-            continue
-        try:
-            # refused before it writes anything: no savepoint is needed
-            record_usage(
-                session, org_id=run.org_id, listing_key=run.app, run_key=run.run_key,
-                site_id=site_id,
-            )
-            metered += 1
-        except RunRefusedError:
-            unmetered += 1
-    return metered, unmetered
+    return RecordedRuns(len(fresh), len(runs) - len(fresh), tuple(fresh))
 
 
 @dataclass(frozen=True, slots=True)
