@@ -44,9 +44,11 @@ class StoreWorld:
 
     def vendor(self, slug: str) -> Vendor:
         """Create a vendor organisation with a publisher, a key, and the platform's approval."""
+        from medcoop.hub.db.base import utcnow
         from medcoop.hub.db.models import OrgKind, Role, TokenKind
         from medcoop.hub.db.tenancy import ALL_TENANTS, scope_session
         from medcoop.hub.services import accounts
+        from medcoop.hub.services.store import listings
 
         with self.hub.app.state.session_factory() as session:
             scope_session(session, ALL_TENANTS)
@@ -58,11 +60,40 @@ class StoreWorld:
             )
             session.commit()
             org_id = str(org.id)
+        factory = self.hub.app.state.session_factory
+        with factory() as session:
+            listings.register_vendor(scope_session(session, org.id), org.id, slug)
+            session.commit()
+        with factory() as session:
+            scope_session(session, ALL_TENANTS)
+            listings.approve_vendor(session, org.id, by=None, now=utcnow())
+            session.commit()
         pair = generate_key_files(self.folder / "vendors" / f"{slug}.key")
         self.repo.approve_vendor(
             slug, org_id, [load_public_key(pair.public_path)], self.targets_signer()
         )
         return Vendor(slug, org_id, pair.private_path, secret)
+
+    def entitle(self, app_id: str) -> None:
+        """The edge's organisation requests the app's trial (approved at once by its offer)."""
+        from sqlalchemy import select
+
+        from medcoop.hub.db.base import utcnow
+        from medcoop.hub.db.models import Organisation
+        from medcoop.hub.db.store_models import StoreListing
+        from medcoop.hub.db.tenancy import ALL_TENANTS, scope_session
+        from medcoop.hub.services.store.commerce import ListingTerms, request_trial
+        from medcoop.hub.services.store.journal import Actor
+
+        with self.hub.app.state.session_factory() as session:
+            scope_session(session, ALL_TENANTS)
+            org_id = session.scalar(
+                select(Organisation.id).where(Organisation.name == "Test Health")
+            )
+            listing = session.scalar(select(StoreListing).where(StoreListing.listing_key == app_id))
+            assert listing is not None and org_id is not None
+            request_trial(session, ListingTerms.of(listing), Actor(org_id), now=utcnow())
+            session.commit()
 
     def targets_signer(self):  # type: ignore[no-untyped-def]
         return load_signer(self.offline / "targets.key")

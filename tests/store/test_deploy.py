@@ -5,8 +5,10 @@ from __future__ import annotations
 import subprocess
 
 import httpx
+import pytest
 
 from medcoop.edge.apps import (
+    AppNotEntitledError,
     apps_dir,
     check_updates,
     install_app,
@@ -36,6 +38,10 @@ def test_publish_install_upgrade_uninstall(world: StoreWorld) -> None:
     answer = world.publish(acme, "acme.dose", "1.0.0")
     assert answer["releases"][0]["wheel_target"] == "vendors/acme/acme_dose-1.0.0-py3-none-any.whl"
 
+    with pytest.raises(AppNotEntitledError, match="no entitlement"):
+        install_app(world.edge, "acme.dose")
+    assert installed_apps(world.edge) == []
+    world.entitle("acme.dose")  # the hospital's trial, approved at once by the offer
     app = install_app(world.edge, "acme.dose")
     assert (app.version, app.vendor, app.entry_point) == ("1.0.0", "acme", "acme_dose:run")
     ran = subprocess.run(

@@ -46,7 +46,9 @@ def test_paths_named_by_the_issue() -> None:
         return seen
 
     assert walk("trial", ("approve", "system"), ("expire", "system")) == [
-        "requested", "approved", "expired",
+        "requested",
+        "approved",
+        "expired",
     ]
     assert walk("trial", ("approve", "vendor"), ("convert", "customer"))[-1] == "converted"
     assert walk("quote", ("quote", "vendor"), ("accept", "customer"))[-1] == "accepted"

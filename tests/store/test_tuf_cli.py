@@ -57,6 +57,7 @@ def test_vendor_publishes_and_edge_installs_from_the_command_line(world: StoreWo
     done = runner.invoke(cli, [*args, "--key", str(acme.key), "--token", acme.token])
     assert done.exit_code == 0, done.output
     assert "published acme.dose 1.0.0" in done.output
+    world.entitle("acme.dose")
     config = ["--config", str(world.edge_config)]
     installed = runner.invoke(cli, ["edge", "apps", "install", "acme.dose", *config])
     assert installed.exit_code == 0, installed.output

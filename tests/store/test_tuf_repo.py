@@ -71,6 +71,17 @@ def test_wrong_key_wrong_org_and_bad_files_are_all_listed(
     assert any("not in the metadata" in r for r in _reasons(repo, metadata, extra))
 
 
+def test_a_target_outside_the_delegation_is_refused(repo: TufRepository, tmp_path: Path) -> None:
+    wheel, manifest = build_app(tmp_path / "build", "acme.dose", "1.0.0", "acme")
+    plan = dataclasses.replace(
+        plan_publish(wheel, manifest),
+        wheel_target="vendors/other/acme_dose-1.0.0-py3-none-any.whl",
+    )
+    metadata = build_vendor_metadata(None, plan, load_signer(tmp_path / "acme.key"))
+    files = {plan.wheel_target: plan.wheel, plan.manifest_target: plan.manifest}
+    assert any("outside this vendor's delegation" in r for r in _reasons(repo, metadata, files))
+
+
 def test_an_invalid_manifest_is_refused_with_every_problem(
     repo: TufRepository, tmp_path: Path
 ) -> None:

@@ -103,6 +103,12 @@ def serve(
         "--background/--no-background",
         help="Run the background jobs in the web workers (off when `medcoop hub worker` runs).",
     ),
+    ledger_witness: list[str] = typer.Option(
+        [], "--ledger-witness", help="A witness's verifier key (repeat for each witness)."
+    ),
+    ledger_key: str | None = typer.Option(
+        None, "--ledger-key", help="The log's signing key file (default: under $MEDCOOP_HOME)."
+    ),
 ) -> None:
     """Serve the hub's HTTP API (uvicorn), migrating the database once first."""
     import uvicorn
@@ -110,7 +116,7 @@ def serve(
     from medcoop.hub.db import migrate as migrations
     from medcoop.hub.db.engine import make_engine
 
-    settings = _settings(db)
+    settings = _settings(db, ledger_witnesses=tuple(ledger_witness), ledger_key_path=ledger_key)
     engine = make_engine(settings)
     migrations.upgrade(engine)
     engine.dispose()

@@ -113,7 +113,13 @@ async def publish(
     }
     signed = await _read(metadata, MAX_METADATA_BYTES)
     result = await run_in_threadpool(
-        store_tuf.publish_release, request.app.state.settings, principal, vendor, signed, files
+        store_tuf.publish_release,
+        request.app.state.settings,
+        request.app.state.session_factory,
+        principal,
+        vendor,
+        signed,
+        files,
     )
     return PublishOut(
         role=result.role,

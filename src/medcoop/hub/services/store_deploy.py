@@ -9,18 +9,17 @@ and shown to the organisation's administrators on the Installs page.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from medcoop.hub.db.models import Site
 from medcoop.hub.db.store_deploy_models import InstallEvent
+from medcoop.hub.services.store.metering import entitlement_allows_run
 
 __all__ = [
     "ACTIONS",
@@ -57,33 +56,13 @@ class SiteInstall:
     detail: str | None = None
 
 
-def _entitlement_check() -> Any:
-    """The catalogue's entitlement check, when the commerce module is installed."""
-    for name in ("medcoop.hub.services.store", "medcoop.store.entitlements"):
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name is None or not name.startswith(exc.name):
-                raise
-            continue
-        check = getattr(module, "entitlement_allows_run", None)
-        if check is not None:
-            return check
-    return None
-
-
 def authorize_install(
     session: Session, org_id: uuid.UUID, site_id: uuid.UUID, app_id: str
 ) -> InstallDecision:
-    """Ask the store's entitlements whether ``site_id`` may install and run ``app_id``."""
-    check = _entitlement_check()
-    if check is None:
-        # the commerce part has not landed in this build: deployment is not gated yet
-        return InstallDecision(True, "no entitlement service in this build")
-    result = check(session, org_id=org_id, site_id=site_id, app_id=app_id)
-    allowed = bool(getattr(result, "allowed", result))
-    reason = getattr(result, "reason", None)
-    return InstallDecision(allowed, None if allowed else str(reason or "no entitlement"))
+    """Whether ``site_id`` may install and run ``app_id`` now: the store's entitlement
+    check (active, unexpired, under its study cap), on the hospital's own session."""
+    decision = entitlement_allows_run(session, org_id=org_id, listing_key=app_id, site_id=site_id)
+    return InstallDecision(decision.allowed, None if decision.allowed else decision.reason)
 
 
 def record_install_event(

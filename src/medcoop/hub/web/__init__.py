@@ -26,7 +26,9 @@ PAGE_MODULES: tuple[str, ...] = (
     "medcoop.hub.web.alerts",
     "medcoop.hub.web.analytics",
     "medcoop.hub.web.admin",
+    "medcoop.hub.web.apps",
     "medcoop.hub.web.store_installs",
+    "medcoop.hub.web.ledger",
 )
 
 router = APIRouter(include_in_schema=False)

@@ -40,6 +40,7 @@ STATIC_FILES: dict[str, Path] = {
     "print.css": _STATIC / "print.css",
     "app.js": _STATIC / "app.js",
     "charts.js": _STATIC / "charts.js",
+    "ledger.js": _STATIC / "ledger.js",
     "plotly.min.js": Path(plotly.__file__).parent / "package_data" / "plotly.min.js",
 }
 _TITLES = {400: "Bad input", 403: "Not allowed", 404: "Not found", 409: "Conflict"}
@@ -73,8 +74,10 @@ NAV: tuple[tuple[str, str, Permission], ...] = (
     ("/utilization", "Utilization", _STUDIES),
     ("/benchmarks", "Peer benchmarks", _STUDIES),
     ("/protocols", "Protocols", _STUDIES),
+    ("/apps", "Apps", _STUDIES),
     ("/admin", "Administration", Permission.READ_DIRECTORY),
     ("/installs", "Installs", Permission.READ_DIRECTORY),
+    ("/ledger", "Ledger", _STUDIES),
 )
 ENV.globals["nav"] = NAV
 
