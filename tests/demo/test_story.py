@@ -173,3 +173,15 @@ def test_demo_check_verifies_the_story(demo: tuple[DemoOptions, DemoResult, str]
     # and it fails when a promise is broken
     broken = DemoResult(result.hub_url, result.provisioned, result.edges, alerts=[])
     assert not check._alerts(broken).ok
+
+
+def test_a_vendor_publishes_and_the_group_edge_installs_it(
+    demo: tuple[DemoOptions, DemoResult, str],
+) -> None:
+    from medcoop.demo import deploy_part
+
+    _options, result, story = demo
+    assert "signed and published lumen.image-count 1.0.0" in story
+    name, ok, detail = deploy_part.check(result.deploy)
+    assert ok, detail
+    assert "matches the vendor-signed target" in detail

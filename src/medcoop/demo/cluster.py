@@ -155,6 +155,7 @@ class DemoHub:
         self._log = self.log_path.open("ab")
         command = [sys.executable, "-m", "medcoop", "hub", "serve", "--db", self.db_url]
         command += ["--port", str(self.port), "--log-level", "warning"]
+        command += ["--store-tuf-dir", str(self.folder / "tuf")]  # the store's signed packages
         # its own session: Ctrl-C at the terminal must not stop the hub before the edges
         # have flushed their outboxes to it; stop() ends it last
         self._process = subprocess.Popen(

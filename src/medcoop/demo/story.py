@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
+from medcoop.demo import deploy_part
 from medcoop.demo.cluster import DemoEdge, DemoHub, Provisioned, SitePlan, free_port
 from medcoop.demo.logins import DemoLogin, create_logins
 from medcoop.demo.scanners import Delivery, backload_study, send_study
@@ -94,6 +95,8 @@ class DemoResult:
     webhook_posts: int = 0
     #: One person per role in the group and in one peer organisation (the dashboard's).
     logins: list[DemoLogin] = field(default_factory=list)
+    #: The store app a vendor published and the group's edge installed (deploy_part).
+    deploy: Any = None
 
 
 def _webhook_receiver() -> tuple[ThreadingHTTPServer, list[bytes]]:
@@ -132,6 +135,7 @@ def run_demo(options: DemoOptions, console: Console) -> DemoResult:
     try:
         console.rule("[bold]1. The operator provisions the hub")
         provisioned = hub.provision(list(DEMO_SITES), user_org=GROUP, email=PHYSICIST)
+        deploy_part.prepare(hub)  # the store's TUF repository, before edges enroll
         logins = create_logins(hub.db_url, (GROUP, DEMO_SITES[2].org))
         hub.start()
         console.print(f"hub on {hub.url} (SQLite at {hub.folder / 'hub.db'})")
@@ -160,6 +164,7 @@ def run_demo(options: DemoOptions, console: Console) -> DemoResult:
         _report_arrivals(client, provisioned, edges, result, console)
         console.rule("[bold]6. What a medical physicist sees")
         _report_analytics(client, provisioned, options, result, console)
+        result.deploy = deploy_part.run(hub, edges, GROUP, console)  # store app to an edge
         result.webhook_posts = len(webhook_posts)
         _print_next_steps(hub, provisioned, edges, options, console)
         _print_dashboard(hub, logins, console)

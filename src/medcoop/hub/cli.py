@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
@@ -103,6 +104,9 @@ def serve(
         "--background/--no-background",
         help="Run the background jobs in the web workers (off when `medcoop hub worker` runs).",
     ),
+    store_tuf_dir: Path | None = typer.Option(
+        None, "--store-tuf-dir", help="The store's TUF repository (default $MEDCOOP_HOME/hub/tuf)."
+    ),
 ) -> None:
     """Serve the hub's HTTP API (uvicorn), migrating the database once first."""
     import uvicorn
@@ -110,7 +114,7 @@ def serve(
     from medcoop.hub.db import migrate as migrations
     from medcoop.hub.db.engine import make_engine
 
-    settings = _settings(db)
+    settings = _settings(db, store_tuf_dir=str(store_tuf_dir) if store_tuf_dir else None)
     engine = make_engine(settings)
     migrations.upgrade(engine)
     engine.dispose()
