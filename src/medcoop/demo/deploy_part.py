@@ -10,21 +10,20 @@ edge installs it through TUF, and ``--check`` verifies the signature chain.
    its release locally and publishes it; the group asks for the app's trial (approved
    at once by its offer, unless the store's own demo part already did); St Elsewhere's
    edge installs it (``medcoop edge apps install``), every file verified.
-3. :func:`check`: a fresh TUF client, starting from the edge's trusted root, finds the
-   installed wheel's hash under the vendor's terminating delegation, and the installed
-   version runs its own interpreter.
+3. :func:`check` (after the hub stopped): the signature chain in the edge's TUF cache is
+   verified link by link (root → timestamp → snapshot → targets → the vendor's
+   terminating role), the installed wheel's hash is the vendor-signed one, and the
+   installed version imports in its own interpreter.
 """
 
 from __future__ import annotations
 
 import json
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 from rich.console import Console
 
 from medcoop.demo.cluster import DemoEdge, DemoHub
@@ -70,7 +69,7 @@ def prepare(hub: DemoHub) -> None:
 def _vendor_account(hub: DemoHub) -> tuple[Any, str]:
     """The vendor organisation, a publisher's token, its store registration and approval."""
     from medcoop.hub.db.base import utcnow
-    from medcoop.hub.db.engine import make_engine, make_session_factory
+    from medcoop.hub.db.engine import begin_write, make_engine, make_session_factory
     from medcoop.hub.db.models import OrgKind, Role, TokenKind
     from medcoop.hub.db.tenancy import ALL_TENANTS, scope_session
     from medcoop.hub.services import accounts
@@ -82,6 +81,7 @@ def _vendor_account(hub: DemoHub) -> tuple[Any, str]:
     try:
         with factory() as session:
             scope_session(session, ALL_TENANTS)
+            begin_write(session)  # writer from the start: the running hub shares the file
             org = accounts.create_organisation(session, VENDOR_ORG, kind=OrgKind.VENDOR)
             user = accounts.create_user(session, f"publisher@{VENDOR}.example")
             accounts.add_membership(session, org.id, user.id, Role.VENDOR_PUBLISHER)
@@ -91,10 +91,12 @@ def _vendor_account(hub: DemoHub) -> tuple[Any, str]:
             session.commit()
             org_id = org.id
         with factory() as session:
-            listings.register_vendor(scope_session(session, org_id), org_id, VENDOR, VENDOR_ORG)
+            begin_write(scope_session(session, org_id))
+            listings.register_vendor(session, org_id, VENDOR, VENDOR_ORG)
             session.commit()
         with factory() as session:
             scope_session(session, ALL_TENANTS)
+            begin_write(session)
             listings.approve_vendor(session, org_id, by=None, now=utcnow())
             session.commit()
     finally:
@@ -107,7 +109,7 @@ def _entitle_group(hub: DemoHub, org_name: str) -> str:
     from sqlalchemy import select
 
     from medcoop.hub.db.base import utcnow
-    from medcoop.hub.db.engine import make_engine, make_session_factory
+    from medcoop.hub.db.engine import begin_write, make_engine, make_session_factory
     from medcoop.hub.db.models import Organisation
     from medcoop.hub.db.store_models import StoreEntitlement, StoreListing
     from medcoop.hub.db.tenancy import ALL_TENANTS, scope_session
@@ -119,6 +121,7 @@ def _entitle_group(hub: DemoHub, org_name: str) -> str:
     try:
         with make_session_factory(engine)() as session:
             scope_session(session, ALL_TENANTS)
+            begin_write(session)
             org_id = session.scalar(select(Organisation.id).where(Organisation.name == org_name))
             held = session.scalar(
                 select(StoreEntitlement.id).where(
@@ -195,35 +198,36 @@ def run(hub: DemoHub, edges: dict[str, DemoEdge], group: str, console: Console) 
     )
 
 
-def _fresh_lookup(result: DeployResult) -> tuple[str | None, bool]:
-    """Hash of the wheel target per a fresh client from the edge's trusted root; and
-    whether the vendor's delegation is terminating."""
-    from tuf.ngclient import Updater
+def _verified_chain(result: DeployResult) -> tuple[str | None, bool]:
+    """Verify, from the edge's own TUF cache and with the hub stopped, root → timestamp →
+    snapshot → targets → the vendor's role; return the wheel's signed sha256 and whether
+    the vendor's delegation is terminating. Raises on any broken link."""
+    from tuf.api.metadata import Metadata
 
     from medcoop.edge.apps import apps_dir
-    from medcoop.edge.apps.fetcher import HttpxFetcher
 
-    settings = result.edge.settings
-    trusted = apps_dir(settings) / "tuf" / "metadata" / "root.json"
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        httpx.Client(
-            headers={"Authorization": f"Bearer {settings.hub.site_token}"}, timeout=30
-        ) as client,
-    ):
-        base = str(settings.hub.url).rstrip("/")
-        updater = Updater(
-            metadata_dir=tmp,
-            metadata_base_url=f"{base}/store/tuf/metadata/",
-            target_base_url=f"{base}/store/tuf/targets/",
-            fetcher=HttpxFetcher(client),
-            bootstrap=trusted.read_bytes(),
-        )
-        updater.refresh()
-        info = updater.get_targetinfo(result.wheel_target)
-        top = json.loads(Path(tmp, "targets.json").read_text())
-    role = top["signed"]["delegations"]["roles"]
-    terminating = any(r["name"] == f"vendor-{VENDOR}" and r["terminating"] for r in role)
+    cache = apps_dir(result.edge.settings) / "tuf" / "metadata"
+
+    def load(name: str) -> Metadata[Any]:
+        return Metadata.from_bytes((cache / f"{name}.json").read_bytes())
+
+    root, timestamp, snapshot, targets = (
+        load(n) for n in ("root", "timestamp", "snapshot", "targets")
+    )
+    root.verify_delegate("root", root)
+    for role, md in (("timestamp", timestamp), ("snapshot", snapshot), ("targets", targets)):
+        root.verify_delegate(role, md)
+    role = f"vendor-{VENDOR}"
+    vendor = load(role)
+    targets.verify_delegate(role, vendor)
+    if snapshot.signed.version != timestamp.signed.snapshot_meta.version:
+        raise ValueError("the snapshot is not the one the timestamp names")
+    for name, md in (("targets", targets), (role, vendor)):
+        if snapshot.signed.meta[f"{name}.json"].version != md.signed.version:
+            raise ValueError(f"{name} is not the version the snapshot names")
+    delegated = targets.signed.get_delegated_role(role)
+    info = vendor.signed.targets.get(result.wheel_target)
+    terminating = bool(delegated.terminating) and delegated.is_delegated_path(result.wheel_target)
     return (info.hashes.get("sha256") if info else None), terminating
 
 
@@ -235,9 +239,9 @@ def check(result: DeployResult | None) -> tuple[str, bool, str]:
     from medcoop.edge.apps import installed_apps
 
     try:
-        sha256, terminating = _fresh_lookup(result)
-    except Exception as exc:  # any TUF failure is the finding
-        return name, False, f"fresh TUF client failed: {type(exc).__name__}: {exc}"
+        sha256, terminating = _verified_chain(result)
+    except Exception as exc:  # any broken link is the finding
+        return name, False, f"signature chain broken: {type(exc).__name__}: {exc}"
     installed = {a.app_id: a for a in installed_apps(result.edge.settings)}
     app = installed.get(result.app_id)
     ran = subprocess.run(

@@ -156,9 +156,7 @@ def worker(
     from medcoop.hub.db.engine import make_engine, make_session_factory
     from medcoop.hub.worker import Worker, hub_jobs
 
-    settings = _settings(
-        db, notifier_enabled=notifier, compaction_interval_s=compaction_interval_s
-    )
+    settings = _settings(db, notifier_enabled=notifier, compaction_interval_s=compaction_interval_s)
     engine = make_engine(settings)
     migrations.upgrade(engine)
     runner = Worker(hub_jobs(settings, make_session_factory(engine)))

@@ -35,4 +35,3 @@ class SchemaResponse(JSONResponse):
 def manifest_schema() -> SchemaResponse:
     """Return the JSON Schema every app manifest is validated against at publish."""
     return SchemaResponse(_SCHEMA)
-
