@@ -141,6 +141,8 @@ def test_hostile_apps_are_stopped_and_recorded_while_the_edge_receives(
         assert secret.hex()[:32] not in outcome.detail
         assert "corrupt" not in outcome.detail  # the app's own words stay in its log
         assert len(statuses) > before or attack in ("invalid", "crash", "socket", "read")
+    refused = runner.run(app, paths, tmp_path / "run-params", parameters={"attack": 1})
+    assert refused.reason is FailureReason.INVALID_PARAMETERS  # checked before any process
     assert not (tmp_path / "escaped.txt").exists()
     if mode is SandboxMode.BUBBLEWRAP:
         assert "the model file is corrupt" in (tmp_path / "run-crash" / "app.log").read_text()

@@ -126,6 +126,15 @@ def test_the_story_tells_where_to_go_next(demo: tuple[DemoOptions, DemoResult, s
     assert "DRL comparison, St Elsewhere" in output
 
 
+def test_the_ledger_part_keeps_its_promises(demo: tuple[DemoOptions, DemoResult, str]) -> None:
+    from medcoop.demo import ledger_part
+
+    options, _, out = demo
+    found = [check() for check in ledger_part.checks(options)]
+    assert all(r.ok for r in found), [(r.name, r.detail) for r in found]
+    assert "witness st-elsewhere.example/witness checked the log and co-signed" in out
+
+
 def test_demo_is_a_command() -> None:
     outcome = CliRunner().invoke(app, ["demo", "--help"])
     assert outcome.exit_code == 0
@@ -185,3 +194,15 @@ def test_a_vendor_publishes_and_the_group_edge_installs_it(
     name, ok, detail = deploy_part.check(result.deploy)
     assert ok, detail
     assert "matches the vendor-signed target" in detail
+
+
+def test_an_app_at_an_edge_returns_its_sr_to_the_pacs(
+    demo: tuple[DemoOptions, DemoResult, str],
+) -> None:
+    from medcoop.demo.apps_part import check_apps_part
+
+    options, _, story = demo
+    _, ok, detail = check_apps_part(options.home)
+    assert ok, detail
+    assert "7. An app at the hospital" in story
+    assert "runs succeeded" in story

@@ -19,14 +19,16 @@ def _publish_fixture_catalogue(app: FastAPI) -> None:
         # "pneumothorax" in the title of one, only in the description of another
         listings.publish_app(
             s,
-            app_manifest("acme", "ptx", title="Pneumothorax finder",
-                         summary="Chest X-ray triage"),
+            app_manifest("acme", "ptx", title="Pneumothorax finder", summary="Chest X-ray triage"),
             now=NOW,
         )
         listings.publish_app(
             s,
             app_manifest(
-                "acme", "chest-suite", title="Chest suite", summary="Many chest findings",
+                "acme",
+                "chest-suite",
+                title="Chest suite",
+                summary="Many chest findings",
                 description="Nodules, effusion and pneumothorax on radiographs.",
             ),
             now=NOW,
@@ -35,21 +37,31 @@ def _publish_fixture_catalogue(app: FastAPI) -> None:
         listings.publish_app(
             s,
             app_manifest(
-                "beta", "ct-dose", title="CT dose watch", summary="Dose trends for CT",
+                "beta",
+                "ct-dose",
+                title="CT dose watch",
+                summary="Dose trends for CT",
                 category="dose_analytics",
                 regulatory={"research_use_only": True},
                 clinical_scope={"modalities": ["CT"], "body_parts": ["HEAD", "CHEST"]},
-                offers={"subscriptions": [{"name": "year", "period": "year",
-                                           "price": {"amount": "900"}}]},
+                offers={
+                    "subscriptions": [
+                        {"name": "year", "period": "year", "price": {"amount": "900"}}
+                    ]
+                },
             ),
             now=NOW,
         )
         listings.publish_service(
             s,
-            {"id": "beta.validation", "vendor": "beta", "title": "Validation study",
-             "summary": "Validate an AI model on your own chest radiographs",
-             "category": "validation_study",
-             "clinical_scope": {"modalities": ["DX"]}},
+            {
+                "id": "beta.validation",
+                "vendor": "beta",
+                "title": "Validation study",
+                "summary": "Validate an AI model on your own chest radiographs",
+                "category": "validation_study",
+                "clinical_scope": {"modalities": ["DX"]},
+            },
             now=NOW,
         )
 
@@ -80,8 +92,12 @@ def test_ranking_and_facets(app: FastAPI) -> None:
         ct_facets = dict((f, dict(v)) for f, v in ct.facets.items())
         assert ct_facets["modality"] == {"DX": 3, "CR": 2, "CT": 1}
         assert ct_facets["vendor"] == {"Beta Health": 1}
-        both = search(s, CatalogueQuery(text="chest", filters={"vendor": ["Acme Imaging"],
-                                                               "has_trial": ["yes"]}))
+        both = search(
+            s,
+            CatalogueQuery(
+                text="chest", filters={"vendor": ["Acme Imaging"], "has_trial": ["yes"]}
+            ),
+        )
         assert both.total == 2
         with pytest.raises(ValueError, match="unknown facets"):
             search(s, CatalogueQuery(filters={"colour": ["red"]}))
@@ -109,12 +125,12 @@ def test_publish_rules(app: FastAPI) -> None:
             listings.publish_app(s, app_manifest("beta", "x"), now=NOW)
         assert [p.location for p in refused.value.problems] == ["vendor"]
         with pytest.raises(ManifestRefusedError) as refused:
-            listings.publish_app(s, app_manifest("acme", "x", version="x", deployment=[]),
-                                 now=NOW)
+            listings.publish_app(s, app_manifest("acme", "x", version="x", deployment=[]), now=NOW)
         assert len(refused.value.problems) == 2
         listings.publish_app(s, app_manifest("acme", "x", version="1.0.0"), now=NOW)
-        listings.publish_app(s, app_manifest("acme", "x", version="1.1.0",
-                                             changelog="Faster."), now=NOW)
+        listings.publish_app(
+            s, app_manifest("acme", "x", version="1.1.0", changelog="Faster."), now=NOW
+        )
         with pytest.raises(ConflictError, match="not newer"):
             listings.publish_app(s, app_manifest("acme", "x", version="1.0.5"), now=NOW)
     with catalogue(app) as s:

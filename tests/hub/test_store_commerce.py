@@ -54,8 +54,9 @@ def _world(hub: FastAPI, approval: str = "automatic") -> World:
                     "trial": {"days": 14, "study_cap": 3, "approval": approval},
                     "per_study": {"amount": "2.00"},
                     "quote_on_request": True,
-                    "subscriptions": [{"name": "yearly", "period": "year",
-                                       "price": {"amount": "5000"}}],
+                    "subscriptions": [
+                        {"name": "yearly", "period": "year", "price": {"amount": "5000"}}
+                    ],
                 },
             ),
             now=NOW,
@@ -80,22 +81,26 @@ def test_trial_auto_approved_stops_at_its_cap(hub: FastAPI) -> None:
             s, org_id=hospital.org_id, listing_key=terms.key, now=NOW
         )
         assert allowed.allowed and allowed.kind == "trial" and allowed.studies_left == 3
-        metering.record_usage(s, org_id=hospital.org_id, listing_key=terms.key,
-                              run_key="r1", studies=2, now=NOW)
+        metering.record_usage(
+            s, org_id=hospital.org_id, listing_key=terms.key, run_key="r1", studies=2, now=NOW
+        )
         # the same run twice is metered once
-        again = metering.record_usage(s, org_id=hospital.org_id, listing_key=terms.key,
-                                      run_key="r1", studies=2, now=NOW)
+        again = metering.record_usage(
+            s, org_id=hospital.org_id, listing_key=terms.key, run_key="r1", studies=2, now=NOW
+        )
         assert again.replayed
-        metering.record_usage(s, org_id=hospital.org_id, listing_key=terms.key,
-                              run_key="r2", studies=1, now=NOW)
+        metering.record_usage(
+            s, org_id=hospital.org_id, listing_key=terms.key, run_key="r2", studies=1, now=NOW
+        )
         decision = metering.entitlement_allows_run(
             s, org_id=hospital.org_id, listing_key=terms.key, now=NOW
         )
         assert not decision.allowed
         assert "expired" in decision.reason
         with pytest.raises(RunRefusedError):
-            metering.record_usage(s, org_id=hospital.org_id, listing_key=terms.key,
-                                  run_key="r3", now=NOW)
+            metering.record_usage(
+                s, org_id=hospital.org_id, listing_key=terms.key, run_key="r3", now=NOW
+            )
     with tenant_session(hub, hospital.org_id) as s:
         trial = s.scalar(select(StoreTrial).where(StoreTrial.id == trial_id))
         assert trial is not None and trial.state == "expired"
@@ -152,26 +157,50 @@ def test_quote_becomes_an_order_with_an_entitlement_per_site(hub: FastAPI) -> No
     site_b = uuid.uuid4()
     with tenant_session(hub, hospital.org_id) as s:
         quote = commerce.request_quote(
-            s, terms, _actor(hospital), studies_per_year=20000,
-            site_ids=[hospital.site_id, site_b], questions="PACS integration?", now=NOW,
+            s,
+            terms,
+            _actor(hospital),
+            studies_per_year=20000,
+            site_ids=[hospital.site_id, site_b],
+            questions="PACS integration?",
+            now=NOW,
         )
         quote_id = quote.id
         with pytest.raises(PermissionDeniedError):
-            commerce.answer_quote(s, quote_id, _actor(hospital), price=Decimal(1),
-                                  currency="EUR", terms="", valid_until=NOW + timedelta(1),
-                                  now=NOW)
+            commerce.answer_quote(
+                s,
+                quote_id,
+                _actor(hospital),
+                price=Decimal(1),
+                currency="EUR",
+                terms="",
+                valid_until=NOW + timedelta(1),
+                now=NOW,
+            )
     with tenant_session(hub, vendor.org_id) as s:
-        commerce.answer_quote(s, quote_id, _actor(vendor), price=Decimal("18000.00"),
-                              currency="EUR", terms="Annual, 2 sites",
-                              valid_until=NOW + timedelta(days=30), now=NOW)
+        commerce.answer_quote(
+            s,
+            quote_id,
+            _actor(vendor),
+            price=Decimal("18000.00"),
+            currency="EUR",
+            terms="Annual, 2 sites",
+            valid_until=NOW + timedelta(days=30),
+            now=NOW,
+        )
     with tenant_session(hub, hospital.org_id) as s:
-        order = commerce.accept_quote(s, quote_id, _actor(hospital), listing_key=terms.key,
-                                      now=NOW + timedelta(days=1))
+        order = commerce.accept_quote(
+            s, quote_id, _actor(hospital), listing_key=terms.key, now=NOW + timedelta(days=1)
+        )
         assert order.pricing == "quote" and order.price_amount == "18000.00"
         order_id = order.id
     with tenant_session(hub, hospital.org_id) as s:
-        sites = {e.site_id for e in s.scalars(
-            select(StoreEntitlement).where(StoreEntitlement.order_id == order_id))}
+        sites = {
+            e.site_id
+            for e in s.scalars(
+                select(StoreEntitlement).where(StoreEntitlement.order_id == order_id)
+            )
+        }
         assert sites == {hospital.site_id, site_b}
         assert metering.entitlement_allows_run(
             s, org_id=hospital.org_id, listing_key=terms.key, site_id=site_b, now=NOW
@@ -190,11 +219,20 @@ def test_an_unanswered_quote_expires(hub: FastAPI) -> None:
     with tenant_session(hub, hospital.org_id) as s:
         quote_id = commerce.request_quote(s, terms, _actor(hospital), now=NOW).id
     with tenant_session(hub, vendor.org_id) as s:
-        commerce.answer_quote(s, quote_id, _actor(vendor), price=Decimal(10), currency="EUR",
-                              terms="", valid_until=NOW + timedelta(days=7), now=NOW)
+        commerce.answer_quote(
+            s,
+            quote_id,
+            _actor(vendor),
+            price=Decimal(10),
+            currency="EUR",
+            terms="",
+            valid_until=NOW + timedelta(days=7),
+            now=NOW,
+        )
     with tenant_session(hub, hospital.org_id) as s, pytest.raises(TransitionError):
-        commerce.accept_quote(s, quote_id, _actor(hospital), listing_key=terms.key,
-                              now=NOW + timedelta(days=8))
+        commerce.accept_quote(
+            s, quote_id, _actor(hospital), listing_key=terms.key, now=NOW + timedelta(days=8)
+        )
     with tenant_session(hub, hospital.org_id) as s:
         assert [e.to_state for e in events_of(s, quote_id)] == ["requested", "quoted", "expired"]
 
@@ -203,11 +241,13 @@ def test_an_order_converts_the_trial(hub: FastAPI) -> None:
     _vendor, hospital, terms = _world(hub)
     with tenant_session(hub, hospital.org_id) as s:
         trial_id = commerce.request_trial(s, terms, _actor(hospital), now=NOW).id
-        commerce.place_order(s, terms, _actor(hospital), pricing="subscription", plan="yearly",
-                             now=NOW)
+        commerce.place_order(
+            s, terms, _actor(hospital), pricing="subscription", plan="yearly", now=NOW
+        )
         with pytest.raises(ConflictError, match="no subscription plan"):
-            commerce.place_order(s, terms, _actor(hospital), pricing="subscription",
-                                 plan="monthly", now=NOW)
+            commerce.place_order(
+                s, terms, _actor(hospital), pricing="subscription", plan="monthly", now=NOW
+            )
         with pytest.raises(ConflictError, match="not offered free"):
             commerce.place_order(s, terms, _actor(hospital), pricing="free", now=NOW)
     with tenant_session(hub, hospital.org_id) as s:
@@ -229,8 +269,14 @@ def test_service_path(hub: FastAPI) -> None:
     with tenant_session(hub, vendor.org_id) as s:
         slug = listings.approved_vendor(s).slug
         listings.publish_service(
-            s, {"id": f"{slug}.testbed", "vendor": slug, "title": "Clinical test bed",
-                "summary": "Try your product in a hospital", "category": "test_bed"},
+            s,
+            {
+                "id": f"{slug}.testbed",
+                "vendor": slug,
+                "title": "Clinical test bed",
+                "summary": "Try your product in a hospital",
+                "category": "test_bed",
+            },
             now=NOW,
         )
     with catalogue(hub, hospital.org_id) as s:
@@ -238,12 +284,12 @@ def test_service_path(hub: FastAPI) -> None:
     with tenant_session(hub, hospital.org_id) as s:
         with pytest.raises(ConflictError, match="service path"):
             commerce.request_trial(s, service, _actor(hospital), now=NOW)
-        request_id = commerce.request_service(s, service, _actor(hospital), message="Hello",
-                                              now=NOW).id
+        request_id = commerce.request_service(
+            s, service, _actor(hospital), message="Hello", now=NOW
+        ).id
     steps = [
         (vendor, "schedule_call", {"scoping_call_at": NOW + timedelta(days=3)}),
-        (vendor, "propose", {"proposal": "Six weeks", "price": Decimal("9000"),
-                             "currency": "EUR"}),
+        (vendor, "propose", {"proposal": "Six weeks", "price": Decimal("9000"), "currency": "EUR"}),
         (hospital, "agree", {"agreement_ref": "AGR-1"}),
         (vendor, "deliver", {}),
         (hospital, "complete", {}),
@@ -253,7 +299,12 @@ def test_service_path(hub: FastAPI) -> None:
             commerce.advance_service(s, request_id, action, _actor(who), now=NOW, **extra)
     with tenant_session(hub, hospital.org_id) as s:
         assert [e.to_state for e in events_of(s, request_id)] == [
-            "inquiry", "scoping_call", "proposal", "agreement", "delivery", "completed",
+            "inquiry",
+            "scoping_call",
+            "proposal",
+            "agreement",
+            "delivery",
+            "completed",
         ]
         with pytest.raises(TransitionError):
             commerce.advance_service(s, request_id, "decline", _actor(hospital), now=NOW)
@@ -266,13 +317,20 @@ def test_usage_export_and_reviews(hub: FastAPI) -> None:
             commerce.add_review(s, terms, _actor(hospital), rating=5, text="", now=NOW)
         commerce.place_order(s, terms, _actor(hospital), pricing="per_study", now=NOW)
         for i in range(3):
-            metering.record_usage(s, org_id=hospital.org_id, listing_key=terms.key,
-                                  run_key=f"run-{i}", site_id=hospital.site_id, studies=2,
-                                  now=NOW + timedelta(days=i * 20))
+            metering.record_usage(
+                s,
+                org_id=hospital.org_id,
+                listing_key=terms.key,
+                run_key=f"run-{i}",
+                site_id=hospital.site_id,
+                studies=2,
+                now=NOW + timedelta(days=i * 20),
+            )
         commerce.add_review(s, terms, _actor(hospital), rating=4, text="Useful", now=NOW)
     with tenant_session(hub, vendor.org_id) as s:
-        rows = metering.usage_rows(s, side="vendor", org_id=vendor.org_id,
-                                   start=NOW, end=NOW + timedelta(days=30))
+        rows = metering.usage_rows(
+            s, side="vendor", org_id=vendor.org_id, start=NOW, end=NOW + timedelta(days=30)
+        )
         text = metering.usage_csv(rows, start=NOW, end=NOW + timedelta(days=30))
     parsed = list(csv.DictReader(io.StringIO(text)))
     assert [(r["app"], r["studies"], r["runs"]) for r in parsed] == [(terms.key, "4", "2")]

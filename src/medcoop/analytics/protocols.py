@@ -13,7 +13,7 @@ handful of patients. Others compare a published protocol side by side with their
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
@@ -22,6 +22,7 @@ import numpy as np
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from medcoop.analytics.drl import counts_for_ctdivol
+from medcoop.analytics.sketches import DoseSketch
 from medcoop.records import StudyRecord
 from medcoop.vocabulary import study_dap_gycm2, study_metric
 
@@ -33,8 +34,11 @@ __all__ = [
     "PublishedProtocol",
     "compare",
     "export_json",
+    "protocol_of",
+    "protocol_values",
     "publish",
     "summarise_protocols",
+    "summary_from_sketches",
 ]
 
 #: Technique and dose fields, in the order sheets and comparisons show them, with units.
@@ -102,17 +106,53 @@ def _distribution(values: Sequence[float]) -> Distribution | None:
     return Distribution(n=len(values), p25=p25, median=p50, p75=p75)
 
 
-def _protocol_of(record: StudyRecord) -> str | None:
-    return record.usage.performed_protocol or next(
-        (e.protocol for e in record.events if e.protocol), None
-    )
+def protocol_of(record: StudyRecord) -> str | None:
+    """A study's protocol: its MPPS protocol, else the first named event's (by event UID)."""
+    if record.usage.performed_protocol:
+        return record.usage.performed_protocol
+    named = sorted((e.event_uid, e.protocol) for e in record.events if e.protocol)
+    return named[0][1] if named else None
+
+
+#: Quantities a study contributes that are counts (one value of 1 each), not values.
+STUDIES, ACQUISITIONS, REGION, MODALITY = "studies", "acquisitions", "region:", "modality:"
+
+
+def protocol_values(record: StudyRecord) -> list[tuple[str, float]]:
+    """``(quantity, value)`` for everything one study adds to its protocol's summary.
+
+    One ``studies`` and one ``modality:<modality>`` count; per scan acquisition
+    (localizers left out: a localizer's technique, ~30 mA and 0.2 mGy, is not the
+    protocol's) one ``acquisitions`` count, its
+    technique and CTDIvol values and a ``region:<target region>`` count; per study its DLP
+    (CT) and DAP. The one rule for :func:`summarise_protocols` and the hub's protocol
+    summaries kept at ingest.
+    """
+    found: list[tuple[str, float]] = [(STUDIES, 1.0), (MODALITY + record.modality, 1.0)]
+    for event in record.events:
+        if not counts_for_ctdivol(event):
+            continue
+        found.append((ACQUISITIONS, 1.0))
+        for field_name in _EVENT_FIELDS:
+            value = getattr(event, field_name)
+            if value is not None:
+                found.append((field_name, float(value)))
+        if event.target_region:
+            found.append((REGION + event.target_region, 1.0))
+    dlp = study_metric(record, "dlp") if record.modality == "CT" else None
+    dap = study_dap_gycm2(record)
+    if dlp is not None:
+        found.append(("dlp_mgycm", dlp))
+    if dap is not None:
+        found.append(("dap_gycm2", dap))
+    return found
 
 
 def summarise_protocols(records: Iterable[StudyRecord]) -> dict[str, ProtocolSummary]:
-    """Return one summary per protocol name (study-level protocol, else the first event's)."""
+    """Return one summary per protocol name (exact quartiles; see :func:`protocol_of`)."""
     grouped: dict[str, list[StudyRecord]] = defaultdict(list)
     for record in records:
-        name = _protocol_of(record)
+        name = protocol_of(record)
         if name:
             grouped[name].append(record)
     return {name: _summarise(name, studies) for name, studies in sorted(grouped.items())}
@@ -120,34 +160,61 @@ def summarise_protocols(records: Iterable[StudyRecord]) -> dict[str, ProtocolSum
 
 def _summarise(name: str, studies: list[StudyRecord]) -> ProtocolSummary:
     values: dict[str, list[float]] = defaultdict(list)
-    regions: dict[str, int] = defaultdict(int)
-    acquisitions = 0
     for study in studies:
-        for event in study.events:
-            if not counts_for_ctdivol(event):
-                continue  # a localizer's technique (~30 mA, 0.2 mGy) is not the protocol's
-            acquisitions += 1
-            for field_name in _EVENT_FIELDS:
-                value = getattr(event, field_name)
-                if value is not None:
-                    values[field_name].append(float(value))
-            if event.target_region:
-                regions[event.target_region] += 1
-        dlp = study_metric(study, "dlp") if study.modality == "CT" else None
-        dap = study_dap_gycm2(study)
-        if dlp is not None:
-            values["dlp_mgycm"].append(dlp)
-        if dap is not None:
-            values["dap_gycm2"].append(dap)
-    quantities = {k: d for k, v in values.items() if (d := _distribution(v)) is not None}
+        for quantity, value in protocol_values(study):
+            values[quantity].append(value)
+    return _summary(
+        name,
+        {q: len(v) for q, v in values.items() if _is_count(q)},
+        {q: d for q, v in values.items() if not _is_count(q) and (d := _distribution(v))},
+    )
+
+
+def _is_count(quantity: str) -> bool:
+    return quantity in (STUDIES, ACQUISITIONS) or quantity.startswith((REGION, MODALITY))
+
+
+def _summary(
+    name: str, counts: dict[str, int], quantities: dict[str, Distribution]
+) -> ProtocolSummary:
+    regions = {q[len(REGION) :]: n for q, n in counts.items() if q.startswith(REGION)}
+    modalities = {q[len(MODALITY) :]: n for q, n in counts.items() if q.startswith(MODALITY)}
     return ProtocolSummary(
         name=name,
-        modality=studies[0].modality,
+        # the protocol's usual modality (a name reused on two modalities is rare)
+        modality=max(sorted(modalities), key=lambda m: modalities[m]) if modalities else "",
         body_region=max(regions, key=lambda r: regions[r]) if regions else None,
-        n_studies=len(studies),
-        n_acquisitions=acquisitions,
-        quantities=quantities,
+        n_studies=counts.get(STUDIES, 0),
+        n_acquisitions=counts.get(ACQUISITIONS, 0),
+        quantities={k: quantities[k] for k in sorted(quantities, key=_field_order)},
     )
+
+
+def _field_order(quantity: str) -> int:
+    order = [name for name, _ in FIELDS]
+    return order.index(quantity) if quantity in order else len(order)
+
+
+def summary_from_sketches(name: str, sketches: Mapping[str, DoseSketch]) -> ProtocolSummary:
+    """A protocol's summary from its quantities' sketches (the hub's protocol summaries).
+
+    Counts are exact (a sketch's count); quartiles are the sketch's, within its 1 %
+    relative accuracy of the exact ones :func:`summarise_protocols` gives, and kept
+    within the smallest and largest value seen (so a protocol run at one setting shows
+    that setting exactly).
+    """
+    counts = {q: s.count for q, s in sketches.items() if _is_count(q) and s.count}
+    quantities = {}
+    for quantity, sketch in sketches.items():
+        if _is_count(quantity) or not sketch.count:
+            continue
+        low, high = sketch.min, sketch.max
+        found = [q for q in sketch.quantiles((0.25, 0.5, 0.75)) if q is not None]
+        if len(found) == 3 and low is not None and high is not None:
+            # within the values seen: one setting (every study at 120 kV) reads exactly
+            p25, p50, p75 = (min(max(q, low), high) for q in found)
+            quantities[quantity] = Distribution(n=sketch.count, p25=p25, median=p50, p75=p75)
+    return _summary(name, counts, quantities)
 
 
 def publish(

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from medcoop.analytics.exam_types import classify_record
+from medcoop.analytics.protocols import protocol_of
 from medcoop.analytics.ssde import ssde_for_event
 from medcoop.records import EventKind, StudyRecord
 from medcoop.vocabulary import study_dap_gycm2, study_metric
@@ -58,12 +59,6 @@ ROW_COLUMNS: tuple[str, ...] = (
     "total_agd_mgy",
     "total_administered_activity_mbq",
 )
-
-
-def _protocol(record: StudyRecord) -> str | None:
-    return record.usage.performed_protocol or next(
-        (e.protocol for e in record.events if e.protocol), None
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +125,7 @@ def study_row(record: StudyRecord, *, site_id: str) -> dict[str, Any]:
         "study_at": record.study_at,
         "exam_type": exam.key if exam else None,
         "body_region": exam.body_region if exam else None,
-        "protocol": _protocol(record),
+        "protocol": protocol_of(record),
         "age_years": patient.age_years,
         "sex": str(patient.sex) if patient.sex is not None else None,
         "weight_kg": patient.weight_kg,

@@ -37,6 +37,20 @@ def new_command(
     console.print(f"try it:  medcoop app run {root} STUDY_DIR")
 
 
+@app.command("build")
+def build_command(
+    package: Path = typer.Argument(..., exists=True, file_okay=False,
+                                   help="The app's folder (with medcoop-app.json)."),
+    dist: Path = typer.Option(Path("dist"), help="Where the wheel is written."),
+) -> None:
+    """Build the app's wheel (what `medcoop store publish` takes beside the manifest)."""
+    from medcoop.apps.scaffold import build_wheel
+    from medcoop.apps.sdk import AppSpec
+
+    AppSpec.load(package / "medcoop-app.json")  # an invalid manifest fails here, listed
+    make_console().print(str(build_wheel(package, dist)))
+
+
 @app.command("run")
 def run_command(
     package: Path = typer.Argument(..., exists=True, file_okay=False,

@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"harness: unreadable job: {type(exc).__name__}", file=sys.stderr)
         return EXIT_BAD_JOB
     output = Path(job["output_dir"])
+    _die_with_parent()
     _wait_for(job.get("wait_for"))
     _set_limits(job.get("limits") or {})
     dropped = _drop_privileges() if job.get("drop_privileges", True) else False
@@ -92,6 +93,22 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc()
         return EXIT_APP_ERROR
     return 0
+
+
+def _die_with_parent() -> None:
+    """End this run if the edge that started it dies (bubblewrap does so itself; with
+    rlimits only this watch does): an orphaned run would be run again on restart."""
+    import threading
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(EXIT_APP_ERROR)
+
+    threading.Thread(target=watch, name="medcoop-parent-watch", daemon=True).start()
 
 
 def _wait_for(path: str | None) -> None:

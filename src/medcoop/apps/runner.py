@@ -81,6 +81,7 @@ class FailureReason(StrEnum):
     OUTPUT_TOO_LARGE = "output_too_large"
     INVALID_OUTPUT = "invalid_output"
     SANDBOX = "sandbox"
+    INVALID_PARAMETERS = "invalid_parameters"
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +218,10 @@ class Runner:
         """
         started = time.monotonic()
         limits = self.limits.for_app(app.spec)
+        try:
+            parameters = parameters_for(app.spec, parameters)
+        except ValueError as exc:  # the manifest's ParameterError lists every problem
+            return self._failed(FailureReason.INVALID_PARAMETERS, str(exc)[:300], started)
         workspace = Path(tempfile.mkdtemp(prefix="medcoop-app-"))
         try:
             return self._run_in(
@@ -261,7 +266,7 @@ class Runner:
         cgroup = _Cgroup.create(run_id, limits) if self.cgroups else None
         job = {
             "entry_point": spec.entry_point,
-            "parameters": parameters_for(spec, parameters),
+            "parameters": dict(parameters or {}),
             "context": context.to_json(),
             "input_dir": inside["input"],
             "output_dir": inside["output"],

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MANIFEST_FILE", "manifest_for", "new_app", "package_name"]
+__all__ = ["MANIFEST_FILE", "build_wheel", "manifest_for", "new_app", "package_name"]
 
 #: The manifest file in an app's folder.
 MANIFEST_FILE = "medcoop-app.json"
@@ -104,7 +104,7 @@ def test_the_app_reports_on_a_synthetic_study(tmp_path: Path) -> None:
 '''
 
 _PYPROJECT = '''[build-system]
-requires = ["setuptools>=77", "wheel"]
+requires = ["setuptools>=68", "wheel"]
 build-backend = "setuptools.build_meta"
 
 [project]
@@ -195,3 +195,46 @@ def new_app(name: str, parent: Path, *, vendor: str = "my-vendor") -> Path:
     (root / "src" / package / "app.py").write_text(_APP_PY.format(title=title), "utf-8")
     (root / "tests" / "test_app.py").write_text(_TEST_PY.format(package=package), "utf-8")
     return root
+
+
+def build_wheel(root: Path, dist_dir: Path) -> Path:
+    """Build the app's wheel (PEP 427, pure Python) from ``root/src``; return its path.
+
+    No build backend is needed (none is downloaded): the package's files, its manifest
+    (as ``<package>/medcoop-app.json``), and the ``medcoop.apps`` entry point the edge's
+    installer reads, zipped by the wheel spec. This is what ``medcoop store publish``
+    takes beside the manifest.
+    """
+    import base64
+    import hashlib
+    import zipfile
+
+    manifest = json.loads((root / MANIFEST_FILE).read_text(encoding="utf-8"))
+    name, version = str(manifest["id"]).split(".", 1)[1], str(manifest["version"])
+    dist = package_name(name)
+    info = f"{dist}-{version}.dist-info"
+    files: dict[str, bytes] = {}
+    source = root / "src"
+    for path in sorted(source.rglob("*.py")):
+        if "__pycache__" not in path.parts:
+            files[path.relative_to(source).as_posix()] = path.read_bytes()
+    files[f"{dist}/{MANIFEST_FILE}"] = (root / MANIFEST_FILE).read_bytes()
+    files[f"{info}/METADATA"] = (
+        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n").encode()
+    files[f"{info}/WHEEL"] = (b"Wheel-Version: 1.0\nGenerator: medcoop-app-build\n"
+                              b"Root-Is-Purelib: true\nTag: py3-none-any\n")
+    files[f"{info}/entry_points.txt"] = (
+        f"[medcoop.apps]\n{manifest['id']} = {manifest['entry_point']}\n").encode()
+
+    def digest(data: bytes) -> str:
+        raw = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+        return "sha256=" + raw.decode()
+
+    record = "".join(f"{n},{digest(d)},{len(d)}\n" for n, d in files.items())
+    files[f"{info}/RECORD"] = (record + f"{info}/RECORD,,\n").encode()
+    dist_dir.mkdir(parents=True, exist_ok=True)
+    wheel = dist_dir / f"{dist}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as archive:
+        for entry, data in files.items():
+            archive.writestr(entry, data)
+    return wheel

@@ -27,7 +27,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
+<<<<<<< HEAD
 from medcoop.demo import deploy_part
+=======
+from medcoop.demo import ledger_part
+from medcoop.demo.apps_part import run_apps_part
+>>>>>>> main
 from medcoop.demo.cluster import DemoEdge, DemoHub, Provisioned, SitePlan, free_port
 from medcoop.demo.logins import DemoLogin, create_logins
 from medcoop.demo.scanners import Delivery, backload_study, send_study
@@ -166,6 +171,8 @@ def run_demo(options: DemoOptions, console: Console) -> DemoResult:
         _report_analytics(client, provisioned, options, result, console)
         result.deploy = deploy_part.run(hub, edges, GROUP, console)  # store app to an edge
         result.webhook_posts = len(webhook_posts)
+        run_apps_part(home, console)  # 7. an app at an edge, its SR back to the PACS
+        ledger_part.run(options, hub.folder, client, provisioned, edges, console)  # 8.
         _print_next_steps(hub, provisioned, edges, options, console)
         _print_dashboard(hub, logins, console)
         if options.live:

@@ -168,6 +168,7 @@ def status(
     as_csv: bool = CSV_OPTION,
 ) -> None:
     """Show counts, the backlog, when each open study will be sent, and the quarantine."""
+    from medcoop.apps.edge_cli import apps_summary_view
     from medcoop.edge.node import open_pipeline
     from medcoop.edge.status import read_status
 
@@ -175,6 +176,7 @@ def status(
     store, pipeline = open_pipeline(_settings(config))
     try:
         snapshot = read_status(pipeline, quarantine_limit=50)
+        apps_view = apps_summary_view(pipeline)  # on-premise apps: runs, failures, sandbox
     finally:
         store.close()
     counters = snapshot.counters.items()
@@ -206,6 +208,7 @@ def status(
         views.append(_pending_view(snapshot.pending[:studies], snapshot.open_studies))
     views.append(_reasons_view(snapshot.quarantine_by_reason))
     views.append(_quarantine_view(snapshot.quarantine))
+    views += [apps_view] if apps_view is not None else []
     if output is OutputFormat.TABLE:  # a person reads no empty tables; programs get every key
         views = [views[0], *(view for view in views[1:] if view.records)]
     emit(views, output, make_console())

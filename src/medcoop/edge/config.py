@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from medcoop.apps.settings import AppsSettings
 from medcoop.edge.errors import ConfigError
 
 __all__ = [
@@ -144,6 +145,8 @@ class EdgeSettings(_Frozen):
     hub: HubSettings = HubSettings()
     deid: DeidSettings = DeidSettings()
     storage: StorageSettings = StorageSettings()
+    #: On-premise apps (medcoop.apps.settings): limits, routes, result destinations.
+    apps: AppsSettings = AppsSettings()
     #: The configuration file this was loaded from (None when built in code).
     config_path: Path | None = None
 
@@ -170,6 +173,12 @@ class EdgeSettings(_Frozen):
     def quarantine_dir(self) -> Path:
         """Where quarantined objects are kept (files mode 0600)."""
         return self.storage.data_dir / "quarantine"
+
+    @property
+    def app_runs_dir(self) -> Path:
+        """Where objects wait for app runs (``inbox/``), and runs keep their results
+        (``results/``); files mode 0600. Installed apps live apart, in ``apps/``."""
+        return self.storage.data_dir / "app-runs"
 
     @property
     def received_dir(self) -> Path:
@@ -341,7 +350,15 @@ def _resolve_paths(settings: EdgeSettings, base: Path) -> EdgeSettings:
             if getattr(settings.stow, name) is not None
         }
     )
-    return settings.model_copy(update={"deid": deid, "storage": storage, "stow": stow})
+    apps = settings.apps.model_copy(update={"installed": tuple(
+        i.model_copy(update={
+            "manifest": resolve(i.manifest),
+            "python": resolve(i.python) if i.python is not None else None,
+            "app_paths": tuple(resolve(p) for p in i.app_paths),
+        }) for i in settings.apps.installed)})
+    return settings.model_copy(
+        update={"deid": deid, "storage": storage, "stow": stow, "apps": apps}
+    )
 
 
 _TOKEN_LINE = re.compile(r"^\s*#?\s*site_token\s*=.*$", re.MULTILINE)

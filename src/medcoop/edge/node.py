@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from medcoop.apps.edge import EdgeApps, start_edge_apps
 from medcoop.deid.pseudonym import load_or_create_key
 from medcoop.edge.config import EdgeSettings
 from medcoop.edge.dimse import DicomReceiver
@@ -60,6 +61,7 @@ class EdgeNode:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._closer: threading.Thread | None = None
+        self.apps: EdgeApps | None = None
 
     @property
     def dicom_port(self) -> int:
@@ -87,6 +89,7 @@ class EdgeNode:
         self._closer = threading.Thread(target=self._close_studies, name="medcoop-closer")
         self._closer.daemon = True
         self._closer.start()
+        self.apps = start_edge_apps(self.settings, self.store, pipeline)  # None when off
         if self.settings.dicom.enabled:
             self.dicom = DicomReceiver(self.settings.dicom, self.pipeline)
             self.dicom.start()
@@ -106,6 +109,8 @@ class EdgeNode:
             self._closer.join(timeout=10.0)
         if self.pipeline is not None:
             self.pipeline.emit_due()
+        if self.apps is not None:
+            self.apps.stop()
         if self.uploader is not None:
             self.uploader.stop(flush_timeout_s=flush_timeout_s)
         stats = {}

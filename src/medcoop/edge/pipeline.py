@@ -104,6 +104,10 @@ class Outcome:
         return not self.accepted or (self.code is not None and self.code.sender_fault)
 
 
+#: Outcomes whose objects on-premise apps may receive (consent governs pooling, not care).
+_FOR_APPS = frozenset({OutcomeStatus.STORED, OutcomeStatus.SKIPPED, OutcomeStatus.WITHHELD})
+
+
 class Pipeline:
     """Turns received objects into durable, de-identified study state and outbox records."""
 
@@ -127,6 +131,10 @@ class Pipeline:
         self._space_checked_at = 0.0
         self._low_space = False
         self._space_lock = threading.Lock()
+        #: On-premise apps' hooks (medcoop.apps.edge.AppInbox), set when apps are enabled:
+        #: every accepted object, and each study the edge decides is complete.
+        self.on_object: Callable[[Dataset, bytes], None] | None = None
+        self.on_study_complete: Callable[[sqlite3.Connection, str], None] | None = None
 
     # --- entry points ------------------------------------------------------------------
     def process_bytes(
@@ -171,7 +179,10 @@ class Pipeline:
         if expect_study_uid is not None and str(ds.get("StudyInstanceUID", "")) != expect_study_uid:
             return Outcome(OutcomeStatus.REJECTED, reason="not of the study addressed", **ids)  # type: ignore[arg-type]
         failure.object_key = self.key.remap_uid(ids["sop_instance_uid"])
-        return replace(self._process_dataset(ds, data, failure), **ids)  # type: ignore[arg-type]
+        outcome = self._process_dataset(ds, data, failure)
+        if self.on_object is not None and outcome.status in _FOR_APPS:
+            self._keep_for_apps(ds, data)
+        return replace(outcome, **ids)  # type: ignore[arg-type]
 
     def process_mpps(self, ds: Dataset, mpps_uid: str, origin: str) -> Outcome:
         """Process an MPPS N-CREATE or N-SET dataset for the instance ``mpps_uid``."""
@@ -199,6 +210,14 @@ class Pipeline:
             )
         except sqlite3.OperationalError as exc:
             return _refusal(exc)
+
+    def _keep_for_apps(self, ds: Dataset, data: bytes) -> None:
+        # Apps never stop reception: an object they cannot get is logged, still accepted.
+        assert self.on_object is not None
+        try:
+            self.on_object(ds, data)
+        except Exception:
+            log.exception("cannot keep an object for on-premise apps")
 
     def retry_quarantined(self, quarantine_id: int) -> bool:
         """Process a quarantined object again; return whether it left the quarantine.
@@ -390,6 +409,8 @@ class Pipeline:
         record = with_key(draft) if draft is not None else build_record(state)
         self.outbox.enqueue(conn, record)
         self.store.mark_emitted(conn, state.study_uid, record.record_key)
+        if self.on_study_complete is not None:  # the edge decided: due for apps shortly
+            self.on_study_complete(conn, state.study_uid)
         self._on_queued()
 
     def emit_due(self, *, now: float | None = None) -> int:

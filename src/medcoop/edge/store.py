@@ -119,6 +119,54 @@ CREATE INDEX quarantine_reason ON quarantine (reason_code);
 """
 
 
+#: Schema 3: on-premise app runs (medcoop.apps.edge): a run per (study, app version),
+#: collecting objects until the study is complete, then queued, run and its results
+#: exported per destination. Keys are the edge's pseudonymous UIDs; the objects a run
+#: needs are files under ``app-runs/inbox`` (identified, on premise, deleted after the run).
+_SCHEMA_3 = """
+CREATE TABLE app_runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    study_key TEXT NOT NULL,
+    app_key TEXT NOT NULL,
+    state TEXT NOT NULL,
+    destinations TEXT NOT NULL DEFAULT '[]',
+    created_at REAL NOT NULL,
+    last_object_at REAL NOT NULL,
+    due_at REAL NOT NULL,
+    complete INTEGER NOT NULL DEFAULT 0,
+    started_at REAL,
+    finished_at REAL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    reason TEXT,
+    detail TEXT,
+    sandbox TEXT,
+    duration_s REAL
+);
+CREATE UNIQUE INDEX app_runs_collecting ON app_runs (study_key, app_key)
+    WHERE state = 'collecting';
+CREATE INDEX app_runs_state ON app_runs (state, due_at);
+CREATE TABLE app_objects (
+    run_id INTEGER NOT NULL REFERENCES app_runs (id) ON DELETE CASCADE,
+    object_key TEXT NOT NULL,
+    path TEXT NOT NULL,
+    PRIMARY KEY (run_id, object_key)
+);
+CREATE INDEX app_objects_path ON app_objects (path);
+CREATE TABLE app_exports (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id INTEGER NOT NULL REFERENCES app_runs (id) ON DELETE CASCADE,
+    destination TEXT NOT NULL,
+    path TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at REAL NOT NULL,
+    sent_at REAL,
+    last_error TEXT
+);
+CREATE INDEX app_exports_due ON app_exports (destination, next_at) WHERE sent_at IS NULL;
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class Migration:
     """One step of the edge's schema: ``version`` is the schema it produces."""
@@ -133,6 +181,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "outbox, studies, MPPS, quarantine, consent, counters", _SCHEMA_1),
     Migration(2, "actionable quarantine (reason code, findings, sender, one entry per object)",
               _SCHEMA_2),
+    Migration(3, "on-premise app runs, the objects they wait for, result exports", _SCHEMA_3),
 )
 #: The schema this release reads and writes.
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -104,8 +104,16 @@ def serve(
         "--background/--no-background",
         help="Run the background jobs in the web workers (off when `medcoop hub worker` runs).",
     ),
+<<<<<<< HEAD
     store_tuf_dir: Path | None = typer.Option(
         None, "--store-tuf-dir", help="The store's TUF repository (default $MEDCOOP_HOME/hub/tuf)."
+=======
+    ledger_witness: list[str] = typer.Option(
+        [], "--ledger-witness", help="A witness's verifier key (repeat for each witness)."
+    ),
+    ledger_key: str | None = typer.Option(
+        None, "--ledger-key", help="The log's signing key file (default: under $MEDCOOP_HOME)."
+>>>>>>> main
     ),
 ) -> None:
     """Serve the hub's HTTP API (uvicorn), migrating the database once first."""
@@ -114,7 +122,11 @@ def serve(
     from medcoop.hub.db import migrate as migrations
     from medcoop.hub.db.engine import make_engine
 
+<<<<<<< HEAD
     settings = _settings(db, store_tuf_dir=str(store_tuf_dir) if store_tuf_dir else None)
+=======
+    settings = _settings(db, ledger_witnesses=tuple(ledger_witness), ledger_key_path=ledger_key)
+>>>>>>> main
     engine = make_engine(settings)
     migrations.upgrade(engine)
     engine.dispose()

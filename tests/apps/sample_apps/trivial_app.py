@@ -37,3 +37,12 @@ def trivial(inputs: EdgeStudy | CloudBatch, parameters: Mapping[str, Any],
         alerts=[Alert("size", "large patient", "info")] if len(images) > 5 else [],
         dicom=[sr],
     )
+
+
+def slow(inputs: EdgeStudy | CloudBatch, parameters: Mapping[str, Any],
+         context: AppContext) -> AppResult:
+    """The trivial app after ``sleep_s`` seconds (a slow model, for the queue tests)."""
+    import time
+
+    time.sleep(float(parameters.get("sleep_s", 1.0)))
+    return trivial(inputs, parameters, context)

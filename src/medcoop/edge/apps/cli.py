@@ -125,3 +125,8 @@ def check(config: Path = CONFIG_OPTION) -> None:
         console.print(f"{item.app_id} {item.installed}: {state} ({item.available})")
     if not found:
         console.print("no apps installed; the store's metadata is fresh and verified")
+
+
+from medcoop.apps.edge_cli import runs_command  # noqa: E402  (app runs: medcoop.apps runtime)
+
+app.command("runs")(runs_command)

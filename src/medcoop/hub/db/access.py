@@ -105,8 +105,9 @@ def grants(purpose: Purpose) -> frozenset[str]:
 
 #: Purposes whose reads concern no patient on anyone's behalf: finding a token, a login's
 #: memberships, an enrollment code, an invitation; the notifier's scan (each notice then
-#: goes to its own tenant) and the compaction of pooled blocks (nothing leaves it). Every
-#: other purpose, including one added later, is written to the ledger.
+#: goes to its own tenant) and the compaction of pooled blocks (nothing leaves it); the
+#: store's catalogue (vendors' published listings, no one's data) and its notice scan.
+#: Every other purpose, including one added later, is written to the ledger.
 UNAUDITED: Final = frozenset(
     {
         Purpose.AUTHENTICATE,
@@ -115,6 +116,8 @@ UNAUDITED: Final = frozenset(
         Purpose.ACCEPT_INVITATION,
         Purpose.NOTIFY,
         Purpose.COMPACT_SUMMARIES,
+        Purpose.CATALOGUE,
+        Purpose.STORE_NOTIFY,
     }
 )
 

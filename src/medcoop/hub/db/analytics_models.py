@@ -23,7 +23,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from medcoop.hub.db.base import Base, Pooled, TenantOwned, new_id, utcnow
 
-__all__ = ["AlertRow", "AlertSettings", "DoseBlock", "DoseSummary", "PublishedProtocolRow"]
+__all__ = [
+    "AlertRow",
+    "AlertSettings",
+    "DoseBlock",
+    "DoseSummary",
+    "ProtocolCell",
+    "PublishedProtocolRow",
+]
 
 
 class AlertSettings(TenantOwned, Base):
@@ -122,6 +129,33 @@ class DoseSummary(TenantOwned, Base):
     metric: Mapped[str] = mapped_column(String(16), primary_key=True)
     month: Mapped[int] = mapped_column(Integer, primary_key=True)
     n_studies: Mapped[int] = mapped_column(Integer)
+    sketch: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ProtocolCell(TenantOwned, Base):
+    """How one site's device runs one protocol: a sketch per quantity.
+
+    Kept exact by ingest beside :class:`DoseSummary` (same cell writer), so the protocols
+    page summarises an organisation's protocols from these cells instead of its studies.
+    ``quantity`` is a technique or dose field of
+    :data:`medcoop.analytics.protocols.FIELDS` (values per scan acquisition, or per study
+    for DLP and DAP), ``studies`` and ``acquisitions`` (one value of 1 each: the sketch's
+    count is the number) or ``region:<target region>`` (one per acquisition naming it).
+    Never pooled: the shared library holds only what an organisation chose to publish.
+    ``month`` is 0 (all time) today: kept as a key so that a period can be added without
+    a new table (per month, ingest touched and the page read up to 12x the cells a year).
+    """
+
+    __tablename__ = "analytics_protocol_summaries"
+    __tenant_fk__ = False  # written by ingest beside the studies, as the dose summaries
+
+    site_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    device_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    protocol: Mapped[str] = mapped_column(String(128), primary_key=True)
+    quantity: Mapped[str] = mapped_column(String(64), primary_key=True)
+    month: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
     sketch: Mapped[bytes] = mapped_column(LargeBinary)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

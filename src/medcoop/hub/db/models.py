@@ -243,6 +243,9 @@ class Study(TenantOwned, Base):
         Index("ix_studies_org_study_at", "org_id", "study_at"),
         Index("ix_studies_org_device", "org_id", "device_id"),
         Index("ix_studies_org_patient", "org_id", "patient_id"),
+        # the dashboard's exam-type and protocol filters, in SQL (newest first)
+        Index("ix_studies_org_exam_type", "org_id", "exam_type", "study_at"),
+        Index("ix_studies_org_protocol", "org_id", "protocol", "study_at"),
     )
     __tenant_fk__ = False
 
@@ -258,6 +261,10 @@ class Study(TenantOwned, Base):
     utc_offset_min: Mapped[int] = mapped_column(Integer, default=0)
     study_description: Mapped[str | None] = mapped_column(String(128))
     procedure_code: Mapped[str | None] = mapped_column(String(128))
+    #: Set by ingest from the record (``classify_record``, ``protocol_of``), so filters
+    #: are SQL; ``medcoop hub rebuild-summaries`` sets them on studies stored before.
+    exam_type: Mapped[str | None] = mapped_column(String(40))
+    protocol: Mapped[str | None] = mapped_column(String(128))
     age_years: Mapped[float | None] = mapped_column(Float)
     sex: Mapped[str | None] = mapped_column(String(1))
     height_m: Mapped[float | None] = mapped_column(Float)

@@ -23,13 +23,13 @@ from sqlalchemy.orm import Session
 
 from medcoop.analytics.alerts import FluoroCumulativeRule
 from medcoop.analytics.drl import load_national_drls
-from medcoop.analytics.exam_types import EXAM_TYPES, classify_text
+from medcoop.analytics.exam_types import EXAM_TYPES
 from medcoop.analytics.query import ROW_COLUMNS, iter_csv
 from medcoop.analytics.ssde import ssde_for_event
 from medcoop.hub.api.analytics_dose import PoolSession
 from medcoop.hub.api.deps import DbSession, open_session, require
 from medcoop.hub.db.base import utcnow
-from medcoop.hub.db.models import Device, Site, Study, UsageFact
+from medcoop.hub.db.models import Device, Site, Study
 from medcoop.hub.db.tenancy import scope_session
 from medcoop.hub.services import accounts, analytics, ingest
 from medcoop.hub.services.accounts import Permission, Principal
@@ -84,32 +84,30 @@ def dose(request: Request, _principal: Reader, db: DbSession) -> Response:
 
 
 def _chart_rows(db: Session, filters: DoseFilters) -> list[tuple[Any, ...]]:
-    """Newest matching studies: (time, modality, description, protocol, value, site)."""
+    """Newest matching studies: (time, modality, description, protocol, value, site).
+
+    One indexed read of at most :data:`CHART_ROWS` rows, every filter in SQL (exam type
+    and protocol are the columns ingest sets by the rules the table's rows use).
+    """
     column = _METRIC_COLUMN[filters.metric]
     query = (
         select(
             Study.study_at,
             Study.modality,
             Study.study_description,
-            UsageFact.performed_protocol,
+            Study.protocol,
             column,
             Study.site_id,
         )
+<<<<<<< HEAD
         .outerjoin(UsageFact, (UsageFact.org_id == Study.org_id) & (UsageFact.study_id == Study.id))
+=======
+>>>>>>> main
         .where(*filters.table().where(), column.is_not(None))
         .order_by(Study.study_at.desc())
         .limit(CHART_ROWS)
     )
-    rows = db.execute(query).all()
-    if filters.exam_type is not None:
-        rows = [
-            r
-            for r in rows
-            if (e := classify_text(r[1], (r[2], r[3]))) is not None and e.key == filters.exam_type
-        ]
-    if filters.protocol is not None:
-        rows = [r for r in rows if (r[3] or r[2]) == filters.protocol]
-    return rows  # type: ignore[return-value]
+    return list(db.execute(query).all())
 
 
 def _lines(
@@ -217,11 +215,12 @@ def size_chart(request: Request, _principal: Reader, db: DbSession) -> JSONRespo
     table = filters.table()
     if table.min_diameter_cm is None:  # only studies with a size can be drawn
         table = replace(table, min_diameter_cm=0.0)
-    rows = [r for r in iter_rows(db, table, limit=1_000) if r["max_ctdivol_mgy"] is not None]
-    x = [r["diameter_cm"] for r in rows]
+    points = analytics.size_points(db, table, limit=1_000)
+    x = [p[0] for p in points]
     data = []
-    if rows:
+    if points:
         data = [
+<<<<<<< HEAD
             {
                 "type": "scatter",
                 "mode": "markers",
@@ -237,6 +236,12 @@ def size_chart(request: Request, _principal: Reader, db: DbSession) -> JSONRespo
                 "y": [r["max_ssde_mgy"] for r in rows],
                 "marker": {"symbol": "diamond"},
             },
+=======
+            {"type": "scatter", "mode": "markers", "name": "CTDIvol", "x": x,
+             "y": [p[1] for p in points]},
+            {"type": "scatter", "mode": "markers", "name": "SSDE", "x": x,
+             "y": [p[2] for p in points], "marker": {"symbol": "diamond"}},
+>>>>>>> main
         ]
     layout = {
         "title": {"text": "CTDIvol and SSDE against patient size"},

@@ -37,6 +37,7 @@ from medcoop.hub.services.analytics.dose_table import (
     StudyTable,
     TableFilter,
     iter_rows,
+    size_points,
     study_page,
 )
 from medcoop.hub.services.analytics.notifier import AlertNotifier, backoff
@@ -80,6 +81,7 @@ __all__ = [
     "query_studies",
     "require_site",
     "site_dlp_against_drls",
+    "size_points",
     "study_page",
     "transition",
     "utilization",

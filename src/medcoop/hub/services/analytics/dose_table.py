@@ -5,8 +5,10 @@ matching study in Python, fine for a CSV of one site), a page here costs one ind
 range read of the studies table plus one read of the page's events: it never depends on
 how many studies the organisation holds. Rows are flattened by the same
 :func:`~medcoop.analytics.query.study_row` as the API's, so every view shows the same
-numbers; filters that need a flattened row (exam type, protocol) are applied after the
-read, scanning forward at most :data:`MAX_SCAN` studies for a page.
+numbers. Every filter is SQL: exam type and protocol are columns ingest sets with the
+rules the rows use (indexed with the study time), so a page reads one page of keys.
+:data:`MAX_SCAN` still bounds a page's read should a row disagree with its columns (a
+study stored before they existed, until ``medcoop hub rebuild-summaries``).
 
 The cursor is opaque to the browser (URL-safe base64 of the last row's sort key and id),
 so "next page" is stable while studies arrive.
@@ -26,12 +28,23 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from medcoop.analytics.drl import counts_for_ctdivol
 from medcoop.analytics.query import study_row
-from medcoop.hub.db.models import Study
+from medcoop.analytics.ssde import ssde_for_event
+from medcoop.hub.db.models import IrradiationEventRow, Study
 from medcoop.hub.errors import HubError
 from medcoop.hub.services.analytics.dose import load_records
+from medcoop.records import EventKind, IrradiationEvent, PatientFacts
 
-__all__ = ["MAX_SCAN", "SORTABLE", "StudyTable", "TableFilter", "iter_rows", "study_page"]
+__all__ = [
+    "MAX_SCAN",
+    "SORTABLE",
+    "StudyTable",
+    "TableFilter",
+    "iter_rows",
+    "size_points",
+    "study_page",
+]
 
 #: Columns a table may be sorted by (the API's names for them).
 SORTABLE: dict[str, InstrumentedAttribute[Any]] = {
@@ -46,7 +59,6 @@ SORTABLE: dict[str, InstrumentedAttribute[Any]] = {
     "total_fluoro_time_s": Study.total_fluoro_time_s,
 }
 MAX_SCAN = 5_000
-_CHUNK = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +86,8 @@ class TableFilter:
             (self.site_id, lambda v: Study.site_id == v),
             (self.device_id, lambda v: Study.device_id == v),
             (self.modality, lambda v: Study.modality == v),
+            (self.exam_type, lambda v: Study.exam_type == v),
+            (self.protocol, lambda v: Study.protocol == v),
             (self.from_at, lambda v: Study.study_at >= v),
             (self.to_at, lambda v: Study.study_at < v),
             (self.min_age_years, lambda v: Study.age_years >= v),
@@ -86,7 +100,7 @@ class TableFilter:
         return [make(value) for value, make in checks if value is not None]
 
     def keeps(self, row: dict[str, Any]) -> bool:
-        """Whether a flattened row passes the filters SQL could not apply."""
+        """Whether a flattened row passes the filters (all in SQL now: a check only)."""
         return (self.exam_type is None or row["exam_type"] == self.exam_type) and (
             self.protocol is None or row["protocol"] == self.protocol
         )
@@ -174,8 +188,7 @@ def study_page(
         query = select(Study.id, Study.study_uid, column).where(*where)
         if last is not None:
             query = query.where(_after(column, descending, *last))
-        post_filtered = filters.exam_type is not None or filters.protocol is not None
-        want = _CHUNK if post_filtered else limit - len(rows)
+        want = limit - len(rows)
         keys = session.execute(query.order_by(*_ordered(column, descending)).limit(want)).all()
         if not keys:
             exhausted = True
@@ -208,6 +221,63 @@ def _flatten(session: Session, uid_to_id: dict[str, uuid.UUID]) -> dict[uuid.UUI
         row["id"] = uid_to_id[record.study_uid]
         out[row["id"]] = row
     return out
+
+
+def size_points(
+    session: Session, filters: TableFilter, *, limit: int = 1_000
+) -> list[tuple[float, float, float | None]]:
+    """``(diameter cm, highest CTDIvol, highest SSDE)`` of the newest CT studies with a size.
+
+    Two statements (the studies' sizes, then their CT events' columns) instead of
+    flattening whole records: the values are the table's (``max_ctdivol_mgy`` leaves
+    localizers out, ``max_ssde_mgy`` by AAPM 204 where the phantom and size are known).
+    """
+    diameter = func.coalesce(Study.water_equivalent_diameter_cm, Study.effective_diameter_cm)
+    studies = session.execute(
+        select(Study.id, Study.water_equivalent_diameter_cm, Study.effective_diameter_cm)
+        .where(*filters.where(), Study.modality == "CT", diameter.is_not(None))
+        .order_by(Study.study_at.desc())
+        .limit(limit)
+    ).all()
+    events: dict[uuid.UUID, list[IrradiationEvent]] = {}
+    ids = [row[0] for row in studies]
+    for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500)):
+        found = session.execute(
+            select(
+                IrradiationEventRow.study_id,
+                IrradiationEventRow.ctdivol_mgy,
+                IrradiationEventRow.ctdi_phantom,
+                IrradiationEventRow.target_region,
+                IrradiationEventRow.acquisition_type,
+            ).where(
+                IrradiationEventRow.study_id.in_(chunk),
+                IrradiationEventRow.kind == EventKind.CT_ACQUISITION.value,
+                IrradiationEventRow.ctdivol_mgy.is_not(None),
+            )
+        )
+        for study_id, ctdivol, phantom, region, acquisition in found:
+            events.setdefault(study_id, []).append(
+                IrradiationEvent.model_construct(
+                    kind=EventKind.CT_ACQUISITION,
+                    ctdivol_mgy=ctdivol,
+                    ctdi_phantom=phantom,
+                    target_region=region,
+                    acquisition_type=acquisition,
+                )
+            )
+    points: list[tuple[float, float, float | None]] = []
+    for study_id, water, effective in studies:
+        ct = events.get(study_id, [])
+        ctdis = [e.ctdivol_mgy for e in ct if e.ctdivol_mgy is not None and counts_for_ctdivol(e)]
+        size = water if water is not None else effective
+        if not ctdis or size is None:
+            continue
+        patient = PatientFacts.model_construct(
+            water_equivalent_diameter_cm=water, effective_diameter_cm=effective
+        )
+        ssdes = [r.ssde_mgy for r in (ssde_for_event(e, patient) for e in ct) if r is not None]
+        points.append((size, max(ctdis), max(ssdes) if ssdes else None))
+    return points
 
 
 def iter_rows(

@@ -1,6 +1,7 @@
 """The community protocol library: summarise own protocols, publish (opt-in), browse, adopt.
 
-Summaries come from the organisation's own studies (tenant-scoped session). Publishing
+Summaries come from the organisation's protocol summaries, kept at ingest beside the
+dose summaries (tenant-scoped session; ``medcoop hub rebuild-summaries`` refills them). Publishing
 stores a :class:`~medcoop.analytics.protocols.PublishedProtocol` for one protocol the
 caller chose, refused under ``min_studies``. Browsing reads every organisation's
 published protocols with a session pooled for the protocol library (it sees no other
@@ -10,6 +11,7 @@ table) and never returns who published them beyond the label the publisher chose
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from datetime import datetime
 
 from sqlalchemy import select
@@ -22,24 +24,38 @@ from medcoop.analytics.protocols import (
     PublishError,
     compare,
     publish,
-    summarise_protocols,
+    summary_from_sketches,
 )
+from medcoop.analytics.sketches import merge_grouped
 from medcoop.hub.db.access import Purpose
-from medcoop.hub.db.analytics_models import PublishedProtocolRow
+from medcoop.hub.db.analytics_models import ProtocolCell, PublishedProtocolRow
 from medcoop.hub.db.tenancy import concerns, pooled
 from medcoop.hub.errors import HubError, NotFoundError
-from medcoop.hub.services.analytics.dose import load_records, require_site
+from medcoop.hub.services.analytics.dose import require_site
 
 __all__ = ["compare_with_own", "get_published", "library", "own_protocols", "publish_protocol"]
 
 
 def own_protocols(session: Session, site_id: uuid.UUID | None = None) -> dict[str, ProtocolSummary]:
-    """Return summaries of the organisation's protocols (optionally of one site)."""
-    site_ids = None
+    """Return summaries of the organisation's protocols (optionally of one site).
+
+    Read from the protocol summaries ingest keeps (one statement over cells, merged per
+    protocol and quantity), never from the studies: counts are exact, quartiles within
+    the sketches' 1 %.
+    """
+    query = select(ProtocolCell.protocol, ProtocolCell.quantity, ProtocolCell.sketch).where(
+        ProtocolCell.n > 0
+    )
     if site_id is not None:
         require_site(session, site_id)
-        site_ids = [site_id]
-    return summarise_protocols(r for _, r in load_records(session, site_ids=site_ids))
+        query = query.where(ProtocolCell.site_id == site_id)
+    grouped: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
+    for protocol, quantity, sketch in session.execute(query):
+        grouped[protocol].append((quantity, bytes(sketch)))
+    return {
+        name: summary_from_sketches(name, merge_grouped(grouped[name]))
+        for name in sorted(grouped)
+    }
 
 
 def publish_protocol(

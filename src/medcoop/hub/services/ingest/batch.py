@@ -49,7 +49,9 @@ from medcoop.hub.services.analytics.summaries import (
     SummaryValue,
     contributions,
     lock_site,
-    study_values,
+    protocol_contributions,
+    study_labels,
+    study_summaries,
     with_keys,
 )
 from medcoop.hub.services.ingest.merge import (
@@ -258,9 +260,13 @@ class _Draft:
     deleted: set[str] = field(default_factory=set)
     #: What the stored study contributes to the dose summaries now.
     summary_before: list[tuple[CellKey, float]] = field(default_factory=list)
+    #: What the stored study contributes to the protocol summaries now.
+    protocol_before: list[tuple[CellKey, float]] = field(default_factory=list)
     #: A new study's summary values, worked out before the transaction (``None`` once
     #: another record of the batch changed it).
     values: list[SummaryValue] | None = None
+    #: Likewise its protocol summary values.
+    protocol_values: list[SummaryValue] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,6 +279,7 @@ class _Prepared:
     usage: dict[str, Any]
     events: dict[str, dict[str, Any]]
     values: list[SummaryValue]
+    protocol_values: list[SummaryValue]
 
 
 def _prepare(records: Sequence[StudyRecord], org_id: uuid.UUID) -> dict[str, _Prepared]:
@@ -282,8 +289,12 @@ def _prepare(records: Sequence[StudyRecord], org_id: uuid.UUID) -> dict[str, _Pr
         fields = record.usage.__dict__  # pydantic v2 keeps the field values here
         usage = {name: fields[name] for name in USAGE_FIELDS}
         events = {e.event_uid: _event_row(org_id, study_id, e) for e in record.events}
-        values = study_values(facts, usage["performed_protocol"], events.values())
-        prepared[record.record_key] = _Prepared(study_id, facts, usage, events, values)
+        protocol = usage["performed_protocol"]
+        derived = study_summaries(facts, protocol, events.values())
+        facts.update(derived.labels)
+        prepared[record.record_key] = _Prepared(
+            study_id, facts, usage, events, derived.values, derived.protocol_values
+        )
     return prepared
 
 
@@ -449,6 +460,7 @@ class _BatchWriter:
                 is_new=False,
                 stored_events=held,
                 summary_before=contributions(facts, protocol, held.values()),
+                protocol_before=protocol_contributions(facts, protocol, held.values()),
             )
 
     def apply(self, record: StudyRecord, device_id: uuid.UUID, patient_id: uuid.UUID) -> None:
@@ -471,10 +483,15 @@ class _BatchWriter:
             }
             # copies: a retry of the batch starts from the prepared rows again
             self.drafts[record.study_uid] = _Draft(
-                study, dict(ready.usage), dict(ready.events), is_new=True, values=ready.values
+                study,
+                dict(ready.usage),
+                dict(ready.events),
+                is_new=True,
+                values=ready.values,
+                protocol_values=ready.protocol_values,
             )
             return
-        draft.values = None
+        draft.values = draft.protocol_values = None
         self._merge(draft, record, device_id, patient_id, ready)
 
     def _merge(
@@ -518,6 +535,9 @@ class _BatchWriter:
         )
         study["updated_at"] = self.now
         draft.usage = merge_usage(draft.usage, dict(ready.usage), kind)
+        # the labels of the study as merged (a report may name what a header did not)
+        merged = {**draft.stored_events, **draft.events}
+        study.update(study_labels(study, draft.usage.get("performed_protocol"), merged.values()))
 
     @staticmethod
     def _drop_superseded(draft: _Draft, incoming: dict[str, dict[str, Any]]) -> None:
@@ -569,16 +589,20 @@ class _BatchWriter:
             )
 
     def summary_changes(self) -> SummaryChanges:
-        """Return how this batch changes the dose summaries (old values out, new in)."""
+        """Return how this batch changes the dose and protocol summaries (old out, new in)."""
         changes = SummaryChanges()
         for draft in self.drafts.values():
-            if draft.values is not None:  # a new study as its one record made it
+            if draft.values is not None and draft.protocol_values is not None:
+                # a new study as its one record made it
                 after = with_keys(draft.study, draft.values)
+                by_protocol = with_keys(draft.study, draft.protocol_values)
             else:
                 events = {**draft.stored_events, **draft.events}
                 protocol = draft.usage.get("performed_protocol")
                 after = contributions(draft.study, protocol, events.values())
-            changes.change(draft.summary_before, after)
+                by_protocol = protocol_contributions(draft.study, protocol, events.values())
+            changes.dose.change(draft.summary_before, after)
+            changes.protocols.change(draft.protocol_before, by_protocol)
         return changes
 
     def _write_stored(self, draft: _Draft) -> None:

@@ -35,6 +35,7 @@ from medcoop.hub.services.analytics.summaries import (
     SummaryChanges,
     contributions,
     lock_site,
+    protocol_contributions,
 )
 from medcoop.ledger.entries import ConsentEntry, Decision
 
@@ -128,8 +129,9 @@ def remove_studies(session: Session, site_id: uuid.UUID, patient_id: uuid.UUID) 
     changes = SummaryChanges()
     for study in studies:
         facts = {name: getattr(study, name) for name in names}
-        before = contributions(facts, protocols.get(study.id), events.get(study.id, []))
-        changes.change(before, [])
+        protocol, held = protocols.get(study.id), events.get(study.id, [])
+        changes.dose.change(contributions(facts, protocol, held), [])
+        changes.protocols.change(protocol_contributions(facts, protocol, held), [])
     for model in (IrradiationEventRow, UsageFact, RecordReceipt):
         session.execute(delete(model).where(among(session, model.study_id, ids)))
     session.execute(delete(Study).where(among(session, Study.id, ids)))

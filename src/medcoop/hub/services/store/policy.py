@@ -15,7 +15,14 @@ from typing import Final
 
 from medcoop.hub.services.accounts import Permission, Principal
 
-__all__ = ["ACTION_PERMISSIONS", "Action", "authorize", "permission_for"]
+__all__ = [
+    "ACTION_PERMISSIONS",
+    "Action",
+    "authorize",
+    "authorize_any",
+    "checker",
+    "permission_for",
+]
 
 
 class Action(StrEnum):
@@ -81,6 +88,14 @@ def authorize(principal: Principal, action: Action) -> Principal:
     :class:`~medcoop.hub.errors.PermissionDeniedError` (403) otherwise."""
     principal.require(permission_for(action))
     return principal
+
+
+def authorize_any(principal: Principal, *actions: Action) -> Principal:
+    """Return ``principal`` when it may take any of ``actions`` (an endpoint either party
+    calls); else raise for the first."""
+    if any(principal.can(permission_for(a)) for a in actions):
+        return principal
+    return authorize(principal, actions[0])
 
 
 def checker(action: Action) -> Callable[[Principal], Principal]:

@@ -1,4 +1,6 @@
-"""Dose summaries: a DoseSketch per site x device x exam type x metric x month.
+"""Dose summaries: a DoseSketch per site x device x exam type x metric x month; and
+protocol summaries: one per site x device x protocol x quantity x month, kept the same way
+(the protocols page reads them instead of studies).
 
 Peer benchmarks read these instead of studies, so a query costs the same at forty million
 studies as at forty thousand. One module per job:
@@ -18,7 +20,12 @@ studies as at forty thousand. One module per job:
 """
 
 from medcoop.hub.services.analytics.summaries.cache import BLOCK_CACHE_BYTES, drop_block_cache
-from medcoop.hub.services.analytics.summaries.cells import SummaryChanges, lock_site
+from medcoop.hub.services.analytics.summaries.cells import (
+    PROTOCOL_CELLS,
+    CellChanges,
+    SummaryChanges,
+    lock_site,
+)
 from medcoop.hub.services.analytics.summaries.compaction import BLOCK_MARGIN, compact, uuid_bytes
 from medcoop.hub.services.analytics.summaries.compactor import SummaryCompactor, stale_blocks
 from medcoop.hub.services.analytics.summaries.contributions import (
@@ -30,6 +37,10 @@ from medcoop.hub.services.analytics.summaries.contributions import (
     contributions,
     month_of,
     month_range,
+    protocol_contributions,
+    protocol_study_values,
+    study_labels,
+    study_summaries,
     study_values,
     with_keys,
 )
@@ -41,7 +52,9 @@ __all__ = [
     "BLOCK_MARGIN",
     "EVENT_FACTS",
     "METRICS",
+    "PROTOCOL_CELLS",
     "STUDY_FACTS",
+    "CellChanges",
     "CellKey",
     "PooledSketches",
     "RebuildResult",
@@ -54,9 +67,13 @@ __all__ = [
     "lock_site",
     "month_of",
     "month_range",
+    "protocol_contributions",
+    "protocol_study_values",
     "read_pooled",
     "rebuild",
     "stale_blocks",
+    "study_labels",
+    "study_summaries",
     "study_values",
     "uuid_bytes",
     "with_keys",

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from medcoop.analytics.exam_types import classify_record
+from medcoop.analytics.protocols import protocol_of, protocol_values
 from medcoop.records import StudyRecord
 from medcoop.vocabulary import METRICS, Metric, study_metric
 
@@ -24,10 +25,15 @@ __all__ = [
     "METRICS",
     "STUDY_FACTS",
     "CellKey",
+    "StudySummaries",
     "SummaryValue",
     "contributions",
     "month_of",
     "month_range",
+    "protocol_contributions",
+    "protocol_study_values",
+    "study_labels",
+    "study_summaries",
     "study_values",
     "with_keys",
 ]
@@ -60,6 +66,11 @@ EVENT_FACTS: tuple[str, ...] = (
     "ctdivol_mgy",
     "dlp_mgycm",
     "dap_gycm2",
+    # the technique the protocol summaries keep
+    "kvp",
+    "tube_current_ma",
+    "pitch",
+    "nominal_total_collimation_mm",
 )
 _TOTALS: tuple[str, ...] = (
     "total_dlp_mgycm",
@@ -105,6 +116,7 @@ def month_range(from_at: datetime | None, to_at: datetime | None) -> tuple[int, 
 
 @dataclass(frozen=True, slots=True)
 class _Event:
+    event_uid: str
     kind: str  # an EventKind value (a StrEnum compares equal to it)
     protocol: str | None
     target_region: str | None
@@ -112,6 +124,10 @@ class _Event:
     ctdivol_mgy: float | None
     dlp_mgycm: float | None
     dap_gycm2: float | None
+    kvp: float | None
+    tube_current_ma: float | None
+    pitch: float | None
+    nominal_total_collimation_mm: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,37 +177,129 @@ def study_values(
         Every event of the study with its :data:`EVENT_FACTS`. They are ordered by event
         UID here, so the exam type never depends on the order rows come back in.
     """
-    facts = _Study(
-        modality=study["modality"],
-        study_description=study["study_description"],
-        procedure_code=study["procedure_code"],
-        events=tuple(
-            _Event(
-                e["kind"],
-                e["protocol"],
-                e["target_region"],
-                e["acquisition_type"],
-                e["ctdivol_mgy"],
-                e["dlp_mgycm"],
-                e["dap_gycm2"],
-            )
-            for e in sorted(events, key=lambda e: e["event_uid"])
-        ),
-        totals=_Totals(*(study[name] for name in _TOTALS)),
-        usage=_Usage(performed_protocol),
-    )
+    return _dose_values(_facts(study, performed_protocol, events), month_of(study["study_at"]))
+
+
+def _dose_values(facts: _Study, month: int, exam: Any = False) -> list[SummaryValue]:
     # the same rules as everywhere else in the hub, on the attributes they read
     record = cast(StudyRecord, facts)
-    exam = classify_record(record)
+    if exam is False:  # not classified by the caller yet
+        exam = classify_record(record)
     if exam is None:
         return []
-    month = month_of(study["study_at"])
     found = []
     for metric in METRICS:
         value = study_metric(record, metric)
         if value is not None:
             found.append((exam.key, metric, month, value))
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class StudySummaries:
+    """Everything ingest derives from one study, from one reading of its facts."""
+
+    labels: dict[str, str | None]
+    values: list[SummaryValue]
+    protocol_values: list[SummaryValue]
+
+
+def study_summaries(
+    study: Mapping[str, Any],
+    performed_protocol: str | None,
+    events: Iterable[Mapping[str, Any]],
+) -> StudySummaries:
+    """The study's labels (:func:`study_labels`), dose and protocol summary values at once."""
+    facts = _facts(study, performed_protocol, events)
+    record = cast(StudyRecord, facts)
+    exam, name = classify_record(record), protocol_of(record)  # once for all three
+    labels = {"exam_type": exam.key if exam else None, "protocol": name[:128] if name else None}
+    return StudySummaries(
+        labels,
+        _dose_values(facts, month_of(study["study_at"]), exam),
+        _protocol_values(facts, name),
+    )
+
+
+def _facts(
+    study: Mapping[str, Any],
+    performed_protocol: str | None,
+    events: Iterable[Mapping[str, Any]],
+) -> _Study:
+    return _Study(
+        modality=study["modality"],
+        study_description=study["study_description"],
+        procedure_code=study["procedure_code"],
+        events=tuple(
+            _Event(**{name: e[name] for name in _EVENT_SLOTS})
+            for e in sorted(events, key=lambda e: e["event_uid"])
+        ),
+        totals=_Totals(*(study[name] for name in _TOTALS)),
+        usage=_Usage(performed_protocol),
+    )
+
+
+_EVENT_SLOTS = _Event.__slots__
+
+
+def study_labels(
+    study: Mapping[str, Any],
+    performed_protocol: str | None,
+    events: Iterable[Mapping[str, Any]],
+) -> dict[str, str | None]:
+    """The study's ``exam_type`` and ``protocol`` columns, by the rules every view uses."""
+    return _labels(_facts(study, performed_protocol, events))
+
+
+def _labels(facts: _Study) -> dict[str, str | None]:
+    record = cast(StudyRecord, facts)
+    exam = classify_record(record)
+    name = protocol_of(record)
+    return {"exam_type": exam.key if exam else None, "protocol": name[:128] if name else None}
+
+
+def protocol_study_values(
+    study: Mapping[str, Any],
+    performed_protocol: str | None,
+    events: Iterable[Mapping[str, Any]],
+) -> list[SummaryValue]:
+    """Return ``(protocol, quantity, month, value)`` for the study's protocol summary
+    (``month`` is always :data:`ALL_TIME`).
+
+    By :func:`medcoop.analytics.protocols.protocol_values`, the rule the exact summary
+    uses; nothing for a study without a protocol name.
+    """
+    return _protocol_values(_facts(study, performed_protocol, events))
+
+
+#: The month protocol cells are kept under: one for all time. Per month, a batch spread
+#: over a year touched twelve times the cells (ingest cost) and a long-lived organisation
+#: read twelve times the cells per year (the page's cost); the page shows all time.
+ALL_TIME = 0
+
+
+def _protocol_values(facts: _Study, name: str | bool | None = False) -> list[SummaryValue]:
+    record = cast(StudyRecord, facts)
+    month = ALL_TIME
+    if name is False:  # not looked up by the caller yet
+        name = protocol_of(record)
+    if not name or not isinstance(name, str):
+        return []
+    # names longer than the column are cut there, as the event rows cut them
+    name = name[:128]
+    return [
+        (name, cast(Metric, quantity[:64]), month, value)
+        for quantity, value in protocol_values(record)
+    ]
+
+
+def protocol_contributions(
+    study: Mapping[str, Any],
+    performed_protocol: str | None,
+    events: Iterable[Mapping[str, Any]],
+) -> list[tuple[CellKey, float]]:
+    """Return the protocol cells a study adds values to, and the values (a multiset)."""
+    return with_keys(study, protocol_study_values(study, performed_protocol, events))
 
 
 def contributions(

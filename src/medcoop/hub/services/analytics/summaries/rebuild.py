@@ -1,4 +1,4 @@
-"""Recomputing a site's dose summary cells from its stored rows.
+"""Recomputing a site's dose and protocol summary cells from its stored rows.
 
 After the migration that introduced the table, or a release that changes the exam types
 (``medcoop hub rebuild-summaries``). Each site is rebuilt in its own transaction under
@@ -19,13 +19,15 @@ from sqlalchemy.orm import Session
 from medcoop.analytics.sketches import (
     DoseSketch,
 )
-from medcoop.hub.db.analytics_models import DoseSummary
 from medcoop.hub.db.base import utcnow
-from medcoop.hub.db.bulk import bulk_insert
+from medcoop.hub.db.bulk import bulk_insert, bulk_update
 from medcoop.hub.db.engine import begin_write
 from medcoop.hub.db.models import IrradiationEventRow, Site, Study, UsageFact
 from medcoop.hub.services.analytics.summaries.cells import (
+    DOSE_CELLS,
+    PROTOCOL_CELLS,
     SKETCH_RAW,
+    CellTable,
     cell_order,
     cell_row,
     lock_site,
@@ -35,6 +37,8 @@ from medcoop.hub.services.analytics.summaries.contributions import (
     STUDY_FACTS,
     CellKey,
     contributions,
+    protocol_contributions,
+    study_labels,
 )
 
 __all__ = [
@@ -82,6 +86,7 @@ def rebuild(session: Session, *, site_ids: Sequence[uuid.UUID] | None = None) ->
 
 def _rebuild_site(session: Session, org_id: uuid.UUID, site_id: uuid.UUID) -> tuple[int, int]:
     values: dict[CellKey, list[float]] = defaultdict(list)
+    by_protocol: dict[CellKey, list[float]] = defaultdict(list)
     studies = 0
     for chunk in _site_studies(session, site_id):
         studies += len(chunk)
@@ -101,29 +106,45 @@ def _rebuild_site(session: Session, org_id: uuid.UUID, site_id: uuid.UUID) -> tu
                 )
             ).all()
         )
+        labels = []
         for study_id, study in chunk.items():
-            for key, value in contributions(study, protocols.get(study_id), events[study_id]):
+            protocol, held = protocols.get(study_id), events[study_id]
+            for key, value in contributions(study, protocol, held):
                 values[key].append(value)
-    stored = session.execute(
-        select(
-            DoseSummary.device_id, DoseSummary.exam_type, DoseSummary.metric, DoseSummary.month
-        ).where(DoseSummary.site_id == site_id)
-    ).all()
-    # cells that no longer get a value stay, empty (see SummaryChanges.apply)
-    for device_id, exam_type, metric, month in stored:
-        values.setdefault((site_id, device_id, exam_type, metric, month), [])
+            for key, value in protocol_contributions(study, protocol, held):
+                by_protocol[key].append(value)
+            labels.append({"org_id": org_id, "id": study_id, **study_labels(study, protocol, held)})
+        # studies stored before they carried their labels get them (the table's filters)
+        bulk_update(session, Study.__table__, ("org_id", "id"), labels)
+    written = _replace_cells(session, DOSE_CELLS, org_id, site_id, values)
+    _replace_cells(session, PROTOCOL_CELLS, org_id, site_id, by_protocol)
+    return studies, written
+
+
+def _replace_cells(
+    session: Session,
+    cells: CellTable,
+    org_id: uuid.UUID,
+    site_id: uuid.UUID,
+    values: dict[CellKey, list[float]],
+) -> int:
+    """Replace the site's cells of ``cells`` by ``values``; return the cells with values."""
+    site = cells.column("site_id")
+    keys = [cells.column(name) for name in cells.keys[1:]]
+    # cells that no longer get a value stay, empty (see CellChanges.apply)
+    for stored in session.execute(select(*keys).where(site == site_id)).all():
+        device_id, group, name, month = stored
+        values.setdefault((site_id, device_id, group, name, month), [])
     session.execute(
-        delete(DoseSummary)
-        .where(DoseSummary.site_id == site_id)
-        .execution_options(synchronize_session=False)
+        delete(cells.model).where(site == site_id).execution_options(synchronize_session=False)
     )
     rows, now = [], utcnow()
     for key, found in sorted(values.items(), key=lambda item: cell_order(item[0])):
         sketch = DoseSketch()
         sketch.add_many(found)
-        rows.append(cell_row(org_id, key, sketch.count, sketch.to_bytes(), now))
-    bulk_insert(session, DoseSummary.__table__, rows, raw=SKETCH_RAW)
-    return studies, sum(row["n_studies"] > 0 for row in rows)
+        rows.append(cell_row(org_id, key, sketch.count, sketch.to_bytes(), now, cells))
+    bulk_insert(session, cells.table, rows, raw=SKETCH_RAW)
+    return sum(row[cells.count] > 0 for row in rows)
 
 
 def _site_studies(session: Session, site_id: uuid.UUID) -> Iterable[dict[uuid.UUID, dict]]:
