@@ -191,7 +191,7 @@ def test_a_vendor_publishes_and_the_group_edge_installs_it(
 
     _options, result, story = demo
     assert "signed and published lumen.image-count 1.0.0" in story
-    name, ok, detail = deploy_part.check(result.deploy)
+    _name, ok, detail = deploy_part.check(result.deploy)
     assert ok, detail
     assert "matches the vendor-signed target" in detail
 

@@ -27,12 +27,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-<<<<<<< HEAD
-from medcoop.demo import deploy_part
-=======
-from medcoop.demo import ledger_part
+from medcoop.demo import deploy_part, ledger_part
 from medcoop.demo.apps_part import check_apps_part
->>>>>>> main
 from medcoop.demo.logins import DemoLogin
 from medcoop.demo.story import DEMO_SITES, DemoOptions, DemoResult, run_demo
 
@@ -187,12 +183,9 @@ def run_check(console: Console, *, keep: Path | None = None) -> bool:
             lambda: _k_anonymous(result),
             lambda: _no_identifiers(options, result),
             lambda: _pages(options, result.logins),
-<<<<<<< HEAD
             lambda: CheckResult(*deploy_part.check(result.deploy)),
-=======
             *ledger_part.checks(options),
             lambda: CheckResult(*check_apps_part(options.home)),
->>>>>>> main
         ]
         results = [check() for check in checks]
     for found in results:

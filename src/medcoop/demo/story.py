@@ -27,12 +27,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
-<<<<<<< HEAD
-from medcoop.demo import deploy_part
-=======
-from medcoop.demo import ledger_part
+from medcoop.demo import deploy_part, ledger_part
 from medcoop.demo.apps_part import run_apps_part
->>>>>>> main
 from medcoop.demo.cluster import DemoEdge, DemoHub, Provisioned, SitePlan, free_port
 from medcoop.demo.logins import DemoLogin, create_logins
 from medcoop.demo.scanners import Delivery, backload_study, send_study

@@ -66,9 +66,8 @@ def create_app(settings: HubSettings, *, limiter: RateLimiter | None = None) -> 
     app.state.limiter = limiter or limiter_for(settings)
     # every audited read of pooled data on this database becomes a ledger access entry
     app.state.access_log = (
-        AccessLog(
-            engine, lambda: ledger_for(app), interval_s=settings.ledger_access_flush_s
-        ).start()
+        AccessLog(engine, lambda: ledger_for(app), interval_s=settings.ledger_access_flush_s)
+        .start()
         if settings.ledger_access_log
         else None
     )

@@ -66,7 +66,9 @@ class PeriodicJob:
         if self._thread is not None and self._thread.is_alive():
             return
         self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name=f"medcoop-{self.name}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop, name=f"medcoop-{self.name}", daemon=True
+        )
         self._thread.start()
 
     def stop(self, timeout_s: float = 30.0) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
@@ -104,16 +103,14 @@ def serve(
         "--background/--no-background",
         help="Run the background jobs in the web workers (off when `medcoop hub worker` runs).",
     ),
-<<<<<<< HEAD
-    store_tuf_dir: Path | None = typer.Option(
-        None, "--store-tuf-dir", help="The store's TUF repository (default $MEDCOOP_HOME/hub/tuf)."
-=======
     ledger_witness: list[str] = typer.Option(
         [], "--ledger-witness", help="A witness's verifier key (repeat for each witness)."
     ),
     ledger_key: str | None = typer.Option(
         None, "--ledger-key", help="The log's signing key file (default: under $MEDCOOP_HOME)."
->>>>>>> main
+    ),
+    store_tuf_dir: str | None = typer.Option(
+        None, "--store-tuf-dir", help="The store's TUF repository (default $MEDCOOP_HOME/hub/tuf)."
     ),
 ) -> None:
     """Serve the hub's HTTP API (uvicorn), migrating the database once first."""
@@ -122,11 +119,12 @@ def serve(
     from medcoop.hub.db import migrate as migrations
     from medcoop.hub.db.engine import make_engine
 
-<<<<<<< HEAD
-    settings = _settings(db, store_tuf_dir=str(store_tuf_dir) if store_tuf_dir else None)
-=======
-    settings = _settings(db, ledger_witnesses=tuple(ledger_witness), ledger_key_path=ledger_key)
->>>>>>> main
+    settings = _settings(
+        db,
+        ledger_witnesses=tuple(ledger_witness),
+        ledger_key_path=ledger_key,
+        store_tuf_dir=store_tuf_dir,
+    )
     engine = make_engine(settings)
     migrations.upgrade(engine)
     engine.dispose()
@@ -168,7 +166,9 @@ def worker(
     from medcoop.hub.db.engine import make_engine, make_session_factory
     from medcoop.hub.worker import Worker, hub_jobs
 
-    settings = _settings(db, notifier_enabled=notifier, compaction_interval_s=compaction_interval_s)
+    settings = _settings(
+        db, notifier_enabled=notifier, compaction_interval_s=compaction_interval_s
+    )
     engine = make_engine(settings)
     migrations.upgrade(engine)
     runner = Worker(hub_jobs(settings, make_session_factory(engine)))

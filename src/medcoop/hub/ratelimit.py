@@ -118,10 +118,8 @@ class RedisRateLimiter:
         try:
             wait = self._script(keys=[self._prefix + key], args=[rate_per_s, burst])
         except self._errors as exc:
-            log.warning(
-                "rate limits: Redis unreachable (%s), this process's buckets apply",
-                type(exc).__name__,
-            )
+            log.warning("rate limits: Redis unreachable (%s), this process's buckets apply",
+                        type(exc).__name__)
             return self._fallback.acquire(key, rate_per_s=rate_per_s, burst=burst)
         return float(wait)
 

@@ -220,7 +220,9 @@ def _console() -> Console:
 
 def dose_command(
     site: str = SiteOption,
-    source_id: str = typer.Option(None, "--source", help="Only this DRL set, e.g. UK-NDRL-2024."),
+    source_id: str = typer.Option(
+        None, "--source", help="Only this DRL set, e.g. UK-NDRL-2024."
+    ),
     group_by: str = typer.Option("site_id", "--by", help="site_id, device_key or protocol."),
     as_json: bool = JSON_OPTION,
     as_csv: bool = CSV_OPTION,
@@ -238,7 +240,9 @@ def dose_command(
 
 
 def alerts_command(
-    state: str = typer.Option("open", "--state", help="open, acknowledged, closed or all."),
+    state: str = typer.Option(
+        "open", "--state", help="open, acknowledged, closed or all."
+    ),
     page: int = typer.Option(1, "--page", min=1, help="Which page (newest alerts first)."),
     per_page: int = typer.Option(20, "--per-page", min=1, max=500, help="Alerts a page."),
     as_json: bool = JSON_OPTION,

@@ -141,8 +141,6 @@ def actor_of(principal: Principal) -> Actor:
     else:
         who = f"user:{principal.user_id}"
     return Actor(who, str(principal.org_id))
-
-
 Settings = Annotated[HubSettings, Depends(get_settings)]
 
 

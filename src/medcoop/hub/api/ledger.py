@@ -222,8 +222,7 @@ def post_receipt_check(ledger: Ledger, body: Annotated[ReceiptIn, Body()]) -> di
     # signature step, and says plainly that the hub did it.
     try:
         result = verify_receipt(
-            Receipt.from_json(body.receipt),
-            ledger.verifier(),
+            Receipt.from_json(body.receipt), ledger.verifier(),
             witnesses=list(ledger.witnesses.values()),
         )
     except LedgerError as exc:

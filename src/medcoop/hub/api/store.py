@@ -139,8 +139,6 @@ class SchemaResponse(JSONResponse):
 def manifest_schema() -> SchemaResponse:
     """Return the JSON Schema every app manifest is validated against at publish."""
     return SchemaResponse(_SCHEMA)
-<<<<<<< HEAD
-=======
 
 
 # --- catalogue --------------------------------------------------------------------------------
@@ -825,4 +823,3 @@ def _meter(request: Request, body: UsageIn) -> UsageOut:
 async def record_usage(body: UsageIn, request: Request) -> UsageOut:
     """An edge meters one run (site token); refused (409) when no entitlement allows it."""
     return await run_in_threadpool(_meter, request, body)
->>>>>>> main

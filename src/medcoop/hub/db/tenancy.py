@@ -112,19 +112,12 @@ class PooledScope:
     actor: Actor | None = None
     read: int = 0
 
-    def access(
-        self, session: Session, tables: frozenset[str], action: str, concern: Concern | None = None
-    ) -> Access:
+    def access(self, session: Session, tables: frozenset[str], action: str,
+               concern: Concern | None = None) -> Access:
         """The :class:`Access` record of one statement of this read on ``session``."""
         return Access(
-            self.purpose,
-            self.tenant,
-            tables,
-            action,
-            actor=self.actor,
-            bind=session.get_bind(),
-            read=self.read,
-            concern=concern,
+            self.purpose, self.tenant, tables, action,
+            actor=self.actor, bind=session.get_bind(), read=self.read, concern=concern,
         )
 
     def crosses(self, table: str) -> bool:
@@ -255,7 +248,11 @@ def _owned_classes() -> dict[str, type]:
 
 
 def _tables_of(statement: Any) -> set[str]:
-    return {element.name for element in visitors.iterate(statement) if isinstance(element, Table)}
+    return {
+        element.name
+        for element in visitors.iterate(statement)
+        if isinstance(element, Table)
+    }
 
 
 def _tenant_criteria(org_id: uuid.UUID) -> list[Any]:
@@ -428,7 +425,9 @@ def guard_engine(engine: Engine) -> Engine:
     session's scoping (a Core read on ``session.connection()``). Returns ``engine``."""
 
     @event.listens_for(engine, "before_execute")
-    def _guard(_conn: Any, clause: Any, _multi: Any, _params: Any, options: Any) -> None:
+    def _guard(
+        _conn: Any, clause: Any, _multi: Any, _params: Any, options: Any
+    ) -> None:
         if options.get(_CHECKED) or not getattr(clause, "is_select", False):
             return
         if _tables_of(clause) & set(_owned_classes()):

@@ -50,4 +50,6 @@ def devices_view(
         Column("first_seen_at", "first seen (UTC)", _when),
         Column("device_key", "device key", hidden=True),
     )
-    return View(f"Devices, {site}", columns, records, page=(0, len(records), total or len(records)))
+    return View(
+        f"Devices, {site}", columns, records, page=(0, len(records), total or len(records))
+    )

@@ -99,10 +99,6 @@ def _chart_rows(db: Session, filters: DoseFilters) -> list[tuple[Any, ...]]:
             column,
             Study.site_id,
         )
-<<<<<<< HEAD
-        .outerjoin(UsageFact, (UsageFact.org_id == Study.org_id) & (UsageFact.study_id == Study.id))
-=======
->>>>>>> main
         .where(*filters.table().where(), column.is_not(None))
         .order_by(Study.study_at.desc())
         .limit(CHART_ROWS)
@@ -187,19 +183,15 @@ def trend_chart(request: Request, _principal: Reader, db: DbSession) -> JSONResp
         if at is not None:
             per_month[at.strftime("%Y-%m")].append(float(value))
     months = sorted(per_month)
-    data = (
-        [
-            {
-                "type": "scatter",
-                "mode": "lines+markers",
-                "x": months,
-                "y": [float(np.median(per_month[m])) for m in months],
-                "name": "median",
-            }
-        ]
-        if months
-        else []
-    )
+    data = [
+        {
+            "type": "scatter",
+            "mode": "lines+markers",
+            "x": months,
+            "y": [float(np.median(per_month[m])) for m in months],
+            "name": "median",
+        }
+    ] if months else []
     layout = {
         "title": {"text": f"Monthly median {_METRIC_LABEL[filters.metric]}"},
         "xaxis": {"title": {"text": "month (UTC)"}, "type": "category"},
@@ -220,28 +212,10 @@ def size_chart(request: Request, _principal: Reader, db: DbSession) -> JSONRespo
     data = []
     if points:
         data = [
-<<<<<<< HEAD
-            {
-                "type": "scatter",
-                "mode": "markers",
-                "name": "CTDIvol",
-                "x": x,
-                "y": [r["max_ctdivol_mgy"] for r in rows],
-            },
-            {
-                "type": "scatter",
-                "mode": "markers",
-                "name": "SSDE",
-                "x": x,
-                "y": [r["max_ssde_mgy"] for r in rows],
-                "marker": {"symbol": "diamond"},
-            },
-=======
             {"type": "scatter", "mode": "markers", "name": "CTDIvol", "x": x,
              "y": [p[1] for p in points]},
             {"type": "scatter", "mode": "markers", "name": "SSDE", "x": x,
              "y": [p[2] for p in points], "marker": {"symbol": "diamond"}},
->>>>>>> main
         ]
     layout = {
         "title": {"text": "CTDIvol and SSDE against patient size"},

@@ -71,11 +71,8 @@ def _state(ledger: SqlLedger) -> dict[str, Any]:
 def ledger_home(request: Request, _principal: Reader, ledger: Ledger) -> Response:
     """The log's latest checkpoint, its witnesses, and what the newest entries hold."""
     return page(
-        request,
-        "ledger.html",
-        title="Consent and access ledger",
-        summary=summarise(ledger),
-        **_state(ledger),
+        request, "ledger.html", title="Consent and access ledger",
+        summary=summarise(ledger), **_state(ledger),
     )
 
 
@@ -91,19 +88,12 @@ def ledger_entries(
 ) -> Response:
     """The auditor's view: entries newest first, with filters."""
     scan = newest_entries(
-        ledger,
-        before=before,
-        kind=kind or None,
-        purpose=purpose or None,
+        ledger, before=before, kind=kind or None, purpose=purpose or None,
         organisation=organisation or None,
     )
     older = scan.found[-1][0] if scan.found and not scan.complete else None
     return page(
-        request,
-        "ledger_entries.html",
-        title="Ledger entries",
-        scan=scan,
-        older=older,
+        request, "ledger_entries.html", title="Ledger entries", scan=scan, older=older,
         filters={"kind": kind or "", "purpose": purpose or "", "organisation": organisation or ""},
     )
 
@@ -112,9 +102,7 @@ def ledger_entries(
 def ledger_verify(request: Request, ledger: Ledger) -> Response:
     """Public: verify a receipt in this browser."""
     return page(
-        request,
-        "ledger_verify.html",
-        title="Verify a consent receipt",
+        request, "ledger_verify.html", title="Verify a consent receipt",
         log_key=ledger.verifier().to_string(),
         witness_keys=[w.to_string() for w in ledger.witnesses.values()],
     )
@@ -140,34 +128,15 @@ def ledger_mine(
         parsed = Receipt.from_json(receipt)
         result = verify_receipt(parsed, ledger.verifier())
     except LedgerError as exc:
-        return page(
-            request,
-            "ledger_mine.html",
-            title="Who used my data",
-            result=None,
-            error=str(exc),
-            status_code=400,
-        )
+        return page(request, "ledger_mine.html", title="Who used my data", result=None,
+                    error=str(exc), status_code=400)
     pseudonym = getattr(result.entry, "pseudonym", None)
     if pseudonym is None:
-        return page(
-            request,
-            "ledger_mine.html",
-            title="Who used my data",
-            result=None,
-            error="this receipt is not a consent decision",
-            status_code=400,
-        )
+        return page(request, "ledger_mine.html", title="Who used my data", result=None,
+                    error="this receipt is not a consent decision", status_code=400)
     accesses, decisions = accesses_concerning(ledger, pseudonym)
     return page(
-        request,
-        "ledger_mine.html",
-        title="Who used my data",
-        error=None,
-        result={
-            "pseudonym": pseudonym,
-            "index": parsed.index,
-            "accesses": accesses,
-            "decisions": decisions,
-        },
+        request, "ledger_mine.html", title="Who used my data", error=None,
+        result={"pseudonym": pseudonym, "index": parsed.index, "accesses": accesses,
+                "decisions": decisions},
     )

@@ -107,7 +107,9 @@ class AlertNotifier(PeriodicJob):
                 tried += 1
         return tried
 
-    def _claim(self, org_id: uuid.UUID, key: str, after: datetime | None, now: datetime) -> bool:
+    def _claim(
+        self, org_id: uuid.UUID, key: str, after: datetime | None, now: datetime
+    ) -> bool:
         with self._factory() as session:
             scope_session(session, org_id)
             begin_write(session)

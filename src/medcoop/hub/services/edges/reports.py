@@ -75,6 +75,7 @@ class EdgeOverview:
                 totals.update(report.quarantine_by_reason)
         self.quarantine_by_reason = dict(totals.most_common())
 
+
     def last_contact(self, site: Site, report: EdgeReport | None) -> datetime | None:
         """The later of the site token's last use and the edge's last report."""
         seen = [t for t in (self.contact.get(site.id), report and report.reported_at) if t]

@@ -24,6 +24,7 @@ from medcoop.vocabulary import TOTAL_FIELDS
 __all__ = ["TOTAL_FIELDS", "MergeKind", "add_event_contributions", "classify", "merge_usage"]
 
 
+
 class MergeKind(Enum):
     """How incoming events relate to the stored ones."""
 

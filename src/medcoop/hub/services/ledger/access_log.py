@@ -165,9 +165,8 @@ class AccessLog:
             try:
                 self._open_ledger().append(entries)
             except (SQLAlchemyError, LedgerError, OSError):
-                log.exception(
-                    "could not write %d access entries; kept for the next try", len(entries)
-                )
+                log.exception("could not write %d access entries; kept for the next try",
+                              len(entries))
                 self._keep(reads)
                 return 0
             self.written += len(entries)

@@ -158,7 +158,9 @@ class SqlLedger:
                 return total
 
     def _sequence_batch(self, conn: Connection) -> int:
-        state = conn.execute(select(_STATE.c.size).where(_STATE.c.id == 1).with_for_update()).one()
+        state = conn.execute(
+            select(_STATE.c.size).where(_STATE.c.id == 1).with_for_update()
+        ).one()
         size = int(state.size)
         taken = select(_QUEUE.c.seq).order_by(_QUEUE.c.seq).limit(self.batch_max)
         rows = conn.execute(
@@ -243,10 +245,8 @@ class SqlLedger:
         except SignatureError as exc:
             raise CosignatureError(f"cosignature by {sig.name} does not verify") from exc
         with self.engine.begin() as conn:
-            conn.execute(
-                _upsert(conn, _COSIGS, ["size", "witness"], "line"),
-                [{"size": size, "witness": sig.name, "line": sig.line()}],
-            )
+            conn.execute(_upsert(conn, _COSIGS, ["size", "witness"], "line"),
+                         [{"size": size, "witness": sig.name, "line": sig.line()}])
         return sig.name
 
     # --- reading ------------------------------------------------------------------------
@@ -272,13 +272,9 @@ class SqlLedger:
                 ).scalar()
                 if note is None:
                     raise TileNotFoundError(f"no checkpoint of size {size}")
-            lines = (
-                conn.execute(
-                    select(_COSIGS.c.line).where(_COSIGS.c.size == size).order_by(_COSIGS.c.witness)
-                )
-                .scalars()
-                .all()
-            )
+            lines = conn.execute(
+                select(_COSIGS.c.line).where(_COSIGS.c.size == size).order_by(_COSIGS.c.witness)
+            ).scalars().all()
         return add_cosignatures(note.encode(), list(lines)) if lines else note.encode()
 
     def read_tiles(self, keys: Sequence[TileKey]) -> Mapping[TileKey, bytes]:

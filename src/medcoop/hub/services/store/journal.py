@@ -106,6 +106,8 @@ def events_of(session: Session, subject_id: uuid.UUID) -> list[StoreEvent]:
     """The audit trail of one object, oldest first (the caller's tenancy applies)."""
     return list(
         session.scalars(
-            select(StoreEvent).where(StoreEvent.subject_id == subject_id).order_by(StoreEvent.step)
+            select(StoreEvent)
+            .where(StoreEvent.subject_id == subject_id)
+            .order_by(StoreEvent.step)
         )
     )

@@ -144,7 +144,9 @@ def publish_app(
     listing = session.scalar(select(StoreListing).where(StoreListing.listing_key == manifest.id))
     latest = listing.latest_version if listing is not None else None
     if latest and version_key(manifest.version) <= version_key(latest):
-        raise ConflictError(f"{manifest.id} {manifest.version} is not newer than {latest}")
+        raise ConflictError(
+            f"{manifest.id} {manifest.version} is not newer than {latest}"
+        )
     spec = manifest.model_dump(mode="json", by_alias=True, exclude_none=True)
     listing = _upsert_listing(session, vendor, listing, manifest, spec, now=now)
     listing.latest_version = manifest.version

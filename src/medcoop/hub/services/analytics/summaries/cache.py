@@ -79,7 +79,7 @@ def load_blocks(
             DoseBlock.exam_type == exam_type,
             DoseBlock.metric == metric,
             DoseBlock.month.in_(missing),
-        ),
+        )
     ).all()
     for month, built_at, data in rows:
         if built_at != wanted[month]:

@@ -317,3 +317,4 @@ def with_keys(
     """Return :func:`study_values` keyed by the study's site and device."""
     site_id, device_id = study["site_id"], study["device_id"]
     return [((site_id, device_id, exam, metric, month), v) for exam, metric, month, v in values]
+

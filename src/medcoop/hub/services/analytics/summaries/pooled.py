@@ -126,7 +126,7 @@ def _read_pooled(
             session,
             select(DoseBlock.month, DoseBlock.built_at, DoseBlock.n_sites).where(
                 *block_key, DoseBlock.month.between(low, high)
-            ),
+            )
         ):
             state[month] = _MonthState(built_at=built_at, n_sites=n_sites)
         wanted = {m: held.built_at for m, held in state.items()}
@@ -161,7 +161,8 @@ def _read_pooled(
     )
     of_kind = DoseSummary.exam_type == exam_type, DoseSummary.metric == metric
     cells = pooled_execute(
-        session, union_all(*(select(*columns).where(*of_kind, part) for part in parts))
+        session,
+        union_all(*(select(*columns).where(*of_kind, part) for part in parts))
     ).all()
     raw = b"".join(uuid_bytes(row[0]) + uuid_bytes(row[1]) for row in cells)
     cell_ids = np.frombuffer(raw, dtype=np.uint8).reshape(len(cells), 32)
@@ -293,11 +294,8 @@ def _months_between(low: int, high: int) -> list[int] | None:
         months.append(month)
         month = month + 1 if month % 100 < 12 else (month // 100 + 1) * 100 + 1
     return months
-
-
 def _threshold(n_sites: int) -> int:
     return max(_STALE_SITES_MIN, n_sites // _STALE_SITES_SHARE)
-
 
 def _rows_of(site_keys: np.ndarray, keys: np.ndarray) -> np.ndarray | None:
     """The row of each key among ``site_keys`` (``None`` when they are the same keys)."""
@@ -320,3 +318,4 @@ def _canonical(keys: np.ndarray) -> list[str]:
         f"{raw[i + 16 : i + 20]}-{raw[i + 20 : i + 32]}"
         for i in range(0, len(raw), 32)
     ]
+

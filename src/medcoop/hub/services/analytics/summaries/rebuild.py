@@ -160,3 +160,4 @@ def _site_studies(session: Session, site_id: uuid.UUID) -> Iterable[dict[uuid.UU
             return
         yield {row[0]: dict(zip(STUDY_FACTS, row[1:], strict=True)) for row in rows}
         last = rows[-1][0]
+
