@@ -161,6 +161,8 @@ class AppInbox:
             return
         study_key = self.key.remap_uid(str(ds.StudyInstanceUID))
         object_key = self.key.remap_uid(str(ds.SOPInstanceUID))
+        if self._is_app_output(object_key):
+            return  # an app's own result, back from the PACS: never fed to an app again
         folder = self.inbox / study_key
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = folder / f"{object_key}.dcm"
@@ -177,6 +179,11 @@ class AppInbox:
                 )
 
         self.store.commit_grouped(work)
+
+    def _is_app_output(self, object_key: str) -> bool:
+        with self.store.reading() as conn:
+            row = conn.execute("SELECT 1 FROM app_outputs WHERE object_key = ?", (object_key,))
+            return row.fetchone() is not None
 
     def on_study_complete(self, conn: sqlite3.Connection, study_key: str) -> None:
         """The edge decided ``study_key`` is complete: its runs are due shortly (in the
@@ -252,8 +259,10 @@ class AppWorker:
         runner: Runner,
         *,
         on_results: Callable[[], None] | None = None,
+        key: SiteKey | None = None,
     ) -> None:
         self.settings = settings
+        self.key = key
         self.config = settings.apps
         self.store = store
         self.apps = {app.spec.key: app for app in apps}
@@ -407,6 +416,9 @@ class AppWorker:
                  outcome.duration_s if outcome is not None else None, claimed.run_id),
             )
             if outcome is not None and outcome.succeeded:
+                for object_key in self._output_keys(outcome.dicom_files):
+                    conn.execute("INSERT OR IGNORE INTO app_outputs (object_key, run_id, "
+                                 "created_at) VALUES (?, ?, ?)", (object_key, claimed.run_id, now))
                 for path in outcome.dicom_files:
                     for destination in claimed.destinations:
                         conn.execute(
@@ -426,6 +438,21 @@ class AppWorker:
                                                  "reason": reason})
         if exported:
             self._on_results()
+
+
+    def _output_keys(self, paths: Sequence[Path]) -> list[str]:
+        """The pseudonymous SOP Instance UIDs of a run's DICOM outputs."""
+        if self.key is None:
+            return []
+        import pydicom
+
+        keys = []
+        for path in paths:
+            with contextlib.suppress(Exception):  # the runner has read each already
+                ds = pydicom.dcmread(path, stop_before_pixels=True,
+                                     specific_tags=["SOPInstanceUID"])
+                keys.append(self.key.remap_uid(str(ds.SOPInstanceUID)))
+        return keys
 
 
 def _release_objects(conn: sqlite3.Connection, run_id: int) -> list[Path]:
@@ -518,7 +545,7 @@ def start_edge_apps(settings: EdgeSettings, store: EdgeStore, pipeline: Any) -> 
     store.set_meta("apps_sandbox", sandbox)
     inbox = AppInbox(settings, store, pipeline.key, apps)
     exporter = Exporter(settings, store)
-    worker = AppWorker(settings, store, apps, runner, on_results=exporter.wake)
+    worker = AppWorker(settings, store, apps, runner, on_results=exporter.wake, key=pipeline.key)
     pipeline.on_object = inbox.on_object
     pipeline.on_study_complete = inbox.on_study_complete
     exporter.start()
