@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from pydicom.dataset import Dataset
 
@@ -57,7 +58,9 @@ def apps_settings(tmp_path: Path, destinations: list[Destination], *,
     return AppsSettings(**fields)
 
 
-def edge_with_apps(tmp_path: Path, apps: AppsSettings) -> EdgeSettings:
+def edge_with_apps(tmp_path: Path, apps: AppsSettings, *, stow: bool = False) -> EdgeSettings:
+    if stow:  # the edge's HTTP server: STOW-RS and the status page
+        return make_settings(tmp_path / "edge", apps=apps)
     return make_settings(tmp_path / "edge", stow=StowSettings(enabled=False), apps=apps)
 
 
@@ -88,7 +91,7 @@ def test_a_routed_study_is_run_once_complete_and_its_sr_reaches_the_pacs(
     apps = apps_settings(tmp_path, [Destination(name="pacs", port=pacs.port, ae_title="PACS")],
                          inputs=anything, routes=(Route(name="all", clinical=False,
                                                         destinations=("pacs",)),))
-    settings = edge_with_apps(tmp_path, apps)
+    settings = edge_with_apps(tmp_path, apps, stow=True)
     study = ct_sim_study()
     node = EdgeNode(settings)
     node.start()
@@ -96,6 +99,10 @@ def test_a_routed_study_is_run_once_complete_and_its_sr_reaches_the_pacs(
         assert set(send_study(node.dicom_port, study)) == {0x0000}
         [sr] = pacs.wait_for(1)
         assert _wait(lambda: runs(settings)[0][0] == "succeeded", 10)
+        page = httpx.get(f"http://127.0.0.1:{node.stow_port}/status").text
+        assert "On-premise apps" in page and "runs succeeded" in page
+        assert ("bubblewrap sandbox" in page) or ("RLIMITS ONLY" in page)
+        assert study.truth.patient.patient_id not in page
         _send_back(node.dicom_port, sr)  # a PACS forwarding everything to the edge
         time.sleep(3.5)  # past the quiet period: a run would be queued by now
         assert len(runs(settings)) == 1  # the app's own result fed no new run
