@@ -101,7 +101,7 @@ def _accounts(db_url: str, hospital_org: str) -> tuple[str, str, str, uuid.UUID]
     administrator and the hospital's radiology manager; returns their tokens."""
     from sqlalchemy import select
 
-    from medcoop.hub.db.engine import make_engine, make_session_factory
+    from medcoop.hub.db.engine import begin_write, make_engine, make_session_factory
     from medcoop.hub.db.models import Organisation, OrgKind, Role, TokenKind
     from medcoop.hub.db.tenancy import ALL_TENANTS, scope_session
     from medcoop.hub.services import accounts
@@ -111,6 +111,7 @@ def _accounts(db_url: str, hospital_org: str) -> tuple[str, str, str, uuid.UUID]
     try:
         with make_session_factory(engine)() as session:
             scope_session(session, ALL_TENANTS)
+            begin_write(session)  # a writer from the start: the running hub shares the file
             vendor = accounts.create_organisation(session, VENDOR, country="DE")
             vendor.kind = OrgKind.VENDOR.value
             platform = accounts.create_organisation(session, "medcoop platform", country="GB")
