@@ -118,6 +118,9 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_store_listing_facets_facet_value", ["facet", "value"], unique=False
         )
+        batch_op.create_index(
+            "ix_store_listing_facets_listing", ["listing_id", "facet", "value"], unique=False
+        )
 
     op.create_table(
         "store_listing_versions",
@@ -497,6 +500,7 @@ def downgrade() -> None:
     op.drop_table("store_listings")
     op.drop_table("store_listing_versions")
     with op.batch_alter_table("store_listing_facets", schema=None) as batch_op:
+        batch_op.drop_index("ix_store_listing_facets_listing")
         batch_op.drop_index("ix_store_listing_facets_facet_value")
 
     op.drop_table("store_listing_facets")
