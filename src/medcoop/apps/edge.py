@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from medcoop.apps.metering import EntitlementChecker, UsageReporter
+from medcoop.apps.monitor_report import MonitorReporter, queue_report, run_report
 from medcoop.apps.runner import AppInstall, Limits, Runner, RunOutcome, SandboxMode
 from medcoop.apps.sdk import AppSpec
 from medcoop.apps.settings import AppsSettings, Route
@@ -265,8 +266,10 @@ class AppWorker:
         key: SiteKey | None = None,
         entitlements: EntitlementChecker | None = None,
         on_metered: Callable[[], None] | None = None,
+        on_reported: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
+        self.on_reported = on_reported
         self.key = key
         self.entitlements = entitlements or EntitlementChecker(settings)
         self._on_metered = on_metered or (lambda: None)
@@ -407,6 +410,29 @@ class AppWorker:
         self._finish(claimed, outcome, None, None, meter_as=app.spec.id if app.from_store else None)
         return outcome
 
+    def _queue_monitor_report(
+        self,
+        conn: sqlite3.Connection,
+        claimed: ClaimedRun,
+        outcome: RunOutcome | None,
+        reason: str | None,
+        now: float,
+    ) -> None:
+        """Queue the run's report for the hub's monitoring (in the run's transaction)."""
+        app = self.apps.get(claimed.app_key)
+        if app is None:  # uninstalled: no app version to report it under
+            return
+        row = conn.execute("SELECT started_at FROM app_runs WHERE id = ?",
+                           (claimed.run_id,)).fetchone()
+        report = run_report(
+            edge_name=self.settings.name, run_id=claimed.run_id, study_key=claimed.study_key,
+            app_id=app.spec.id, app_version=app.spec.version, outcome=outcome, reason=reason,
+            started_at_s=row[0] if row else None, finished_at_s=now,
+        )
+        queue_report(conn, claimed.run_id, report, now)
+        if self.on_reported is not None:
+            self.on_reported()
+
     def _finish(
         self,
         claimed: ClaimedRun,
@@ -430,6 +456,7 @@ class AppWorker:
                  reason, detail, self.runner.mode.value,
                  outcome.duration_s if outcome is not None else None, claimed.run_id),
             )
+            self._queue_monitor_report(conn, claimed, outcome, reason, now)
             if outcome is not None and outcome.succeeded:
                 for object_key in self._output_keys(outcome.dicom_files):
                     conn.execute("INSERT OR IGNORE INTO app_outputs (object_key, run_id, "
@@ -531,12 +558,18 @@ class EdgeApps:
     """The edge's app machinery, started and stopped with the node."""
 
     def __init__(
-        self, inbox: AppInbox, worker: AppWorker, exporter: Any, usage: UsageReporter
+        self,
+        inbox: AppInbox,
+        worker: AppWorker,
+        exporter: Any,
+        usage: UsageReporter,
+        monitor: MonitorReporter | None = None,
     ) -> None:
         self.inbox = inbox
         self.worker = worker
         self.exporter = exporter
         self.usage = usage
+        self.monitor = monitor
 
     @property
     def runner(self) -> Runner:
@@ -548,6 +581,8 @@ class EdgeApps:
         self.worker.stop()
         self.exporter.stop()
         self.usage.stop()
+        if self.monitor is not None:
+            self.monitor.stop()
 
 
 def start_edge_apps(settings: EdgeSettings, store: EdgeStore, pipeline: Any) -> EdgeApps | None:
@@ -574,12 +609,14 @@ def start_edge_apps(settings: EdgeSettings, store: EdgeStore, pipeline: Any) -> 
     inbox = AppInbox(settings, store, pipeline.key, apps)
     exporter = Exporter(settings, store)
     usage = UsageReporter(settings, store)
+    monitor = MonitorReporter(settings, store)
     worker = AppWorker(settings, store, apps, runner, on_results=exporter.wake, key=pipeline.key,
-                       on_metered=usage.wake)
+                       on_metered=usage.wake, on_reported=monitor.wake)
     pipeline.on_object = inbox.on_object
     pipeline.on_study_complete = inbox.on_study_complete
     exporter.start()
     usage.start()
+    monitor.start()
     worker.start()
-    return EdgeApps(inbox, worker, exporter, usage)
+    return EdgeApps(inbox, worker, exporter, usage, monitor)
 
