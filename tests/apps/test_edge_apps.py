@@ -158,6 +158,15 @@ def test_routes_decide_and_research_apps_never_get_clinical_routes(tmp_path: Pat
     assert wanted(_ds(Modality="MG", BodyPartExamined="CHEST", ProtocolName="trial")) == {}
 
 
+def _workspaces(settings: EdgeSettings) -> set[Path]:
+    """The run workspaces of this edge (their prefix names the edge's database)."""
+    import hashlib
+    import tempfile
+
+    edge_id = hashlib.sha256(str(settings.db_path.resolve()).encode()).hexdigest()[:12]
+    return set(Path(tempfile.gettempdir()).glob(f"medcoop-app-{edge_id}-*"))
+
+
 def _wait(predicate: Any, timeout_s: float = 60.0) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -189,6 +198,8 @@ def test_a_sigkill_mid_run_loses_no_run(tmp_path: Path, pacs: StorageScp) -> Non
         child.kill()  # SIGKILL, mid-run
         child.wait()
     assert [r[0] for r in runs(settings)] == ["running"]
+    left = _workspaces(settings)
+    assert left  # the killed run's copy of its inputs
     quick = apps.model_copy(update={"installed": (apps.installed[0].model_copy(
         update={"parameters": {"sleep_s": 0.1}}),)})
     node = EdgeNode(settings.model_copy(update={"apps": quick}))
@@ -200,6 +211,7 @@ def test_a_sigkill_mid_run_loses_no_run(tmp_path: Path, pacs: StorageScp) -> Non
         node.stop()
     [(state, reason, _, attempts)] = runs(settings)
     assert (state, reason, attempts) == ("succeeded", None, 2)  # tried again after the kill
+    assert not _workspaces(settings)  # cleared at restart
 
 
 @pytest.mark.skipif(not Path(ORTHANC).exists(), reason="Orthanc is not installed")
