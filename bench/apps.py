@@ -5,7 +5,8 @@ Three measurements, side by side in one run on this machine:
 1. **Runner overhead per run**, on one synthetic CT study, each ``--runs`` times: a bare
    subprocess running the same harness and app (no workspace, no limits, no checks),
    the runner with rlimits only, and the runner in bubblewrap; for a no-op app (returns
-   nothing: the overhead alone) and the trivial app (builds and validates a TID 1500 SR).
+   nothing: the overhead alone), the trivial app (builds and validates a TID 1500 SR) and,
+   when present, the first-party CT size and SSDE app.
 2. **Runs/s and added latency per study**: ``--studies`` CT studies sent to a running edge
    (pynetdicom SCU: MPPS N-CREATE, C-STORE, N-SET) with the trivial app routed; latency is
    from the study's MPPS N-SET (the edge's completion signal) to its SR arriving at a
@@ -78,7 +79,10 @@ def _bare(app: AppInstall, paths: list[Path], work: Path) -> float:
 
     (work / "out").mkdir(parents=True, exist_ok=True)
     context = AppContext(app.spec.id, app.spec.version, app.spec.vendor, "edge", work / "out")
-    job = {"entry_point": app.spec.entry_point, "parameters": {}, "context": context.to_json(),
+    from medcoop.apps.sdk import parameters_for
+
+    job = {"entry_point": app.spec.entry_point, "parameters": parameters_for(app.spec, None),
+           "context": context.to_json(),
            "input_dir": str(paths[0].parent), "output_dir": str(work / "out"),
            "app_paths": [str(p) for p in app.app_paths], "guard": False,
            "drop_privileges": False}
@@ -100,6 +104,13 @@ def runner_overhead(runs: int, tmp: Path) -> dict[str, Any]:
                 {"name": "diameter_mm", "type": "number", "default": 250.0}]),
             current_python(), (SAMPLE_APPS,)),
     }
+    try:  # the first-party CT size and SSDE app, once it is in this tree
+        from medcoop.apps.firstparty.manifests import CT_SIZE  # type: ignore[import-not-found]
+
+        apps["CT size and SSDE app (first-party)"] = AppInstall(
+            AppSpec.from_json(CT_SIZE), current_python())
+    except ImportError:
+        print("first-party SSDE app not in this tree: left out", file=sys.stderr)
     modes = [SandboxMode.RLIMITS]
     if detect_sandbox()[0] is SandboxMode.BUBBLEWRAP:
         modes.append(SandboxMode.BUBBLEWRAP)

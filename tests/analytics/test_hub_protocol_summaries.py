@@ -50,7 +50,7 @@ def _from_rows(app: FastAPI) -> Cells:
             name = protocol_of(loaded)
             if not name:
                 continue
-            month = summaries.month_of(loaded.study_at)
+            month = 0  # protocol summaries are kept over all time
             for quantity, value in protocol_values(loaded):
                 key = (str(site), loaded.device.device_key, name, quantity, month)
                 values[key].append(value)

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from pydicom.dataset import Dataset
 
@@ -39,9 +40,11 @@ def write_manifest(folder: Path, entry_point: str, **changes: Any) -> Path:
     return path
 
 
-def apps_settings(tmp_path: Path, destinations: list[Destination], **changes: Any) -> AppsSettings:
+def apps_settings(tmp_path: Path, destinations: list[Destination], *,
+                  inputs: list[dict[str, Any]] | None = None, **changes: Any) -> AppsSettings:
+    extra = {"inputs": inputs} if inputs is not None else {}
     manifest = write_manifest(tmp_path / "manifests", "trivial_app:trivial",
-                              parameters=TRIVIAL_PARAMETERS)
+                              parameters=TRIVIAL_PARAMETERS, **extra)
     fields: dict[str, Any] = {
         "enabled": True, "quiet_period_s": 1.0, "export_backoff_base_s": 0.5,
         "export_backoff_max_s": 2.0,
@@ -55,7 +58,9 @@ def apps_settings(tmp_path: Path, destinations: list[Destination], **changes: An
     return AppsSettings(**fields)
 
 
-def edge_with_apps(tmp_path: Path, apps: AppsSettings) -> EdgeSettings:
+def edge_with_apps(tmp_path: Path, apps: AppsSettings, *, stow: bool = False) -> EdgeSettings:
+    if stow:  # the edge's HTTP server: STOW-RS and the status page
+        return make_settings(tmp_path / "edge", apps=apps)
     return make_settings(tmp_path / "edge", stow=StowSettings(enabled=False), apps=apps)
 
 
@@ -80,17 +85,27 @@ def runs(settings: EdgeSettings) -> list[tuple[Any, ...]]:
 def test_a_routed_study_is_run_once_complete_and_its_sr_reaches_the_pacs(
     tmp_path: Path, pacs: StorageScp
 ) -> None:
-    settings = edge_with_apps(tmp_path, apps_settings(
-        tmp_path, [Destination(name="pacs", port=pacs.port, ae_title="PACS")]))
+    # selectors and a route wide enough to take the app's own SR, should it come back
+    anything = [{"kind": "dicom", "name": "any", "selectors": [
+        {"attribute": "StudyInstanceUID", "present": True}]}]
+    apps = apps_settings(tmp_path, [Destination(name="pacs", port=pacs.port, ae_title="PACS")],
+                         inputs=anything, routes=(Route(name="all", clinical=False,
+                                                        destinations=("pacs",)),))
+    settings = edge_with_apps(tmp_path, apps, stow=True)
     study = ct_sim_study()
     node = EdgeNode(settings)
     node.start()
     try:
         assert set(send_study(node.dicom_port, study)) == {0x0000}
         [sr] = pacs.wait_for(1)
-        deadline = time.monotonic() + 10
-        while runs(settings)[0][0] != "succeeded" and time.monotonic() < deadline:
-            time.sleep(0.1)
+        assert _wait(lambda: runs(settings)[0][0] == "succeeded", 10)
+        page = httpx.get(f"http://127.0.0.1:{node.stow_port}/status").text
+        assert "On-premise apps" in page and "runs succeeded" in page
+        assert ("bubblewrap sandbox" in page) or ("RLIMITS ONLY" in page)
+        assert study.truth.patient.patient_id not in page
+        _send_back(node.dicom_port, sr)  # a PACS forwarding everything to the edge
+        time.sleep(3.5)  # past the quiet period: a run would be queued by now
+        assert len(runs(settings)) == 1  # the app's own result fed no new run
     finally:
         node.stop()
     original = study.datasets[0]
@@ -295,3 +310,16 @@ def _check_retention(settings: EdgeSettings) -> None:
     finally:
         store.close()
     assert not any((settings.app_runs_dir / "results").iterdir())
+
+
+def _send_back(port: int, ds: Dataset) -> None:
+    from pynetdicom import AE
+
+    ae = AE(ae_title="PACS")
+    ae.add_requested_context(ds.SOPClassUID, ds.file_meta.TransferSyntaxUID)
+    assoc = ae.associate("127.0.0.1", port, ae_title="MEDCOOP")
+    assert assoc.is_established
+    try:
+        assert int(assoc.send_c_store(ds).Status) == 0
+    finally:
+        assoc.release()

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from medcoop.apps.metering import EntitlementChecker, UsageReporter
 from medcoop.apps.runner import AppInstall, Limits, Runner, RunOutcome, SandboxMode
 from medcoop.apps.sdk import AppSpec
 from medcoop.apps.settings import AppsSettings, Route
@@ -70,6 +71,8 @@ class EdgeApp:
 
     install: AppInstall
     parameters: dict[str, Any] = field(default_factory=dict)
+    #: Installed from the store: entitlement checked before each run, each run metered.
+    from_store: bool = False
 
     @property
     def spec(self) -> AppSpec:
@@ -115,7 +118,7 @@ def _store_installs(settings: EdgeSettings) -> list[EdgeApp]:
             spec = (AppSpec.from_json(manifest) if isinstance(manifest, bytes | str | dict)
                     else AppSpec.from_manifest(manifest))
             paths = tuple(Path(p) for p in getattr(item, "app_paths", ()) or ())
-            found.append(EdgeApp(AppInstall(spec, Path(item.python), paths)))
+            found.append(EdgeApp(AppInstall(spec, Path(item.python), paths), from_store=True))
         except Exception:
             log.exception("cannot read an installed app's manifest")
     return found
@@ -161,6 +164,8 @@ class AppInbox:
             return
         study_key = self.key.remap_uid(str(ds.StudyInstanceUID))
         object_key = self.key.remap_uid(str(ds.SOPInstanceUID))
+        if self._is_app_output(object_key):
+            return  # an app's own result, back from the PACS: never fed to an app again
         folder = self.inbox / study_key
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = folder / f"{object_key}.dcm"
@@ -177,6 +182,11 @@ class AppInbox:
                 )
 
         self.store.commit_grouped(work)
+
+    def _is_app_output(self, object_key: str) -> bool:
+        with self.store.reading() as conn:
+            row = conn.execute("SELECT 1 FROM app_outputs WHERE object_key = ?", (object_key,))
+            return row.fetchone() is not None
 
     def on_study_complete(self, conn: sqlite3.Connection, study_key: str) -> None:
         """The edge decided ``study_key`` is complete: its runs are due shortly (in the
@@ -252,8 +262,14 @@ class AppWorker:
         runner: Runner,
         *,
         on_results: Callable[[], None] | None = None,
+        key: SiteKey | None = None,
+        entitlements: EntitlementChecker | None = None,
+        on_metered: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
+        self.key = key
+        self.entitlements = entitlements or EntitlementChecker(settings)
+        self._on_metered = on_metered or (lambda: None)
         self.config = settings.apps
         self.store = store
         self.apps = {app.spec.key: app for app in apps}
@@ -372,6 +388,11 @@ class AppWorker:
         if not paths:
             self._finish(claimed, None, "no_input", "its objects are gone")
             return None
+        if app.from_store:
+            decision = self.entitlements.check(app.spec.id)
+            if not decision.allowed:  # an expired trial or entitlement stops new runs
+                self._finish(claimed, None, "not_entitled", decision.reason or "refused")
+                return None
         study_uid, series = _study_of(paths)
         try:
             outcome = self.runner.run(
@@ -383,7 +404,7 @@ class AppWorker:
             log.exception("app runner failed")
             self._finish(claimed, None, "runtime_error", type(exc).__name__)
             return None
-        self._finish(claimed, outcome, None, None)
+        self._finish(claimed, outcome, None, None, meter_as=app.spec.id if app.from_store else None)
         return outcome
 
     def _finish(
@@ -392,8 +413,11 @@ class AppWorker:
         outcome: RunOutcome | None,
         reason: str | None,
         detail: str | None,
+        *,
+        meter_as: str | None = None,
     ) -> None:
         now = _now()
+        metered = False
         exported = 0
         with self.store.transaction() as conn:
             if outcome is not None:
@@ -407,6 +431,9 @@ class AppWorker:
                  outcome.duration_s if outcome is not None else None, claimed.run_id),
             )
             if outcome is not None and outcome.succeeded:
+                for object_key in self._output_keys(outcome.dicom_files):
+                    conn.execute("INSERT OR IGNORE INTO app_outputs (object_key, run_id, "
+                                 "created_at) VALUES (?, ?, ?)", (object_key, claimed.run_id, now))
                 for path in outcome.dicom_files:
                     for destination in claimed.destinations:
                         conn.execute(
@@ -415,6 +442,12 @@ class AppWorker:
                             (claimed.run_id, destination, str(path), now, now),
                         )
                         exported += 1
+            if outcome is not None and outcome.succeeded and meter_as is not None:
+                run_key = f"{self.settings.name}:{claimed.study_key[-24:]}:{claimed.run_id}"
+                conn.execute("INSERT OR IGNORE INTO app_usage (run_id, app_id, run_key, "
+                             "created_at, next_at) VALUES (?, ?, ?, ?, ?)",
+                             (claimed.run_id, meter_as, run_key[:100], now, now))
+                metered = True
             released = _release_objects(conn, claimed.run_id)
         for path in released:  # after the commit: a crash before it keeps the files
             with contextlib.suppress(OSError):
@@ -426,6 +459,24 @@ class AppWorker:
                                                  "reason": reason})
         if exported:
             self._on_results()
+        if metered and meter_as is not None:
+            self.entitlements.forget(meter_as)  # the next run asks the hub again
+            self._on_metered()
+
+
+    def _output_keys(self, paths: Sequence[Path]) -> list[str]:
+        """The pseudonymous SOP Instance UIDs of a run's DICOM outputs."""
+        if self.key is None:
+            return []
+        import pydicom
+
+        keys = []
+        for path in paths:
+            with contextlib.suppress(Exception):  # the runner has read each already
+                ds = pydicom.dcmread(path, stop_before_pixels=True,
+                                     specific_tags=["SOPInstanceUID"])
+                keys.append(self.key.remap_uid(str(ds.SOPInstanceUID)))
+        return keys
 
 
 def _release_objects(conn: sqlite3.Connection, run_id: int) -> list[Path]:
@@ -479,10 +530,13 @@ def _now() -> float:
 class EdgeApps:
     """The edge's app machinery, started and stopped with the node."""
 
-    def __init__(self, inbox: AppInbox, worker: AppWorker, exporter: Any) -> None:
+    def __init__(
+        self, inbox: AppInbox, worker: AppWorker, exporter: Any, usage: UsageReporter
+    ) -> None:
         self.inbox = inbox
         self.worker = worker
         self.exporter = exporter
+        self.usage = usage
 
     @property
     def runner(self) -> Runner:
@@ -493,6 +547,7 @@ class EdgeApps:
         """Stop the worker (after its run) and the exporters."""
         self.worker.stop()
         self.exporter.stop()
+        self.usage.stop()
 
 
 def start_edge_apps(settings: EdgeSettings, store: EdgeStore, pipeline: Any) -> EdgeApps | None:
@@ -518,10 +573,13 @@ def start_edge_apps(settings: EdgeSettings, store: EdgeStore, pipeline: Any) -> 
     store.set_meta("apps_sandbox", sandbox)
     inbox = AppInbox(settings, store, pipeline.key, apps)
     exporter = Exporter(settings, store)
-    worker = AppWorker(settings, store, apps, runner, on_results=exporter.wake)
+    usage = UsageReporter(settings, store)
+    worker = AppWorker(settings, store, apps, runner, on_results=exporter.wake, key=pipeline.key,
+                       on_metered=usage.wake)
     pipeline.on_object = inbox.on_object
     pipeline.on_study_complete = inbox.on_study_complete
     exporter.start()
+    usage.start()
     worker.start()
-    return EdgeApps(inbox, worker, exporter)
+    return EdgeApps(inbox, worker, exporter, usage)
 

@@ -21,7 +21,7 @@ from medcoop.output import (
     output_format,
 )
 
-__all__ = ["apps_summary_view", "runs_command", "runs_views"]
+__all__ = ["apps_status_html", "apps_summary_view", "runs_command", "runs_views"]
 
 
 def runs_command(
@@ -103,6 +103,29 @@ def apps_summary_view(pipeline: object) -> View | None:
     if settings is None or not settings.apps.enabled:
         return None
     return runs_views(pipeline.store, limit=1)[0]  # type: ignore[attr-defined]
+
+
+def apps_status_html(pipeline: object) -> str:
+    """The apps' section of the edge's status page: sandbox, runs, failures, exports, and
+    the last runs ("" when apps are off). Pseudonymous keys and reason codes only."""
+    import html
+
+    settings = getattr(pipeline, "settings", None)
+    if settings is None or not settings.apps.enabled:
+        return ""
+    summary, runs = runs_views(pipeline.store, limit=10)  # type: ignore[attr-defined]
+    e = html.escape
+    rows = "".join(f"<tr><th scope='row'>{e(str(r['what']))}</th><td>{e(str(r['value']))}"
+                   "</td></tr>" for r in summary.records)
+    shown = ("run_id", "app", "state", "reason", "attempts", "exports", "finished_at")
+    columns = [c for c in runs.columns if c.key in shown]
+    head = "".join(f"<th scope='col'>{e(c.header)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{e(c.text(r))}</td>" for c in columns) + "</tr>"
+                   for r in runs.records)
+    body = body or f"<tr><td colspan='{len(columns)}'>no runs yet</td></tr>"
+    return ("<h2>On-premise apps</h2><table><caption>Sandbox, runs and exports</caption>"
+            f"<tbody>{rows}</tbody></table><table><caption>Last runs</caption><thead><tr>"
+            f"{head}</tr></thead><tbody>{body}</tbody></table>")
 
 
 def _utc(value: object) -> str:

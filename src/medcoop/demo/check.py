@@ -27,7 +27,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from medcoop.demo import ledger_part
+from medcoop.demo import apps_monitor_part, ledger_part
 from medcoop.demo.apps_part import check_apps_part
 from medcoop.demo.logins import DemoLogin
 from medcoop.demo.story import DEMO_SITES, DemoOptions, DemoResult, run_demo
@@ -185,6 +185,7 @@ def run_check(console: Console, *, keep: Path | None = None) -> bool:
             lambda: _no_identifiers(options, result),
             lambda: _pages(options, result.logins),
             *ledger_part.checks(options),
+            lambda: apps_monitor_part.check(options.home, result.logins),
             lambda: CheckResult(*check_apps_part(options.home)),
         ]
         results = [check() for check in checks]

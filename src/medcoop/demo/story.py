@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
-from medcoop.demo import ledger_part
+from medcoop.demo import apps_monitor_part, ledger_part
 from medcoop.demo.apps_part import run_apps_part
 from medcoop.demo.cluster import DemoEdge, DemoHub, Provisioned, SitePlan, free_port
 from medcoop.demo.logins import DemoLogin, create_logins
@@ -165,6 +165,7 @@ def run_demo(options: DemoOptions, console: Console) -> DemoResult:
         result.webhook_posts = len(webhook_posts)
         run_apps_part(home, console)  # 7. an app at an edge, its SR back to the PACS
         ledger_part.run(options, hub.folder, client, provisioned, edges, console)  # 8.
+        apps_monitor_part.run_at(hub.url, edges, GROUP, console)
         _print_next_steps(hub, provisioned, edges, options, console)
         _print_dashboard(hub, logins, console)
         if options.live:

@@ -167,6 +167,34 @@ CREATE INDEX app_exports_due ON app_exports (destination, next_at) WHERE sent_at
 """
 
 
+#: Schema 4: the objects app runs produced (pseudonymous SOP Instance UIDs), so that a
+#: result a PACS forwards back to the edge is never fed to an app again (no loop).
+_SCHEMA_4 = """
+CREATE TABLE app_outputs (
+    object_key TEXT PRIMARY KEY,
+    run_id INTEGER NOT NULL,
+    created_at REAL NOT NULL
+);
+"""
+
+
+#: Schema 5: succeeded runs of store apps waiting to be metered at the hub.
+_SCHEMA_5 = """
+CREATE TABLE app_usage (
+    run_id INTEGER PRIMARY KEY REFERENCES app_runs (id) ON DELETE CASCADE,
+    app_id TEXT NOT NULL,
+    run_key TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    next_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    reported_at REAL,
+    refused TEXT,
+    last_error TEXT
+);
+CREATE INDEX app_usage_due ON app_usage (next_at) WHERE reported_at IS NULL AND refused IS NULL;
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class Migration:
     """One step of the edge's schema: ``version`` is the schema it produces."""
@@ -182,6 +210,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "actionable quarantine (reason code, findings, sender, one entry per object)",
               _SCHEMA_2),
     Migration(3, "on-premise app runs, the objects they wait for, result exports", _SCHEMA_3),
+    Migration(4, "the objects app runs produced (never fed back to an app)", _SCHEMA_4),
+    Migration(5, "store apps' runs waiting to be metered at the hub", _SCHEMA_5),
 )
 #: The schema this release reads and writes.
 SCHEMA_VERSION = MIGRATIONS[-1].version

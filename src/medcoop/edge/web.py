@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
+from medcoop.apps.edge_cli import apps_status_html
 from medcoop.edge.pipeline import Pipeline
 from medcoop.edge.status import EdgeStatus, read_status
 
@@ -40,8 +41,8 @@ _ROWS = (
 )
 
 
-def render_status(status: EdgeStatus) -> str:
-    """Return the status page's HTML."""
+def render_status(status: EdgeStatus, *, apps_html: str = "") -> str:
+    """Return the status page's HTML (``apps_html``: the on-premise apps' section)."""
     e = html.escape
     rows = []
     for label, name in _ROWS:
@@ -73,7 +74,8 @@ def render_status(status: EdgeStatus) -> str:
         f"<table><caption>Counters since the edge was set up</caption><tbody>{''.join(rows)}"
         "</tbody></table><h2>Quarantine, by reason</h2><table><thead><tr><th scope='col'>"
         f"Reason</th><th scope='col'>Objects</th></tr></thead><tbody>{reason_rows}</tbody>"
-        "</table><p>No identifying value is shown here or sent to the hub.</p></main></body></html>"
+        f"</table>{apps_html}<p>No identifying value is shown here or sent to the hub.</p>"
+        "</main></body></html>"
     )
 
 
@@ -82,6 +84,7 @@ def status_route(pipeline: Pipeline) -> Route:
 
     async def status(_request: Request) -> HTMLResponse:
         snapshot = await run_in_threadpool(read_status, pipeline)
-        return HTMLResponse(render_status(snapshot))
+        apps = await run_in_threadpool(apps_status_html, pipeline)  # "" when apps are off
+        return HTMLResponse(render_status(snapshot, apps_html=apps))
 
     return Route("/status", status, methods=["GET"])

@@ -9,8 +9,8 @@ import pytest
 
 from medcoop.analytics.ssde import conversion_factor, effective_diameter_from_dimension_cm
 from medcoop.apps.firstparty import ct_size
+from medcoop.sim.phantoms import axial_ct, ellipse_hu, localizer
 from tests.analytics import factories
-from tests.apps.firstparty.phantoms import axial_ct, ellipse_hu, localizer
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from medcoop.apps.firstparty import exposure_qa as qa
-from tests.apps.firstparty.phantoms import dx_image
+from medcoop.sim.phantoms import dx_image
 
 
 def test_deviation_index_is_ten_log_ten_of_the_ratio() -> None:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from medcoop.apps.firstparty import onnx_host as host
-from tests.apps.firstparty.phantoms import dx_image
-from tests.apps.firstparty.tiny_model import mean_intensity_model
+from medcoop.sim.phantoms import dx_image
+from medcoop.sim.tiny_model import mean_intensity_model
 
 FINDINGS = (
     {"code_value": "F1", "meaning": "Bright image"},

@@ -23,6 +23,7 @@ from medcoop.hub.services import accounts
 from medcoop.hub.settings import HubSettings
 from medcoop.records import DoseTotals, EventKind, IrradiationEvent, StudyRecord, UsageFacts
 from tests.analytics.factories import ct_event, ingest_via_api, record
+from tests.apps.factories import report_runs, run_history
 from tests.hub.conftest import PASSWORD, Tenant, auth, make_tenant
 
 RULES = {
@@ -122,6 +123,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             session.commit()
         ingest_via_api(client, a, _studies("a", 40, 1))
         ingest_via_api(client, b, _studies("b", 12, 2))
+        report_runs(client, a, run_history(3))  # the apps page's runs, drift and trend
     yield World(app, a, b)
     app.state.engine.dispose()
 

@@ -41,7 +41,7 @@ ARGS = [
     "--no-first-run",
 ]
 PAGES = ["/overview", "/dose", "/alerts", "/alerts/rules", "/utilization", "/benchmarks",
-         "/protocols", "/admin"]
+         "/protocols", "/apps", "/admin"]
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -318,4 +318,24 @@ def test_overview_shows_each_edges_quarantine_by_reason(
     assert "residual identifier" not in other.locator("main").inner_text()
     guard.check()
     other_guard.check()
+    context.close()
+
+
+def test_apps_page_shows_monitoring_and_takes_a_review(
+    world: World, live: str, chromium: Any
+) -> None:
+    context = chromium.new_context(viewport={"width": 1366, "height": 900})
+    page, guard = _sign_in(context, live, world.a.emails[Role.MEDICAL_PHYSICIST])
+    _visit(page, live, "/apps", "apps")
+    assert page.get_by_role("heading", name="exposure-qa 1.0.0").is_visible()
+    assert "Drift: deviation_index moved." in page.get_by_role("main").inner_text()
+    chart = page.locator(".chart .main-svg").first  # plotly drew the DI trend
+    chart.wait_for(timeout=15_000)
+    row = page.locator("tbody tr[id^=run-]").first
+    row.get_by_label("Verdict").select_option("wrong")
+    row.get_by_label("Note").fill("DI read from the wrong detector")
+    row.get_by_role("button", name="Save review").click()
+    assert page.get_by_text("Review saved.").is_visible()
+    assert "1 reviews, 0 % judged right" in page.get_by_role("main").inner_text()
+    guard.check()
     context.close()

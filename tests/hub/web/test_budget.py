@@ -29,7 +29,7 @@ BUDGET = {
     "/utilization": 12,
     "/benchmarks": 14,
     "/protocols": 14,
-    "/admin": 16,
+    "/admin": 18,  # + the edges service (its sites and reports: backlog, contact)
     "/installs": 8,
 }
 

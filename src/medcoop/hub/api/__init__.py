@@ -49,6 +49,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "medcoop.hub.api.analytics_protocols",
     "medcoop.hub.api.edges",
     "medcoop.hub.api.ledger",
+    "medcoop.hub.api.apps",
     "medcoop.hub.api.store",
     "medcoop.hub.api.store_tuf",
     "medcoop.hub.api.store_deploy",

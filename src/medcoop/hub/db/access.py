@@ -65,6 +65,8 @@ class Purpose(StrEnum):
     PROTOCOL_LIBRARY = "protocol-library"
     #: The notifier's scan for due alert notices (each is then sent in its own tenant).
     NOTIFY = "notify"
+    #: A cloud app's run on pooled records, for the organisation that started it.
+    CLOUD_APP_RUN = "cloud-app-run"
     #: The store's catalogue: every vendor's published listings, their facets and reviews.
     CATALOGUE = "catalogue"
     #: The store's notice outbox scan (each notice is then sent in its own tenant).
@@ -84,6 +86,7 @@ _GRANTS: Final[dict[Purpose, frozenset[str]]] = {
     Purpose.COMPACT_SUMMARIES: frozenset({"analytics_dose_summaries", "analytics_dose_blocks"}),
     Purpose.PROTOCOL_LIBRARY: frozenset({"analytics_protocols"}),
     Purpose.NOTIFY: frozenset({"analytics_alerts"}),
+    Purpose.CLOUD_APP_RUN: frozenset({"studies", "patients"}),
     Purpose.CATALOGUE: frozenset(
         {
             "store_vendors",

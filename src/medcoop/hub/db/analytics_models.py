@@ -134,7 +134,7 @@ class DoseSummary(TenantOwned, Base):
 
 
 class ProtocolCell(TenantOwned, Base):
-    """How one site's device runs one protocol in one month: a sketch per quantity.
+    """How one site's device runs one protocol: a sketch per quantity.
 
     Kept exact by ingest beside :class:`DoseSummary` (same cell writer), so the protocols
     page summarises an organisation's protocols from these cells instead of its studies.
@@ -143,6 +143,8 @@ class ProtocolCell(TenantOwned, Base):
     for DLP and DAP), ``studies`` and ``acquisitions`` (one value of 1 each: the sketch's
     count is the number) or ``region:<target region>`` (one per acquisition naming it).
     Never pooled: the shared library holds only what an organisation chose to publish.
+    ``month`` is 0 (all time) today: kept as a key so that a period can be added without
+    a new table (per month, ingest touched and the page read up to 12x the cells a year).
     """
 
     __tablename__ = "analytics_protocol_summaries"

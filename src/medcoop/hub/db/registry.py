@@ -15,6 +15,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "medcoop.hub.db.analytics_models",
     "medcoop.hub.db.edge_models",
     "medcoop.hub.db.ledger_models",
+    "medcoop.hub.db.apps_models",
     "medcoop.hub.db.store_models",
     "medcoop.hub.db.store_deploy_models",
 )

@@ -51,28 +51,8 @@ class DeviceUtilizationOut(BaseModel):
 
 
 def utilization_out(found: Mapping[str, DeviceUtilization]) -> list[DeviceUtilizationOut]:
-    """The API's answer for the service's per-device utilization."""
-    return [
-        DeviceUtilizationOut(
-            device_key=u.device_key,
-            exams=u.exams,
-            median_duration_min=u.median_duration_min,
-            median_change_min=u.median_change_min,
-            exams_per_open_hour=u.exams_per_open_hour,
-            occupancy=u.occupancy,
-            utilization=u.utilization,
-            available_min=u.available_min,
-            busy_open_min=u.busy_open_min,
-            idle_min=u.idle_min,
-            clamped_gaps=u.clamped_gaps,
-            heatmap=[list(row) for row in u.heatmap],
-            by_protocol={
-                name: ProtocolUsageOut(exams=p.exams, median_duration_min=p.median_duration_min)
-                for name, p in u.by_protocol.items()
-            },
-        )
-        for u in found.values()
-    ]
+    """The API's answer for the service's per-device utilization (field for field)."""
+    return [DeviceUtilizationOut.model_validate(u, from_attributes=True) for u in found.values()]
 
 
 def device_label(device_key: str, labels: Mapping[str, str]) -> str:

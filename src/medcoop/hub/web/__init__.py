@@ -26,6 +26,7 @@ PAGE_MODULES: tuple[str, ...] = (
     "medcoop.hub.web.alerts",
     "medcoop.hub.web.analytics",
     "medcoop.hub.web.admin",
+    "medcoop.hub.web.apps",
     "medcoop.hub.web.store_installs",
     "medcoop.hub.web.ledger",
 )

@@ -23,8 +23,9 @@ from medcoop.hub.api import sites as api_sites
 from medcoop.hub.api import users as api_users
 from medcoop.hub.api.deps import DbSession, PageParams, Settings, UserPrincipal, WriteSession
 from medcoop.hub.api.schemas import DevicePatch, InvitationIn, SiteIn, TokenIn
-from medcoop.hub.db.models import Role, Study, Token, TokenKind
+from medcoop.hub.db.models import Role, Study, TokenKind
 from medcoop.hub.services.accounts import Permission, Principal
+from medcoop.hub.services.edges import edge_overview
 from medcoop.hub.web.routing import PageRoute, page
 
 __all__ = ["router"]
@@ -35,20 +36,17 @@ Text = Annotated[str, Form(max_length=200)]
 
 
 def _edges(db: Session, principal: Principal) -> dict[Any, dict[str, Any]]:
-    """Per site: the edge's last contact (its token) and last study received."""
-    contact = db.execute(
-        select(Token.site_id, func.max(Token.last_used_at))
-        .where(
-            Token.org_id == principal.org_id,
-            Token.kind == TokenKind.SITE.value,
-            Token.revoked_at.is_(None),
-        )
-        .group_by(Token.site_id)
-    ).all()
+    """Per site: the edge's last contact and backlog (as the overview's, from the same
+    service as ``GET /api/v1/edges``) and the last study received."""
+    overview = edge_overview(db, principal.org_id)
+    out: dict[Any, dict[str, Any]] = {
+        site.id: {
+            "contact": overview.last_contact(site, report),
+            "backlog": report.backlog if report is not None else None,
+        }
+        for site, report in overview.sites
+    }
     received = db.execute(select(Study.site_id, func.max(Study.created_at)).group_by(Study.site_id))
-    out: dict[Any, dict[str, Any]] = {}
-    for site_id, at in contact:
-        out.setdefault(site_id, {})["contact"] = at
     for site_id, at in received:
         out.setdefault(site_id, {})["upload"] = at
     return out

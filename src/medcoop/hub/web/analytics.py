@@ -24,6 +24,7 @@ from medcoop.hub.api.deps import DbSession, WriteSession
 from medcoop.hub.db.base import utcnow
 from medcoop.hub.db.models import Site
 from medcoop.hub.errors import NotFoundError
+from medcoop.hub.presenters import benchmark_view
 from medcoop.hub.services.accounts import Permission, Principal
 from medcoop.hub.web.forms import parse_query
 from medcoop.hub.web.routing import PageRoute, page
@@ -133,6 +134,9 @@ def benchmarks(
     """Own median against the peers' quartiles; suppressed groups say why."""
     filters, sites, site_id, result = _benchmark(request, principal, db, pool)
     query = request.url.query
+    name = {s.id: s.name for s in sites}.get(site_id, "")
+    # the CLI's table of the same answer (medcoop benchmark): one presentation
+    view = benchmark_view(result.model_dump(mode="json"), site=name)
     return page(
         request,
         "benchmarks.html",
@@ -141,6 +145,7 @@ def benchmarks(
         sites=sites,
         site_id=site_id,
         result=result,
+        view=view,
         exam_types=EXAM_TYPES,
         chart_query=query,
     )

@@ -74,6 +74,7 @@ NAV: tuple[tuple[str, str, Permission], ...] = (
     ("/utilization", "Utilization", _STUDIES),
     ("/benchmarks", "Peer benchmarks", _STUDIES),
     ("/protocols", "Protocols", _STUDIES),
+    ("/apps", "Apps", _STUDIES),
     ("/admin", "Administration", Permission.READ_DIRECTORY),
     ("/installs", "Installs", Permission.READ_DIRECTORY),
     ("/ledger", "Ledger", _STUDIES),

@@ -45,6 +45,7 @@ class Permission(StrEnum):
     MANAGE_USERS = "users:write"
     MANAGE_ORGANISATIONS = "organisations:write"  # platform operator: create tenants
     INGEST = "records:ingest"  # edges only
+    REVIEW_APP_RESULTS = "apps:review"  # mark an app's result right or wrong
     # the app store (hub/services/store/policy.py maps each store action to one of these)
     STORE_BROWSE = "store:browse"  # search the catalogue, read listings
     STORE_BUY = "store:buy"  # request trials, quotes, services; order; review
@@ -77,8 +78,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ORG_ADMIN: _READER
     | _BUYER
     | {Permission.MANAGE_SITES, Permission.MANAGE_USERS, Permission.MANAGE_DEVICES},
-    Role.MEDICAL_PHYSICIST: _READER | {Permission.MANAGE_DEVICES},
-    Role.RADIOLOGY_MANAGER: _READER | _BUYER,
+    Role.MEDICAL_PHYSICIST: _READER
+    | {Permission.MANAGE_DEVICES, Permission.REVIEW_APP_RESULTS},
+    Role.RADIOLOGY_MANAGER: _READER | _BUYER | {Permission.REVIEW_APP_RESULTS},
     Role.VENDOR_PUBLISHER: frozenset(
         {Permission.READ_DIRECTORY, Permission.STORE_BROWSE, Permission.STORE_SELL}
     ),

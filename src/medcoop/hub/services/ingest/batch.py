@@ -50,9 +50,8 @@ from medcoop.hub.services.analytics.summaries import (
     contributions,
     lock_site,
     protocol_contributions,
-    protocol_study_values,
     study_labels,
-    study_values,
+    study_summaries,
     with_keys,
 )
 from medcoop.hub.services.ingest.merge import (
@@ -291,11 +290,10 @@ def _prepare(records: Sequence[StudyRecord], org_id: uuid.UUID) -> dict[str, _Pr
         usage = {name: fields[name] for name in USAGE_FIELDS}
         events = {e.event_uid: _event_row(org_id, study_id, e) for e in record.events}
         protocol = usage["performed_protocol"]
-        facts.update(study_labels(facts, protocol, events.values()))
-        values = study_values(facts, protocol, events.values())
-        by_protocol = protocol_study_values(facts, protocol, events.values())
+        derived = study_summaries(facts, protocol, events.values())
+        facts.update(derived.labels)
         prepared[record.record_key] = _Prepared(
-            study_id, facts, usage, events, values, by_protocol
+            study_id, facts, usage, events, derived.values, derived.protocol_values
         )
     return prepared
 

@@ -40,6 +40,7 @@ from medcoop.hub.services.analytics.summaries.contributions import (
     protocol_contributions,
     protocol_study_values,
     study_labels,
+    study_summaries,
     study_values,
     with_keys,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "rebuild",
     "stale_blocks",
     "study_labels",
+    "study_summaries",
     "study_values",
     "uuid_bytes",
     "with_keys",

@@ -88,6 +88,10 @@ class CellChanges:
 
         Both are multisets: a protocol cell gets one value per acquisition of a study.
         """
+        if not before:  # a new study (most of them): nothing to take out
+            for key, value in after:
+                self.adds[key].append(value)
+            return
         old, new = Counter(before), Counter(after)
         for (key, value), times in (old - new).items():
             self.removes[key].extend([value] * times)

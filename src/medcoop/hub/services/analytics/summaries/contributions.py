@@ -25,6 +25,7 @@ __all__ = [
     "METRICS",
     "STUDY_FACTS",
     "CellKey",
+    "StudySummaries",
     "SummaryValue",
     "contributions",
     "month_of",
@@ -32,6 +33,7 @@ __all__ = [
     "protocol_contributions",
     "protocol_study_values",
     "study_labels",
+    "study_summaries",
     "study_values",
     "with_keys",
 ]
@@ -175,19 +177,48 @@ def study_values(
         Every event of the study with its :data:`EVENT_FACTS`. They are ordered by event
         UID here, so the exam type never depends on the order rows come back in.
     """
-    facts = _facts(study, performed_protocol, events)
+    return _dose_values(_facts(study, performed_protocol, events), month_of(study["study_at"]))
+
+
+def _dose_values(facts: _Study, month: int, exam: Any = False) -> list[SummaryValue]:
     # the same rules as everywhere else in the hub, on the attributes they read
     record = cast(StudyRecord, facts)
-    exam = classify_record(record)
+    if exam is False:  # not classified by the caller yet
+        exam = classify_record(record)
     if exam is None:
         return []
-    month = month_of(study["study_at"])
     found = []
     for metric in METRICS:
         value = study_metric(record, metric)
         if value is not None:
             found.append((exam.key, metric, month, value))
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class StudySummaries:
+    """Everything ingest derives from one study, from one reading of its facts."""
+
+    labels: dict[str, str | None]
+    values: list[SummaryValue]
+    protocol_values: list[SummaryValue]
+
+
+def study_summaries(
+    study: Mapping[str, Any],
+    performed_protocol: str | None,
+    events: Iterable[Mapping[str, Any]],
+) -> StudySummaries:
+    """The study's labels (:func:`study_labels`), dose and protocol summary values at once."""
+    facts = _facts(study, performed_protocol, events)
+    record = cast(StudyRecord, facts)
+    exam, name = classify_record(record), protocol_of(record)  # once for all three
+    labels = {"exam_type": exam.key if exam else None, "protocol": name[:128] if name else None}
+    return StudySummaries(
+        labels,
+        _dose_values(facts, month_of(study["study_at"]), exam),
+        _protocol_values(facts, name),
+    )
 
 
 def _facts(
@@ -217,7 +248,11 @@ def study_labels(
     events: Iterable[Mapping[str, Any]],
 ) -> dict[str, str | None]:
     """The study's ``exam_type`` and ``protocol`` columns, by the rules every view uses."""
-    record = cast(StudyRecord, _facts(study, performed_protocol, events))
+    return _labels(_facts(study, performed_protocol, events))
+
+
+def _labels(facts: _Study) -> dict[str, str | None]:
+    record = cast(StudyRecord, facts)
     exam = classify_record(record)
     name = protocol_of(record)
     return {"exam_type": exam.key if exam else None, "protocol": name[:128] if name else None}
@@ -228,16 +263,28 @@ def protocol_study_values(
     performed_protocol: str | None,
     events: Iterable[Mapping[str, Any]],
 ) -> list[SummaryValue]:
-    """Return ``(protocol, quantity, month, value)`` for the study's protocol summary.
+    """Return ``(protocol, quantity, month, value)`` for the study's protocol summary
+    (``month`` is always :data:`ALL_TIME`).
 
     By :func:`medcoop.analytics.protocols.protocol_values`, the rule the exact summary
     uses; nothing for a study without a protocol name.
     """
-    record = cast(StudyRecord, _facts(study, performed_protocol, events))
-    name = protocol_of(record)
-    if not name:
+    return _protocol_values(_facts(study, performed_protocol, events))
+
+
+#: The month protocol cells are kept under: one for all time. Per month, a batch spread
+#: over a year touched twelve times the cells (ingest cost) and a long-lived organisation
+#: read twelve times the cells per year (the page's cost); the page shows all time.
+ALL_TIME = 0
+
+
+def _protocol_values(facts: _Study, name: str | bool | None = False) -> list[SummaryValue]:
+    record = cast(StudyRecord, facts)
+    month = ALL_TIME
+    if name is False:  # not looked up by the caller yet
+        name = protocol_of(record)
+    if not name or not isinstance(name, str):
         return []
-    month = month_of(study["study_at"])
     # names longer than the column are cut there, as the event rows cut them
     name = name[:128]
     return [

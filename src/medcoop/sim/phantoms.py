@@ -1,11 +1,13 @@
-"""Synthetic images for the first-party apps' tests: water and elliptical CT phantoms, CT
-localizers and DX images with exposure headers, all made in memory."""
+"""Synthetic images with real pixels for the first-party apps (tests, demo, bench): water and
+elliptical CT phantoms, CT localizers and DX images with exposure headers, made in memory."""
 
 from __future__ import annotations
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
+
+__all__ = ["axial_ct", "dx_image", "ellipse_hu", "localizer"]
 
 CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
 DX_IMAGE = "1.2.840.10008.5.1.4.1.1.1.1"
@@ -15,13 +17,19 @@ def _image(pixels: np.ndarray, sop_class: str, modality: str) -> Dataset:
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = sop_class
+    ds.file_meta.MediaStorageSOPClassUID = UID(sop_class)
     ds.SOPClassUID = sop_class
     ds.SOPInstanceUID = generate_uid()
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     ds.StudyInstanceUID = generate_uid()
     ds.SeriesInstanceUID = generate_uid()
     ds.Modality = modality
+    # a phantom, not a person: the attributes an SR copies from its evidence
+    ds.PatientName, ds.PatientID = "PHANTOM^WATER", "PHANTOM-1"
+    ds.PatientBirthDate, ds.PatientSex = "", "O"
+    ds.StudyDate, ds.StudyTime, ds.StudyID = "20261201", "090000", "1"
+    ds.AccessionNumber, ds.ReferringPhysicianName = "", ""
+    ds.SeriesNumber, ds.InstanceNumber = 1, 1
     ds.Manufacturer = "SIMU"
     ds.ManufacturerModelName = "Phantom 1"
     ds.StationName = "ROOM1"

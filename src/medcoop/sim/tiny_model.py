@@ -1,4 +1,6 @@
-"""A tiny ONNX model built in the test (never downloaded): mean intensity → logits.
+"""A tiny ONNX model built in memory (never downloaded): mean intensity → logits.
+
+For the ONNX host's tests, demo and benchmark.
 
 ``logits = mean(image) · weights + bias`` through GlobalAveragePool, Flatten and Gemm,
 so a test can compute the expected scores by hand.
@@ -9,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
+
+__all__ = ["mean_intensity_model"]
 
 
 def mean_intensity_model(
