@@ -323,3 +323,17 @@ def _send_back(port: int, ds: Dataset) -> None:
         assert int(assoc.send_c_store(ds).Status) == 0
     finally:
         assoc.release()
+
+
+def test_the_apps_table_of_the_edge_config_is_read_with_paths_resolved(tmp_path: Path) -> None:
+    from medcoop.edge.config import DEFAULT_CONFIG_TEXT, load_settings
+
+    commented = DEFAULT_CONFIG_TEXT.split("# On-premise apps", 1)[1].splitlines()[1:]
+    apps_text = "\n".join(line.removeprefix("# ") for line in commented)
+    config = tmp_path / "medcoop-edge.toml"
+    config.write_text(apps_text + '\n[[apps.installed]]\nmanifest = "apps/m.json"\n')
+    settings = load_settings(config)
+    assert settings.apps.enabled and settings.apps.routes[0].clinical
+    assert settings.apps.destination("pacs") is not None
+    assert settings.apps.destination("pacs").port == 104  # type: ignore[union-attr]
+    assert settings.apps.installed[0].manifest == tmp_path / "apps" / "m.json"
