@@ -19,7 +19,8 @@ reads every file from disk and writes its output to disk; the best of ``--repeat
 counts, and repeats take the tools in turn. Every run starts from empty caches: Python's
 compiled expressions for all tools, and medcoop's per-patient scanners (otherwise a
 repeat would find every patient already known).
-Leaks run on the whole adversarial corpus (``medcoop.deid.adversarial``).
+Leaks run on the whole adversarial corpus (``tests/common/adversarial.py``, test code, not
+the package's).
 """
 
 from __future__ import annotations
@@ -38,13 +39,15 @@ from pathlib import Path
 from pydicom import dcmread
 
 from medcoop.deid import Deidentified, Deidentifier, PixelRule, SiteKey, Withheld, load_profile
-from medcoop.deid.adversarial import adversarial_corpus, find_leaks, write_corpus
 from medcoop.deid.residuals import clear_caches
 
 # This file is bench/deid.py: drop its folder from the path so "import deid" finds the
-# pydicom/deid package, not this script.
+# pydicom/deid package, not this script; the repository root gives the tests' corpus.
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
+
+from tests.common.adversarial import adversarial_corpus, find_leaks, write_corpus  # noqa: E402
 
 Tool = Callable[[list[Path], Path], None]
 #: The timer: wall clock by default; ``--clock cpu`` takes this process's CPU time, which

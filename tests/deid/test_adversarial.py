@@ -7,7 +7,7 @@ from io import BytesIO
 import pytest
 
 from medcoop.deid import Deidentified, Deidentifier, PixelRule, SiteKey, Withheld, load_profile
-from medcoop.deid.adversarial import adversarial_corpus, find_leaks
+from tests.common.adversarial import adversarial_corpus, find_leaks
 
 KEY = SiteKey(b"\x04" * 32)
 RULE = PixelRule("ACME Medical", "Mobile DR 7", 8, 8, ((0, 0, 8, 2),))

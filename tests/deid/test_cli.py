@@ -9,7 +9,7 @@ from pydicom import dcmread
 from typer.testing import CliRunner
 
 from medcoop.cli import app
-from medcoop.deid.adversarial import adversarial_corpus, find_leaks, write_corpus
+from tests.common.adversarial import adversarial_corpus, find_leaks, write_corpus
 
 
 def test_deid_command_writes_copies_skips_bad_input_and_reports(tmp_path: Path) -> None:

@@ -29,8 +29,8 @@ from medcoop.deid import (
     identifying_values,
     load_profile,
 )
-from medcoop.deid.adversarial import adversarial_corpus, find_leaks
 from medcoop.deid.elements import emit, from_dataset, parse
+from tests.common.adversarial import adversarial_corpus, find_leaks
 
 KEY = SiteKey(b"\x08" * 32)
 RULE = PixelRule("ACME Medical", "Mobile DR 7", 8, 8, ((0, 0, 8, 2),))

@@ -16,7 +16,7 @@ from medcoop.deid import (
     Withheld,
     load_profile,
 )
-from medcoop.deid.adversarial import adversarial_corpus, find_leaks
+from tests.common.adversarial import adversarial_corpus, find_leaks
 
 KEY = SiteKey(b"\x02" * 32)
 

@@ -17,8 +17,8 @@ import pytest
 from pydicom import dcmread
 
 from medcoop.deid import Deidentified, Deidentifier, SiteKey, Withheld, load_profile
-from medcoop.deid.adversarial import find_leaks
 from medcoop.deid.residuals import fold
+from tests.common.adversarial import find_leaks
 from tests.common.names import draw_names
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"

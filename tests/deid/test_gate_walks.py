@@ -19,8 +19,8 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from medcoop.deid import Deidentified, Deidentifier, SiteKey, identifying_values
-from medcoop.deid.adversarial import adversarial_corpus
 from medcoop.deid.residuals import ResidualHit, verify_no_residuals
+from tests.common.adversarial import adversarial_corpus
 
 PYDICOM_FILES = (
     "CT_small.dcm",
@@ -100,3 +100,16 @@ def test_both_walks_agree_on_released_outputs() -> None:
         assert _hits(by_elements) == _hits(by_dataset), name
         released += 1
     assert released >= 25  # the corpus's CT, RDSR and text objects, and pydicom's files
+
+
+@pytest.mark.parametrize("written", ["MÜLLER", "Müller", "MUELLER", "MULLER"])
+def test_a_name_spelled_otherwise_in_a_kept_code_string_is_withheld(written: str) -> None:
+    # The substring pass finds no "mueller" in "MÜLLER"; folding does (found this stop:
+    # before, such an object was released).
+    ds = pydicom.dcmread(str(get_testdata_file("CT_small.dcm")))
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.PatientName = "MUELLER^JUERGEN"
+    ds.BodyPartExamined = written  # kept by the dose-monitoring profile
+    result = Deidentifier(SiteKey(b"\x05" * 32)).deidentify_bytes(_part10(ds))
+    assert not isinstance(result, Deidentified)
+    assert result.reason == "residual identifier: name at (0018,0015)"

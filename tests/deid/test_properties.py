@@ -13,7 +13,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian
 
 from medcoop.deid import Deidentified, Deidentifier, SiteKey, load_profile
-from medcoop.deid.adversarial import find_leaks
+from tests.common.adversarial import find_leaks
 
 KEY = SiteKey(b"\x05" * 32)
 DEIDENTIFIERS = {

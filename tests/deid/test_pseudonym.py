@@ -10,8 +10,8 @@ import pytest
 from pydicom import Dataset
 
 from medcoop.deid import Deidentified, Deidentifier
-from medcoop.deid.adversarial import adversarial_corpus
 from medcoop.deid.pseudonym import SiteKey, load_or_create_key
+from tests.common.adversarial import adversarial_corpus
 
 
 def test_key_file_is_created_private_and_reloaded_identically(tmp_path: Path) -> None:

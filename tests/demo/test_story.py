@@ -184,6 +184,18 @@ def test_demo_check_verifies_the_story(demo: tuple[DemoOptions, DemoResult, str]
     assert not check._alerts(broken).ok
 
 
+def test_a_vendor_publishes_and_the_group_edge_installs_it(
+    demo: tuple[DemoOptions, DemoResult, str],
+) -> None:
+    from medcoop.demo import deploy_part
+
+    _options, result, story = demo
+    assert "signed and published lumen.image-count 1.0.0" in story
+    _name, ok, detail = deploy_part.check(result.deploy)
+    assert ok, detail
+    assert "matches the vendor-signed target" in detail
+
+
 def test_an_app_at_an_edge_returns_its_sr_to_the_pacs(
     demo: tuple[DemoOptions, DemoResult, str],
 ) -> None:

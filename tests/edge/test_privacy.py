@@ -146,7 +146,7 @@ def test_no_corpus_or_fleet_object_is_quarantined_for_an_ordinary_name(
 def test_no_planted_identifier_of_the_adversarial_corpus_reaches_a_record(
     pipeline: Pipeline,
 ) -> None:
-    from medcoop.deid.adversarial import adversarial_corpus
+    from tests.common.adversarial import adversarial_corpus
 
     cases = adversarial_corpus(patients=16)
     tokens: set[str] = set()

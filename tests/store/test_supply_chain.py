@@ -9,6 +9,7 @@ to the hub, and leave nothing installed.
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -46,6 +47,12 @@ def _refused(world: StoreWorld, code: str, version: str | None = None) -> AppRef
         world.hub.url + "/api/v1/store/installs", headers={"Authorization": f"Bearer {token}"}
     ).json()["refusals"]
     assert refusals[0]["app_id"] == APP and refusals[0]["detail"].startswith(code)
+    # and a notice to the hospital's organisation waits in the store's outbox
+    with sqlite3.connect(world.hub.db_path) as db:
+        notices = [
+            r[0] for r in db.execute("SELECT message FROM store_notices WHERE subject='install'")
+        ]
+    assert any(f"refused {APP}" in n and code in n for n in notices), notices
     return caught.value
 
 

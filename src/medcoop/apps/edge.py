@@ -24,6 +24,7 @@ Everything is in the edge's SQLite database (schema 3: ``app_runs``, ``app_objec
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -301,7 +302,9 @@ class AppWorker:
         self._wake.set()
 
     def recover(self) -> int:
-        """Queue again the runs left *running* by a crash; fail those out of tries."""
+        """Queue again the runs left *running* by a crash; fail those out of tries; delete
+        the workspaces that crash left."""
+        self.runner.clear_workspaces()
         with self.store.transaction() as conn:
             conn.execute(
                 "UPDATE app_runs SET state = 'failed', reason = 'interrupted', finished_at = ?,"
@@ -599,7 +602,10 @@ def start_edge_apps(settings: EdgeSettings, store: EdgeStore, pipeline: Any) -> 
     limits = Limits(cpu_s=config.cpu_s, memory_mb=config.memory_mb, wall_s=config.wall_s,
                     max_output_bytes=config.max_output_bytes,
                     max_processes=config.max_processes)
-    runner = Runner(limits, mode=SandboxMode.RLIMITS if config.sandbox == "rlimits" else None)
+    # this edge's own workspace prefix, so that a restart clears what a crash of it left
+    edge_id = hashlib.sha256(str(settings.db_path.resolve()).encode()).hexdigest()[:12]
+    runner = Runner(limits, mode=SandboxMode.RLIMITS if config.sandbox == "rlimits" else None,
+                    workspace_prefix=f"medcoop-app-{edge_id}-")
     sandbox = runner.describe()
     if runner.mode is SandboxMode.RLIMITS:
         log.warning("apps run with rlimits only", extra={"sandbox": sandbox})

@@ -57,6 +57,7 @@ __all__ = [
     "parse_part10",
     "pydicom_str",
     "to_dataset",
+    "to_file_meta",
 ]
 
 ITEM = reader.ITEM
@@ -478,7 +479,10 @@ def _encode_one(
         # As pydicom's writer: encapsulated pixel data has an undefined length.
         elem.is_undefined_length = compressed and elem.value[:4] == _ITEM_BYTES[little]
     if not implicit and elem.VR and len(elem.VR) != 2:
-        elem = correct_ambiguous_vr_element(elem, ds, little)  # type: ignore[assignment]
+        corrected = correct_ambiguous_vr_element(elem, ds, little)
+        if not isinstance(corrected, DataElement):  # it returns what it is given
+            raise ValueError("an ambiguous VR could not be resolved")
+        elem = corrected
         if len(elem.VR) != 2:
             elem.VR = "UN"
     buffer = DicomBytesIO()
@@ -641,11 +645,20 @@ def _header(out: list[bytes], codec: _Codec, elem: Elem, length: int, implicit: 
         out.append(codec.explicit_short.pack(group, element, code, length))
 
 
-def to_dataset(
-    encoded: Iterable[Encoded], *, implicit: bool, little: bool, cls: type[Dataset] = Dataset
-) -> Dataset:
+def to_dataset(encoded: Iterable[Encoded], *, implicit: bool, little: bool) -> Dataset:
     """Return a pydicom dataset of raw elements (converted by pydicom on access)."""
-    raw: dict[BaseTag, RawDataElement] = {}
+    return Dataset(_raw_elements(encoded, implicit=implicit, little=little))
+
+
+def to_file_meta(encoded: Iterable[Encoded]) -> FileMetaDataset:
+    """:func:`to_dataset` of a file meta group (Explicit VR Little Endian)."""
+    return FileMetaDataset(_raw_elements(encoded, implicit=False, little=True))
+
+
+def _raw_elements(
+    encoded: Iterable[Encoded], *, implicit: bool, little: bool
+) -> dict[BaseTag, DataElement | RawDataElement]:
+    raw: dict[BaseTag, DataElement | RawDataElement] = {}
     for elem, value in encoded:
         tag = BaseTag(elem.tag)
         if elem.items is not None:
@@ -654,6 +667,4 @@ def to_dataset(
             vr = None if implicit else (elem.code or elem.vr.encode()).decode("ascii")
         length = UNDEFINED if elem.undefined else len(value)
         raw[tag] = RawDataElement(tag, vr, length, value, 0, implicit, little)
-    if cls is FileMetaDataset:
-        return FileMetaDataset(raw)  # type: ignore[arg-type]
-    return cls(raw)  # type: ignore[arg-type]
+    return raw

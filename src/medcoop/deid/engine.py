@@ -26,7 +26,6 @@ from operator import attrgetter
 
 from pydicom import Dataset, __version_info__, dcmread
 from pydicom.datadict import keyword_for_tag
-from pydicom.dataset import FileMetaDataset
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian, UID_dictionary
 
 from medcoop import __version__
@@ -45,6 +44,7 @@ from medcoop.deid.elements import (
     parse_part10,
     pydicom_str,
     to_dataset,
+    to_file_meta,
 )
 from medcoop.deid.pixels import blank_rectangles, burned_in_reason_for, find_rule_for
 from medcoop.deid.private import safe_private_tags
@@ -349,9 +349,7 @@ class Deidentifier:
         @cache  # built once, for the gate's walk and for the caller alike
         def output() -> Dataset:
             out = to_dataset(encoded, implicit=syntax.implicit, little=syntax.little)
-            out.file_meta = to_dataset(  # type: ignore[assignment]
-                encoded_meta, implicit=False, little=True, cls=FileMetaDataset
-            )
+            out.file_meta = to_file_meta(encoded_meta)
             out.preamble = bytes(128)
             out.set_original_encoding(syntax.implicit, syntax.little, list(encodings))
             return out
@@ -368,6 +366,7 @@ class Deidentifier:
                 dates_retained=dates_retained,
                 retained=retained,
                 encodings=codecs,
+                encoded=(meta, body),
             )
         else:  # a private transfer syntax (read by dcmread): pydicom's view of the output
             hits = verify_encoded(

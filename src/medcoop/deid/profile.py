@@ -227,12 +227,17 @@ def load_profile(
     return dataclasses.replace(profile, **changes)
 
 
+def _rectangle(values: Any) -> tuple[int, int, int, int]:
+    left, top, right, bottom = (int(v) for v in values)  # four numbers, or a ValueError
+    return left, top, right, bottom
+
+
 def _pixel_rule(data: Mapping[str, Any]) -> PixelRule:
-    rectangles = tuple(tuple(int(v) for v in rect) for rect in data["rectangles"])
+    rectangles = tuple(_rectangle(rect) for rect in data["rectangles"])
     return PixelRule(
         manufacturer=str(data["manufacturer"]),
         model=str(data["model"]),
         rows=int(data["rows"]),
         columns=int(data["columns"]),
-        rectangles=rectangles,  # type: ignore[arg-type]
+        rectangles=rectangles,
     )

@@ -175,7 +175,7 @@ def collect_values(
     """:func:`identifying_values` of a dataset's encoded elements (the engine's input)."""
     wanted = _INSTITUTION_TAGS | _IDENTIFYING_TAGS if include_institution else _IDENTIFYING_TAGS
     found: set[str] = set()
-    _collect(elems, wanted, found, encodings)  # type: ignore[arg-type]
+    _collect(elems, wanted, found, encodings)
     return {v for v in found if _scannable(v)}
 
 
@@ -745,7 +745,8 @@ def _bytes_pattern(
                 alternatives.add(re.escape(variant.encode(codec)))
     if not alternatives:
         return None
-    body = b"|".join(sorted(alternatives, key=len, reverse=True))  # type: ignore[arg-type]
+    ordered: list[bytes] = sorted(alternatives, key=len, reverse=True)
+    body = b"|".join(ordered)
     # Whole words, as in text: no ASCII letter or digit just before or after.
     return re.compile(b"(?<![0-9A-Za-z])(?:" + body + b")(?![0-9A-Za-z])", re.IGNORECASE)
 
@@ -869,13 +870,15 @@ def verify_elements(
     dates_retained: bool = False,
     retained: frozenset[str] = frozenset(),
     encodings: Iterable[str] = (),
+    encoded: tuple[list[Elem], list[Elem]] | None = None,
 ) -> list[ResidualHit]:
     """Scan an output as the engine wrote it: the same check as :func:`verify_encoded`,
     walking encoded elements instead of a pydicom dataset (the engine's gate).
 
     The same substring pass over ``scanned`` decides almost every object; when it finds a
-    word of an identifying form (and always in stateful ISO 2022 character sets) the
-    elements are walked. Each text element is decoded as pydicom decodes it
+    word of an identifying form, when a text element holds non-ASCII bytes (``MÜLLER``
+    folds onto a value ``MUELLER`` that no byte search finds) and always in stateful ISO
+    2022 character sets, the elements are walked. Each text element is decoded as pydicom decodes it
     (:func:`~medcoop.deid.elements.decode_texts`) and matched exactly as the dataset walk
     matches; an element whose bytes hold no word of any form (and no e-mail or national-ID
     shape) is not decoded at all in stateless character sets, the substring pass applied
@@ -884,18 +887,31 @@ def verify_elements(
 
     elements : callable
         Returns ``(file meta, dataset)`` elements, parsed from the bytes written (called
-        only when they are walked).
+        only when the substring pass finds a word, or cannot decide: a text element
+        holds bytes outside ASCII, which may fold onto a form).
     data : bytes
         The whole output file (its preamble is scanned too).
     scanned : bytes
         ``data`` without its pixel data, uncompressed.
     encodings : sequence of str
         The Python codecs of the output's Specific Character Set (``[]`` when none).
+    encoded : (list of Elem, list of Elem), optional
+        The file meta and dataset elements the output was encoded from, for the non-ASCII
+        test without parsing the output (which is walked from its bytes, as written).
     """
     codecs = list(encodings)
     scanner = _build_scanner(identifying, codecs, retained)
     stateless = not any(codec.startswith("iso2022") for codec in codecs)
-    if stateless and not scanner.maybe_in_bytes(scanned) and not _STRICT_BYTES.search(scanned):
+    clean_bytes = (
+        stateless
+        and not scanner.maybe_in_bytes(scanned)
+        and not _STRICT_BYTES.search(scanned)
+    )
+    # The substring pass misses what folding finds (MÜLLER for a value MUELLER): it
+    # decides alone only when no text element holds a byte outside ASCII.
+    if clean_bytes and (
+        not scanner.kinds or not any(_non_ascii_text(part) for part in encoded or elements())
+    ):
         return []
     meta, body = elements()
     hits: list[ResidualHit] = []
@@ -906,6 +922,17 @@ def verify_elements(
     walk.items(body, item_encodings(body, DEFAULT_ENCODINGS), ())
     preamble = data[:128] if has_preamble(data) else b""
     return hits or _leftovers(scanner, preamble, dates_retained=dates_retained)
+
+
+def _non_ascii_text(elems: list[Elem]) -> bool:
+    """Return whether a text element the gate matches holds a byte outside ASCII."""
+    for elem in elems:
+        if elem.items is not None:
+            if any(_non_ascii_text(item) for item in elem.items):
+                return True
+        elif elem.vr in _TEXT_VRS and not elem.value.isascii():
+            return True
+    return False
 
 
 class _ElementWalk:

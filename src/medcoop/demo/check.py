@@ -27,7 +27,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from medcoop.demo import apps_monitor_part, ledger_part
+from medcoop.demo import apps_monitor_part, deploy_part, ledger_part
 from medcoop.demo.apps_part import check_apps_part
 from medcoop.demo.logins import DemoLogin
 from medcoop.demo.story import DEMO_SITES, DemoOptions, DemoResult, run_demo
@@ -67,8 +67,7 @@ def _alerts(result: DemoResult) -> CheckResult:
 def _k_anonymous(result: DemoResult) -> CheckResult:
     answered = [b for b in result.benchmarks if b.get("peers")]
     safe = all(
-        b["peers"]["n_sites"] >= K_SITES and b["peers"]["n_studies"] >= K_STUDIES
-        for b in answered
+        b["peers"]["n_sites"] >= K_SITES and b["peers"]["n_studies"] >= K_STUDIES for b in answered
     )
     leaked_fields = [b for b in result.benchmarks if {"min", "max", "sites"} & set(b)]
     ok = bool(result.benchmarks) and safe and not leaked_fields
@@ -184,6 +183,7 @@ def run_check(console: Console, *, keep: Path | None = None) -> bool:
             lambda: _k_anonymous(result),
             lambda: _no_identifiers(options, result),
             lambda: _pages(options, result.logins),
+            lambda: CheckResult(*deploy_part.check(result.deploy)),
             *ledger_part.checks(options),
             lambda: apps_monitor_part.check(options.home, result.logins),
             lambda: CheckResult(*check_apps_part(options.home)),

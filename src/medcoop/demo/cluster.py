@@ -156,6 +156,7 @@ class DemoHub:
         self._log = self.log_path.open("ab")
         command = [sys.executable, "-m", "medcoop", "hub", "serve", "--db", self.db_url]
         command += ["--port", str(self.port), "--log-level", "warning"]
+        command += ["--store-tuf-dir", str(self.folder / "tuf")]  # the store's signed packages
         command += ledger_part.hub_options(self.folder)  # the log's key and its witness
         # its own session: Ctrl-C at the terminal must not stop the hub before the edges
         # have flushed their outboxes to it; stop() ends it last

@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
-from medcoop.demo import apps_monitor_part, ledger_part
+from medcoop.demo import apps_monitor_part, deploy_part, ledger_part
 from medcoop.demo.apps_part import run_apps_part
 from medcoop.demo.cluster import DemoEdge, DemoHub, Provisioned, SitePlan, free_port
 from medcoop.demo.logins import DemoLogin, create_logins
@@ -96,6 +96,8 @@ class DemoResult:
     webhook_posts: int = 0
     #: One person per role in the group and in one peer organisation (the dashboard's).
     logins: list[DemoLogin] = field(default_factory=list)
+    #: The store app a vendor published and the group's edge installed (deploy_part).
+    deploy: Any = None
 
 
 def _webhook_receiver() -> tuple[ThreadingHTTPServer, list[bytes]]:
@@ -134,6 +136,7 @@ def run_demo(options: DemoOptions, console: Console) -> DemoResult:
     try:
         console.rule("[bold]1. The operator provisions the hub")
         provisioned = hub.provision(list(DEMO_SITES), user_org=GROUP, email=PHYSICIST)
+        deploy_part.prepare(hub)  # the store's TUF repository, before edges enroll
         logins = create_logins(hub.db_url, (GROUP, DEMO_SITES[2].org))
         hub.start()
         console.print(f"hub on {hub.url} (SQLite at {hub.folder / 'hub.db'})")
@@ -162,6 +165,7 @@ def run_demo(options: DemoOptions, console: Console) -> DemoResult:
         _report_arrivals(client, provisioned, edges, result, console)
         console.rule("[bold]6. What a medical physicist sees")
         _report_analytics(client, provisioned, options, result, console)
+        result.deploy = deploy_part.run(hub, edges, GROUP, console)  # store app to an edge
         result.webhook_posts = len(webhook_posts)
         run_apps_part(home, console)  # 7. an app at an edge, its SR back to the PACS
         ledger_part.run(options, hub.folder, client, provisioned, edges, console)  # 8.

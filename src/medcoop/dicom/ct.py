@@ -9,12 +9,17 @@ notifications, plus the CT Accumulated Dose Data totals.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from medcoop import records
 from medcoop.dicom import codes as c
 from medcoop.dicom.content import Node
 from medcoop.dicom.model import CtSourceParameters, DoseEvent, make_event, make_totals
 from medcoop.dicom.units import Quantity
+
+#: What a CT Dose Check notice is about (:class:`medcoop.records.DoseCheckNotice`).
+Metric = Literal["ctdivol", "dlp"]
+NoticeKind = Literal["alert", "notification"]
 
 __all__ = ["CtResult", "read_ct"]
 
@@ -56,12 +61,13 @@ def _dose_checks(dose: Node) -> tuple[records.DoseCheckNotice, ...]:
     alert = dose.find(c.DOSE_CHECK_ALERT_DETAILS)
     if alert is not None:
         reason = alert.find(c.REASON_FOR_PROCEEDING) is not None
-        for metric, configured, value, estimate, quantity in (
+        alert_checks: tuple[tuple[Metric, str, str, str, Quantity], ...] = (
             ("dlp", c.DLP_ALERT_CONFIGURED, c.DLP_ALERT_VALUE,
              c.ACCUMULATED_DLP_FORWARD_ESTIMATE, Quantity.DLP_MGYCM),
             ("ctdivol", c.CTDIVOL_ALERT_CONFIGURED, c.CTDIVOL_ALERT_VALUE,
              c.ACCUMULATED_CTDIVOL_FORWARD_ESTIMATE, Quantity.DOSE_MGY),
-        ):  # fmt: skip
+        )  # fmt: skip
+        for metric, configured, value, estimate, quantity in alert_checks:
             if _is_yes(alert, configured):
                 notices.append(
                     _notice("alert", metric, alert.number(value, quantity),
@@ -74,12 +80,13 @@ def _dose_checks(dose: Node) -> tuple[records.DoseCheckNotice, ...]:
                 notices.append(_notice("alert", None, None, forward_dlp, reason))
     notification = dose.find(c.DOSE_CHECK_NOTIFICATION_DETAILS)
     if notification is not None:
-        for metric, configured, value, estimate, quantity in (
+        notification_checks: tuple[tuple[Metric, str, str, str, Quantity], ...] = (
             ("dlp", c.DLP_NOTIFICATION_CONFIGURED, c.DLP_NOTIFICATION_VALUE,
              c.DLP_FORWARD_ESTIMATE, Quantity.DLP_MGYCM),
             ("ctdivol", c.CTDIVOL_NOTIFICATION_CONFIGURED, c.CTDIVOL_NOTIFICATION_VALUE,
              c.CTDIVOL_FORWARD_ESTIMATE, Quantity.DOSE_MGY),
-        ):  # fmt: skip
+        )  # fmt: skip
+        for metric, configured, value, estimate, quantity in notification_checks:
             if _is_yes(notification, configured):
                 notices.append(
                     _notice("notification", metric, notification.number(value, quantity),
@@ -89,11 +96,15 @@ def _dose_checks(dose: Node) -> tuple[records.DoseCheckNotice, ...]:
 
 
 def _notice(
-    kind: str, metric: str | None, configured: float | None, estimate: float | None, reason: bool
+    kind: NoticeKind,
+    metric: Metric | None,
+    configured: float | None,
+    estimate: float | None,
+    reason: bool,
 ) -> records.DoseCheckNotice:
     return records.DoseCheckNotice(
-        kind=kind,  # type: ignore[arg-type]
-        metric=metric,  # type: ignore[arg-type]
+        kind=kind,
+        metric=metric,
         configured_value=configured if configured is None or configured >= 0 else None,
         forward_estimate=estimate if estimate is None or estimate >= 0 else None,
         reason_given=reason,

@@ -13,6 +13,7 @@ them; a Philips CT "Dose Info" capture is read by :mod:`medcoop.dicom.vendor`.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import datetime
 
 from pydicom.dataset import Dataset
@@ -117,7 +118,10 @@ def _material_meaning(term: str | None) -> str | None:
 
 def _materials(value: object) -> list[str]:
     """Return filter materials; some devices separate values with commas, not backslashes."""
-    raw = [value] if isinstance(value, str | bytes) else list(value or ())  # type: ignore[call-overload]
+    if isinstance(value, str | bytes):
+        raw: list[object] = [value]
+    else:
+        raw = list(value) if isinstance(value, Iterable) else []
     terms: list[str] = []
     for item in raw:
         text = text_or_none(item)

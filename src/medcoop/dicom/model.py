@@ -36,8 +36,8 @@ class DoseEvent(records.IrradiationEvent):
     image headers) and ``started_at`` may be naive local time.
     """
 
-    event_uid: str  # type: ignore[assignment]
-    started_at: datetime | None = None  # type: ignore[assignment]
+    event_uid: str
+    started_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +189,7 @@ def make_event(fields: dict[str, object], notes: list[str]) -> DoseEvent:
         clean[name] = value
     for _ in range(len(clean) + 1):
         try:
-            return DoseEvent(**clean)  # type: ignore[arg-type]
+            return DoseEvent.model_validate(clean)
         except ValidationError as exc:
             bad = {str(err["loc"][0]) for err in exc.errors() if err.get("loc")}
             bad -= {"event_uid", "kind"}
@@ -206,7 +206,7 @@ def make_totals(fields: dict[str, object], notes: list[str]) -> records.DoseTota
     clean = {k: v for k, v in fields.items() if v is not None}
     for _ in range(len(clean) + 1):
         try:
-            return records.DoseTotals(**clean)  # type: ignore[arg-type]
+            return records.DoseTotals.model_validate(clean)
         except ValidationError as exc:
             for err in exc.errors():
                 if err.get("loc"):

@@ -22,6 +22,7 @@ be equal on every corpus SR and on the simulated fleet's reports. The byte-level
 
 from __future__ import annotations
 
+import enum
 import struct
 from typing import Any
 
@@ -106,7 +107,13 @@ _STRUCTS = {
     )
     for little, end in ((True, "<"), (False, ">"))
 }
-_MISS = object()
+class _Miss(enum.Enum):
+    """Not in a cache (``None`` is a value caches hold)."""
+
+    MISS = enum.auto()
+
+
+_MISS = _Miss.MISS
 
 Fields = dict[int, tuple[bytes, int, int]]  # tag -> (VR, value offset, value length)
 Code = tuple[str, str | None] | None
@@ -524,16 +531,18 @@ class _Reader:
                 elif element == 0xA043 or element == 0xA168:
                     if length != _UNDEFINED:
                         after = pos + length
-                        code = codes_cache.get(buf[pos:after], _MISS)
-                        if code is _MISS:
+                        cached = codes_cache.get(buf[pos:after], _MISS)
+                        if cached is _MISS:
                             code, after = self.code(pos, length, 0)
+                        else:
+                            code = cached
                         pos = after
                     else:
                         code, pos = self.code(pos, length, 0)
                     if element == 0xA043:
-                        name = code  # type: ignore[assignment]
+                        name = code
                     else:
-                        concept = code  # type: ignore[assignment]
+                        concept = code
                     continue
                 elif element == 0xA300:
                     measured, pos = self.measured_le(pos, length)
@@ -597,10 +606,11 @@ class _Reader:
         if vt_raw is None:
             vt = "?"
         else:
-            vt = _VT_CACHE.get(vt_raw)  # type: ignore[assignment]
-            if vt is None:
-                vt = (_cs_text(vt_raw) or "?").upper()
-                _remember(_VT_CACHE, vt_raw, vt)
+            known = _VT_CACHE.get(vt_raw)
+            if known is None:
+                known = (_cs_text(vt_raw) or "?").upper()
+                _remember(_VT_CACHE, vt_raw, known)
+            vt = known
         node = Node(name[0] if name else "?", vt)
         value_at = -1
         if vt == "NUM":
@@ -655,9 +665,11 @@ class _Reader:
                 if group == 0x0040 and element == 0x08EA:
                     if length != _UNDEFINED:
                         after = pos + length
-                        unit = self.caches.units.get(buf[pos:after], _MISS)  # type: ignore[arg-type, assignment]
-                        if unit is _MISS:
+                        cached_unit = self.caches.units.get(buf[pos:after], _MISS)
+                        if cached_unit is _MISS:
                             unit, after = self.unit(pos, length, 1)
+                        else:
+                            unit = cached_unit
                         pos = after
                     else:
                         unit, pos = self.unit(pos, length, 1)

@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 
 from pydicom.charset import default_encoding
 from pydicom.datadict import dictionary_VR
-from pydicom.dataelem import RawDataElement, empty_value_for_VR
+from pydicom.dataelem import DataElement, RawDataElement, empty_value_for_VR
 from pydicom.dataset import Dataset
 from pydicom.tag import BaseTag
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, STANDARD_VR
@@ -46,6 +46,7 @@ __all__ = [
     "UINT32",
     "UNDEFINED_LENGTH",
     "VR_KIND",
+    "Elements",
     "EncodingError",
     "FileMeta",
     "Unpack",
@@ -311,10 +312,14 @@ _MUTABLE = tuple(
 )
 
 
-def new_dataset(elements: dict[BaseTag, RawDataElement], encoding: str | list[str]) -> Dataset:
+#: What a pydicom Dataset holds: elements by tag, raw or converted.
+Elements = dict[BaseTag, DataElement | RawDataElement]
+
+
+def new_dataset(elements: Elements, encoding: str | list[str]) -> Dataset:
     """Return ``Dataset(elements, parent_encoding=encoding)``, the same object, faster."""
     if _TEMPLATE is None:
-        return Dataset(elements, parent_encoding=encoding)  # type: ignore[arg-type]
+        return Dataset(elements, parent_encoding=encoding)
     ds = object.__new__(Dataset)
     attributes = ds.__dict__
     attributes.update(_TEMPLATE)
@@ -333,7 +338,7 @@ def read_elements(
     little: bool,
     offset: int,
     top: bool = False,
-) -> tuple[dict[BaseTag, RawDataElement], int] | None:
+) -> tuple[Elements, int] | None:
     """Return the raw elements from ``pos`` to ``stop`` (``None``: the item delimiter).
 
     The ``RawDataElement`` tuples are those ``dcmread`` builds (tag, VR, length, value,
@@ -348,7 +353,7 @@ def read_elements(
     u32 = UINT32[little]
     size = len(data)
     end = size if stop is None else stop
-    elements: dict[BaseTag, RawDataElement] = {}
+    elements: Elements = {}
     value: bytes | None
     try:
         while pos < end:

@@ -109,6 +109,9 @@ def serve(
     ledger_key: str | None = typer.Option(
         None, "--ledger-key", help="The log's signing key file (default: under $MEDCOOP_HOME)."
     ),
+    store_tuf_dir: str | None = typer.Option(
+        None, "--store-tuf-dir", help="The store's TUF repository (default $MEDCOOP_HOME/hub/tuf)."
+    ),
 ) -> None:
     """Serve the hub's HTTP API (uvicorn), migrating the database once first."""
     import uvicorn
@@ -116,7 +119,12 @@ def serve(
     from medcoop.hub.db import migrate as migrations
     from medcoop.hub.db.engine import make_engine
 
-    settings = _settings(db, ledger_witnesses=tuple(ledger_witness), ledger_key_path=ledger_key)
+    settings = _settings(
+        db,
+        ledger_witnesses=tuple(ledger_witness),
+        ledger_key_path=ledger_key,
+        store_tuf_dir=store_tuf_dir,
+    )
     engine = make_engine(settings)
     migrations.upgrade(engine)
     engine.dispose()

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -23,6 +24,7 @@ from medcoop.hub.db.engine import begin_write
 from medcoop.hub.db.models import TokenKind
 from medcoop.hub.db.tenancy import scope_session
 from medcoop.hub.errors import AuthenticationError, PermissionDeniedError
+from medcoop.hub.services import store_tuf
 from medcoop.hub.services.accounts import Permission, Principal
 from medcoop.hub.services.store_deploy import (
     SiteInstall,
@@ -111,6 +113,15 @@ async def authorize(request: Request, body: AuthorizeIn) -> AuthorizeOut:
     return await run_in_threadpool(_authorize, request, body)
 
 
+def _vendor_org(request: Request, app_id: str) -> uuid.UUID | None:
+    """The organisation of the app's vendor (its id's first part is the vendor's slug)."""
+    repo = store_tuf.repository(request.app.state.settings)
+    if not repo.exists:
+        return None
+    bound = repo.vendor_bindings().get(app_id.split(".", 1)[0])
+    return uuid.UUID(bound) if bound else None
+
+
 def _report(request: Request, body: ReportIn) -> None:
     principal = _site(request)
     assert principal.site_id is not None
@@ -125,6 +136,7 @@ def _report(request: Request, body: ReportIn) -> None:
             version=body.version,
             action=body.action,
             detail=body.detail,
+            vendor_org_id=_vendor_org(request, body.app_id),
         )
         session.commit()
 

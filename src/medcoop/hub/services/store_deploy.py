@@ -17,8 +17,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from medcoop.hub.db.base import utcnow
 from medcoop.hub.db.models import Site
 from medcoop.hub.db.store_deploy_models import InstallEvent
+from medcoop.hub.db.store_models import StoreNotice
 from medcoop.hub.services.store.metering import entitlement_allows_run
 
 __all__ = [
@@ -74,8 +76,14 @@ def record_install_event(
     version: str | None,
     action: str,
     detail: str | None = None,
+    vendor_org_id: uuid.UUID | None = None,
 ) -> InstallEvent:
-    """Record one report of an edge (``action`` one of :data:`ACTIONS`)."""
+    """Record one report of an edge (``action`` one of :data:`ACTIONS`).
+
+    A refusal also queues a notice to the hospital's organisation (the store's outbox,
+    delivered on its notification channels: e-mail, webhook), filed with the app's vendor
+    as the other party when the vendor is known.
+    """
     if action not in ACTIONS:
         raise ValueError(f"unknown install action {action!r}")
     event = InstallEvent(
@@ -89,6 +97,24 @@ def record_install_event(
     session.add(event)
     if action == "refused":
         log.warning("an edge refused a package of app %s: %s", app_id, (detail or "")[:200])
+        if vendor_org_id is not None and vendor_org_id != org_id:
+            session.flush()
+            site = session.get(Site, (org_id, site_id))
+            where = site.name if site is not None else "an edge"
+            session.add(
+                StoreNotice(
+                    org_id=org_id,
+                    partner_org_id=vendor_org_id,
+                    recipient_org_id=org_id,
+                    subject="install",
+                    subject_id=event.id,
+                    message=(f"{where}'s edge refused {app_id} {version or ''}: {detail or ''}")[
+                        :400
+                    ],
+                    created_at=utcnow(),
+                    notify_after=utcnow(),
+                )
+            )
     return event
 
 
