@@ -372,7 +372,7 @@ def test_notices_reach_the_webhook_and_the_clock_expires(hub: FastAPI) -> None:
         with tenant_session(hub, hospital.org_id) as s:
             put_settings(s, hospital.org_id, AlertRuleSet(), NotifySettings(webhook=hook), NOW)
             trial_id = commerce.request_trial(s, terms, _actor(hospital), now=NOW).id
-        notifier = StoreNotifier(hub.state.session_factory)
+        notifier = StoreNotifier(hub.state.session_factory, batch=10_000)  # other tests' too
         notifier.run_once(NOW)
         assert {r["message"] for r in received} >= {"Trial approved"}
         assert all(r["organisation"] == f"Hospital {terms.key[1:7]}" for r in received)
