@@ -73,6 +73,23 @@ def _study(folder: Path) -> tuple[list[Path], str, list[str]]:
     return paths, str(first.StudyInstanceUID), [str(first.SeriesInstanceUID)]
 
 
+def _phantom_study(folder: Path) -> tuple[list[Path], str, list[str]]:
+    from medcoop.sim.phantoms import axial_ct, ellipse_hu
+
+    hu, pixel_mm = ellipse_hu(16.0, 11.0)
+    slices = [axial_ct(hu, pixel_mm, z_mm=5.0 * i) for i in range(10)]
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, ds in enumerate(slices):
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = slices[0].StudyInstanceUID, \
+            slices[0].SeriesInstanceUID
+        ds.CTDIvol = 12.0
+        path = folder / f"{i}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths, str(slices[0].StudyInstanceUID), [str(slices[0].SeriesInstanceUID)]
+
+
 def _bare(app: AppInstall, paths: list[Path], work: Path) -> float:
     """The same harness and app in a plain subprocess: no sandbox, limits or checks."""
     from medcoop.apps.sdk import AppContext
@@ -88,8 +105,10 @@ def _bare(app: AppInstall, paths: list[Path], work: Path) -> float:
            "drop_privileges": False}
     (work / "job.json").write_text(json.dumps(job))
     started = time.perf_counter()
-    subprocess.run([str(app.python), "-B", "-m", "medcoop.apps.harness", str(work / "job.json")],
-                   check=True, capture_output=True)
+    done = subprocess.run([str(app.python), "-B", "-m", "medcoop.apps.harness",
+                           str(work / "job.json")], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"bare run failed: {done.stderr[-800:]}")
     return time.perf_counter() - started
 
 
@@ -104,11 +123,13 @@ def runner_overhead(runs: int, tmp: Path) -> dict[str, Any]:
                 {"name": "diameter_mm", "type": "number", "default": 250.0}]),
             current_python(), (SAMPLE_APPS,)),
     }
-    try:  # the first-party CT size and SSDE app, once it is in this tree
-        from medcoop.apps.firstparty.manifests import CT_SIZE  # type: ignore[import-not-found]
+    studies = dict.fromkeys(apps, (paths, study_uid, series))
+    try:  # the first-party CT size and SSDE app, on a 16 x 11 cm water ellipse, 10 slices
+        from medcoop.apps.firstparty.manifests import CT_SIZE
 
-        apps["CT size and SSDE app (first-party)"] = AppInstall(
-            AppSpec.from_json(CT_SIZE), current_python())
+        name = "CT size and SSDE app (first-party, 10 axial slices)"
+        apps[name] = AppInstall(AppSpec.from_json(CT_SIZE), current_python())
+        studies[name] = _phantom_study(tmp / "phantom")
     except ImportError:
         print("first-party SSDE app not in this tree: left out", file=sys.stderr)
     modes = [SandboxMode.RLIMITS]
@@ -116,6 +137,7 @@ def runner_overhead(runs: int, tmp: Path) -> dict[str, Any]:
         modes.append(SandboxMode.BUBBLEWRAP)
     out: dict[str, Any] = {}
     for name, app in apps.items():
+        paths, study_uid, series = studies[name]
         row: dict[str, float] = {}
         bare = [_bare(app, paths, tmp / f"bare-{i}") for i in range(runs)]
         row["bare subprocess"] = statistics.median(bare)

@@ -158,6 +158,15 @@ def test_routes_decide_and_research_apps_never_get_clinical_routes(tmp_path: Pat
     assert wanted(_ds(Modality="MG", BodyPartExamined="CHEST", ProtocolName="trial")) == {}
 
 
+def _workspaces(settings: EdgeSettings) -> set[Path]:
+    """The run workspaces of this edge (their prefix names the edge's database)."""
+    import hashlib
+    import tempfile
+
+    edge_id = hashlib.sha256(str(settings.db_path.resolve()).encode()).hexdigest()[:12]
+    return set(Path(tempfile.gettempdir()).glob(f"medcoop-app-{edge_id}-*"))
+
+
 def _wait(predicate: Any, timeout_s: float = 60.0) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -189,6 +198,8 @@ def test_a_sigkill_mid_run_loses_no_run(tmp_path: Path, pacs: StorageScp) -> Non
         child.kill()  # SIGKILL, mid-run
         child.wait()
     assert [r[0] for r in runs(settings)] == ["running"]
+    left = _workspaces(settings)
+    assert left  # the killed run's copy of its inputs
     quick = apps.model_copy(update={"installed": (apps.installed[0].model_copy(
         update={"parameters": {"sleep_s": 0.1}}),)})
     node = EdgeNode(settings.model_copy(update={"apps": quick}))
@@ -200,6 +211,7 @@ def test_a_sigkill_mid_run_loses_no_run(tmp_path: Path, pacs: StorageScp) -> Non
         node.stop()
     [(state, reason, _, attempts)] = runs(settings)
     assert (state, reason, attempts) == ("succeeded", None, 2)  # tried again after the kill
+    assert not _workspaces(settings)  # cleared at restart
 
 
 @pytest.mark.skipif(not Path(ORTHANC).exists(), reason="Orthanc is not installed")
@@ -323,3 +335,17 @@ def _send_back(port: int, ds: Dataset) -> None:
         assert int(assoc.send_c_store(ds).Status) == 0
     finally:
         assoc.release()
+
+
+def test_the_apps_table_of_the_edge_config_is_read_with_paths_resolved(tmp_path: Path) -> None:
+    from medcoop.edge.config import DEFAULT_CONFIG_TEXT, load_settings
+
+    commented = DEFAULT_CONFIG_TEXT.split("# On-premise apps", 1)[1].splitlines()[1:]
+    apps_text = "\n".join(line.removeprefix("# ") for line in commented)
+    config = tmp_path / "medcoop-edge.toml"
+    config.write_text(apps_text + '\n[[apps.installed]]\nmanifest = "apps/m.json"\n')
+    settings = load_settings(config)
+    assert settings.apps.enabled and settings.apps.routes[0].clinical
+    assert settings.apps.destination("pacs") is not None
+    assert settings.apps.destination("pacs").port == 104  # type: ignore[union-attr]
+    assert settings.apps.installed[0].manifest == tmp_path / "apps" / "m.json"

@@ -45,6 +45,12 @@ def _usage(db: Path) -> list[tuple[str, float | None]]:
         return conn.execute("SELECT app_id, reported_at FROM app_usage").fetchall()
 
 
+def _monitored(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute("SELECT count(*) FROM app_monitor WHERE reported_at IS NOT "
+                                "NULL").fetchone()[0])
+
+
 def _wait(predicate, timeout_s: float = 90.0) -> bool:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -80,6 +86,7 @@ def test_a_store_app_runs_while_entitled_and_each_run_is_metered(
         assert set(send_study(node.dicom_port, second)) == {0x0000}
         assert _wait(lambda: len(_runs(settings.db_path)) == 2
                      and _runs(settings.db_path)[1][0] == "failed")
+        assert _wait(lambda: _monitored(settings.db_path) == 2, 30)  # both reported
     finally:
         node.stop()
     assert installed.python.is_file()
@@ -88,3 +95,11 @@ def test_a_store_app_runs_while_entitled_and_each_run_is_metered(
         scope_session(session, ALL_TENANTS)
         metered = session.scalars(select(StoreUsage.listing_key)).all()
     assert metered == [APP_ID]  # one run, metered once
+    from medcoop.hub.db.apps_models import AppRun
+
+    with world.hub.app.state.session_factory() as session:
+        scope_session(session, ALL_TENANTS)
+        reported = session.execute(select(AppRun.app, AppRun.status, AppRun.failure_reason)
+                                   .order_by(AppRun.started_at)).all()
+    assert [(r[0], str(r[1]), r[2]) for r in reported] == [  # the hub's monitoring has both
+        (APP_ID, "succeeded", None), (APP_ID, "failed", "not_entitled")]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from tuf.api.metadata import Metadata, Targets
 
-from medcoop.store.tuf.errors import PublishRefusedError, RepositoryError
+from medcoop.store.tuf.errors import PublishRefusedError, RepositoryError, SupplyChainError
 from medcoop.store.tuf.keys import generate_key_files, load_public_key, load_signer
 from medcoop.store.tuf.repo import TufRepository
 from medcoop.store.tuf.vendor import build_vendor_metadata, plan_publish
@@ -124,3 +124,39 @@ def test_refresh_resigns_before_expiry(repo: TufRepository) -> None:
     assert repo.timestamp_metadata().signed.version == timestamp.version + 1
     md = Metadata.from_bytes((repo.metadata_dir / "timestamp.json").read_bytes())
     assert isinstance(md.signed, type(timestamp)) and not isinstance(md.signed, Targets)
+
+
+def test_reapproving_a_vendor_revokes_its_old_key(repo: TufRepository, tmp_path: Path) -> None:
+    metadata, files = _upload(tmp_path, "1.0.0", tmp_path / "acme.key")
+    repo.publish(ORG, "acme", metadata, files)
+    new = generate_key_files(tmp_path / "acme-new.key")
+    repo.approve_vendor(
+        "acme",
+        ORG,
+        [load_public_key(new.public_path)],
+        load_signer(tmp_path / "offline/targets.key"),
+    )
+    current = repo.metadata_dir.joinpath("1.vendor-acme.json").read_bytes()
+    # the old (lost) key can no longer publish; the new one can, on top of the kept role
+    stale, stale_files = _upload(tmp_path / "old", "1.1.0", tmp_path / "acme.key", current)
+    assert any("not signed by the key" in r for r in _reasons(repo, stale, stale_files))
+    top = repo.targets_metadata()
+    assert top is not None and top.signed.delegations is not None
+    assert top.signed.delegations.roles["vendor-acme"].keyids == [new.keyid]  # type: ignore[index]
+    assert len(top.signed.delegations.keys) == 1
+    # the new key builds on the role the old key signed once told to trust it
+    with pytest.raises(SupplyChainError, match="--previous-key"):
+        _upload(tmp_path / "new", "1.1.0", tmp_path / "acme-new.key", current)
+    wheel, manifest = build_app(tmp_path / "new2", "acme.dose", "1.1.0", "acme")
+    plan = plan_publish(wheel, manifest)
+    metadata = build_vendor_metadata(
+        current,
+        plan,
+        load_signer(tmp_path / "acme-new.key"),
+        previous_keys=[load_public_key(tmp_path / "acme.key.pub")],
+    )
+    files = {plan.wheel_target: plan.wheel, plan.manifest_target: plan.manifest}
+    result = repo.publish(ORG, "acme", metadata, files)
+    assert result.version == 2
+    kept = repo.targets_metadata("vendor-acme")
+    assert kept is not None and len(kept.signed.targets) == 4  # 1.0.0 kept beside 1.1.0

@@ -24,6 +24,7 @@ Everything is in the edge's SQLite database (schema 3: ``app_runs``, ``app_objec
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -37,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from medcoop.apps.metering import EntitlementChecker, UsageReporter
+from medcoop.apps.monitor_report import MonitorReporter, queue_report, run_report
 from medcoop.apps.runner import AppInstall, Limits, Runner, RunOutcome, SandboxMode
 from medcoop.apps.sdk import AppSpec
 from medcoop.apps.settings import AppsSettings, Route
@@ -265,8 +267,10 @@ class AppWorker:
         key: SiteKey | None = None,
         entitlements: EntitlementChecker | None = None,
         on_metered: Callable[[], None] | None = None,
+        on_reported: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
+        self.on_reported = on_reported
         self.key = key
         self.entitlements = entitlements or EntitlementChecker(settings)
         self._on_metered = on_metered or (lambda: None)
@@ -298,7 +302,9 @@ class AppWorker:
         self._wake.set()
 
     def recover(self) -> int:
-        """Queue again the runs left *running* by a crash; fail those out of tries."""
+        """Queue again the runs left *running* by a crash; fail those out of tries; delete
+        the workspaces that crash left."""
+        self.runner.clear_workspaces()
         with self.store.transaction() as conn:
             conn.execute(
                 "UPDATE app_runs SET state = 'failed', reason = 'interrupted', finished_at = ?,"
@@ -407,6 +413,29 @@ class AppWorker:
         self._finish(claimed, outcome, None, None, meter_as=app.spec.id if app.from_store else None)
         return outcome
 
+    def _queue_monitor_report(
+        self,
+        conn: sqlite3.Connection,
+        claimed: ClaimedRun,
+        outcome: RunOutcome | None,
+        reason: str | None,
+        now: float,
+    ) -> None:
+        """Queue the run's report for the hub's monitoring (in the run's transaction)."""
+        app = self.apps.get(claimed.app_key)
+        if app is None:  # uninstalled: no app version to report it under
+            return
+        row = conn.execute("SELECT started_at FROM app_runs WHERE id = ?",
+                           (claimed.run_id,)).fetchone()
+        report = run_report(
+            edge_name=self.settings.name, run_id=claimed.run_id, study_key=claimed.study_key,
+            app_id=app.spec.id, app_version=app.spec.version, outcome=outcome, reason=reason,
+            started_at_s=row[0] if row else None, finished_at_s=now,
+        )
+        queue_report(conn, claimed.run_id, report, now)
+        if self.on_reported is not None:
+            self.on_reported()
+
     def _finish(
         self,
         claimed: ClaimedRun,
@@ -430,6 +459,7 @@ class AppWorker:
                  reason, detail, self.runner.mode.value,
                  outcome.duration_s if outcome is not None else None, claimed.run_id),
             )
+            self._queue_monitor_report(conn, claimed, outcome, reason, now)
             if outcome is not None and outcome.succeeded:
                 for object_key in self._output_keys(outcome.dicom_files):
                     conn.execute("INSERT OR IGNORE INTO app_outputs (object_key, run_id, "
@@ -531,12 +561,18 @@ class EdgeApps:
     """The edge's app machinery, started and stopped with the node."""
 
     def __init__(
-        self, inbox: AppInbox, worker: AppWorker, exporter: Any, usage: UsageReporter
+        self,
+        inbox: AppInbox,
+        worker: AppWorker,
+        exporter: Any,
+        usage: UsageReporter,
+        monitor: MonitorReporter | None = None,
     ) -> None:
         self.inbox = inbox
         self.worker = worker
         self.exporter = exporter
         self.usage = usage
+        self.monitor = monitor
 
     @property
     def runner(self) -> Runner:
@@ -548,6 +584,8 @@ class EdgeApps:
         self.worker.stop()
         self.exporter.stop()
         self.usage.stop()
+        if self.monitor is not None:
+            self.monitor.stop()
 
 
 def start_edge_apps(settings: EdgeSettings, store: EdgeStore, pipeline: Any) -> EdgeApps | None:
@@ -564,7 +602,10 @@ def start_edge_apps(settings: EdgeSettings, store: EdgeStore, pipeline: Any) -> 
     limits = Limits(cpu_s=config.cpu_s, memory_mb=config.memory_mb, wall_s=config.wall_s,
                     max_output_bytes=config.max_output_bytes,
                     max_processes=config.max_processes)
-    runner = Runner(limits, mode=SandboxMode.RLIMITS if config.sandbox == "rlimits" else None)
+    # this edge's own workspace prefix, so that a restart clears what a crash of it left
+    edge_id = hashlib.sha256(str(settings.db_path.resolve()).encode()).hexdigest()[:12]
+    runner = Runner(limits, mode=SandboxMode.RLIMITS if config.sandbox == "rlimits" else None,
+                    workspace_prefix=f"medcoop-app-{edge_id}-")
     sandbox = runner.describe()
     if runner.mode is SandboxMode.RLIMITS:
         log.warning("apps run with rlimits only", extra={"sandbox": sandbox})
@@ -574,12 +615,14 @@ def start_edge_apps(settings: EdgeSettings, store: EdgeStore, pipeline: Any) -> 
     inbox = AppInbox(settings, store, pipeline.key, apps)
     exporter = Exporter(settings, store)
     usage = UsageReporter(settings, store)
+    monitor = MonitorReporter(settings, store)
     worker = AppWorker(settings, store, apps, runner, on_results=exporter.wake, key=pipeline.key,
-                       on_metered=usage.wake)
+                       on_metered=usage.wake, on_reported=monitor.wake)
     pipeline.on_object = inbox.on_object
     pipeline.on_study_complete = inbox.on_study_complete
     exporter.start()
     usage.start()
+    monitor.start()
     worker.start()
-    return EdgeApps(inbox, worker, exporter, usage)
+    return EdgeApps(inbox, worker, exporter, usage, monitor)
 

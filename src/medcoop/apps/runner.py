@@ -173,9 +173,17 @@ class Runner:
     """
 
     def __init__(
-        self, limits: Limits | None = None, *, mode: SandboxMode | None = None, guard: bool = True
+        self,
+        limits: Limits | None = None,
+        *,
+        mode: SandboxMode | None = None,
+        guard: bool = True,
+        workspace_prefix: str = "medcoop-app-",
     ) -> None:
         self.limits = limits or Limits()
+        #: Workspaces are ``<tmp>/<prefix>XXXX``: an edge names its own, to clear what a
+        #: crash of it left behind (:meth:`clear_workspaces`).
+        self.workspace_prefix = workspace_prefix
         detected, self.why = detect_sandbox()
         if mode is SandboxMode.BUBBLEWRAP and detected is not SandboxMode.BUBBLEWRAP:
             raise RuntimeError(f"bubblewrap requested but unavailable: {self.why}")
@@ -184,6 +192,16 @@ class Runner:
             self.why = "the sandbox is turned off in this edge's configuration"
         self.guard = guard
         self.cgroups = _cgroup_support()
+
+    def clear_workspaces(self) -> int:
+        """Delete workspaces with this runner's prefix (left by a killed edge: they hold
+        copies of identified inputs); return how many. Call only when no run is going."""
+        cleared = 0
+        for path in Path(tempfile.gettempdir()).glob(self.workspace_prefix + "*"):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+                cleared += 1
+        return cleared
 
     def describe(self) -> str:
         """One line for status and logs: what a run is contained by here."""
@@ -222,7 +240,7 @@ class Runner:
             parameters = parameters_for(app.spec, parameters)
         except ValueError as exc:  # the manifest's ParameterError lists every problem
             return self._failed(FailureReason.INVALID_PARAMETERS, str(exc)[:300], started)
-        workspace = Path(tempfile.mkdtemp(prefix="medcoop-app-"))
+        workspace = Path(tempfile.mkdtemp(prefix=self.workspace_prefix))
         try:
             return self._run_in(
                 workspace, app, inputs, results_dir, limits, started,

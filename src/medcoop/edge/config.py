@@ -252,6 +252,21 @@ retain_received = false
 retention_days = 30
 # Refuse new objects (DICOM status 0xA700) when free space falls below this many bytes.
 min_free_bytes = 268435456
+
+# On-premise apps (docs/apps.md): off until enabled; no route, no run.
+# [apps]
+# enabled = true
+# quiet_period_s = 120
+# [[apps.routes]]
+# name = "ct-clinical"
+# clinical = true        # research-use-only apps are never on a clinical route
+# modalities = ["CT"]
+# destinations = ["pacs"]
+# [[apps.destinations]]
+# name = "pacs"
+# host = "10.0.0.5"
+# port = 104
+# ae_title = "PACS"
 """
 
 

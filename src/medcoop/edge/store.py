@@ -195,6 +195,24 @@ CREATE INDEX app_usage_due ON app_usage (next_at) WHERE reported_at IS NULL AND 
 """
 
 
+#: Schema 6: finished app runs waiting to be reported to the hub's monitoring
+#: (medcoop.apps.monitor_report): de-identified RunReport JSON, sent in batches.
+_SCHEMA_6 = """
+CREATE TABLE app_monitor (
+    run_id INTEGER PRIMARY KEY REFERENCES app_runs (id) ON DELETE CASCADE,
+    report TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    next_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    reported_at REAL,
+    refused TEXT,
+    last_error TEXT
+);
+CREATE INDEX app_monitor_due ON app_monitor (next_at)
+    WHERE reported_at IS NULL AND refused IS NULL;
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class Migration:
     """One step of the edge's schema: ``version`` is the schema it produces."""
@@ -212,6 +230,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "on-premise app runs, the objects they wait for, result exports", _SCHEMA_3),
     Migration(4, "the objects app runs produced (never fed back to an app)", _SCHEMA_4),
     Migration(5, "store apps' runs waiting to be metered at the hub", _SCHEMA_5),
+    Migration(6, "app runs waiting to be reported to the hub's monitoring", _SCHEMA_6),
 )
 #: The schema this release reads and writes.
 SCHEMA_VERSION = MIGRATIONS[-1].version

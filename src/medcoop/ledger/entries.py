@@ -9,12 +9,11 @@ byte form and its leaf hash can be recomputed by anyone.
 from __future__ import annotations
 
 import json
-import re
 from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from medcoop.ledger.errors import EntryError
 
@@ -31,8 +30,10 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
-_PSEUDONYM = re.compile(r"[0-9a-f]{16,128}")
-_SHA256 = re.compile(r"[0-9a-f]{64}")
+#: A patient's pseudonym: lower-case hex from a site key.
+Pseudonym = Annotated[str, Field(pattern=r"^[0-9a-f]{16,128}$")]
+#: A document's SHA-256: 64 lower-case hex digits.
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 
 class Decision(StrEnum):
@@ -49,38 +50,28 @@ class _Frozen(BaseModel):
 class Period(_Frozen):
     """The days a decision applies to (``end`` open when absent)."""
 
-    start: date
+    # fields in sorted order (as in every entry model): pydantic's own compact dump is
+    # then the canonical form, and parse_entry can check it without a second encoder
     end: date | None = None
+    start: date
 
 
 class ConsentEntry(_Frozen):
     """A consent decision recorded at a site for one pseudonymous patient."""
 
+    # the patterns are checked by pydantic-core (no Python call per entry)
+    document_sha256: Sha256 | None = None
     kind: Literal["consent"] = "consent"
+    period: Period
+    pooling: Decision
+    pseudonym: Pseudonym
+    purpose: str = Field(min_length=1, max_length=200)
+    recorded_at: int = Field(ge=0, description="seconds since the epoch, UTC")
+    recorded_by: str = Field(min_length=1, max_length=200)
+    research: Decision
     schema_version: Literal[1] = SCHEMA_VERSION  # type: ignore[assignment]
     site: str = Field(min_length=1, max_length=200)
-    pseudonym: str
-    pooling: Decision
-    research: Decision
-    purpose: str = Field(min_length=1, max_length=200)
-    period: Period
-    document_sha256: str | None = None
-    recorded_by: str = Field(min_length=1, max_length=200)
-    recorded_at: int = Field(ge=0, description="seconds since the epoch, UTC")
 
-    @field_validator("pseudonym")
-    @classmethod
-    def _pseudonym_is_hex(cls, value: str) -> str:
-        if not _PSEUDONYM.fullmatch(value):
-            raise ValueError("a pseudonym is lower-case hex from the site key")
-        return value
-
-    @field_validator("document_sha256")
-    @classmethod
-    def _hash_is_hex(cls, value: str | None) -> str | None:
-        if value is not None and not _SHA256.fullmatch(value):
-            raise ValueError("document_sha256 is 64 lower-case hex digits")
-        return value
 
 
 class Aggregate(_Frozen):
@@ -93,22 +84,15 @@ class Aggregate(_Frozen):
 class AccessEntry(_Frozen):
     """A read of pooled data that concerns patients: who, for whom, why, and how much."""
 
-    kind: Literal["access"] = "access"
-    schema_version: Literal[1] = SCHEMA_VERSION  # type: ignore[assignment]
-    who: str = Field(min_length=1, max_length=200)
-    organisation: str = Field(min_length=1, max_length=200)
-    purpose: str = Field(min_length=1, max_length=200)
-    scope: str = Field(min_length=1, max_length=500)
-    pseudonyms: tuple[str, ...] = ()
-    aggregate: Aggregate | None = None
     accessed_at: int = Field(ge=0, description="seconds since the epoch, UTC")
-
-    @field_validator("pseudonyms")
-    @classmethod
-    def _pseudonyms_are_hex(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if any(not _PSEUDONYM.fullmatch(p) for p in value):
-            raise ValueError("pseudonyms are lower-case hex from a site key")
-        return value
+    aggregate: Aggregate | None = None
+    kind: Literal["access"] = "access"
+    organisation: str = Field(min_length=1, max_length=200)
+    pseudonyms: tuple[Pseudonym, ...] = ()
+    purpose: str = Field(min_length=1, max_length=200)
+    schema_version: Literal[1] = SCHEMA_VERSION  # type: ignore[assignment]
+    scope: str = Field(min_length=1, max_length=500)
+    who: str = Field(min_length=1, max_length=200)
 
 
 Entry = Annotated[ConsentEntry | AccessEntry, Field(discriminator="kind")]
@@ -116,6 +100,9 @@ Entry = Annotated[ConsentEntry | AccessEntry, Field(discriminator="kind")]
 
 class _Envelope(BaseModel):
     entry: Entry
+
+
+_ENTRY: TypeAdapter[ConsentEntry | AccessEntry] = TypeAdapter(Entry)
 
 
 def canonical_json(entry: ConsentEntry | AccessEntry) -> bytes:
@@ -130,6 +117,15 @@ def _dumps(data: Any) -> bytes:
 
 def parse_entry(raw: bytes) -> ConsentEntry | AccessEntry:
     """Parse a log entry; raise :class:`EntryError` unless it is canonical and valid."""
+    # Fast path (the sequencer's hot loop): pydantic parses and validates the bytes, and
+    # its compact dump of sorted fields is the canonical form, so equal bytes prove it.
+    # Anything else takes the exact path below, which decides.
+    try:
+        fast = _ENTRY.validate_json(raw)
+    except ValidationError:
+        fast = None
+    if fast is not None and fast.model_dump_json(exclude_none=True).encode() == raw:
+        return fast
     try:
         data = json.loads(raw)
         entry = _Envelope.model_validate({"entry": data}).entry

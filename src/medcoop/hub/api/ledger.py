@@ -270,7 +270,7 @@ def post_entries(
             session.commit()
         # logged when something was removed (a denial before any study removes nothing)
         removals = [removal_entry(principal, w) for w in withdrawals if w.studies_removed]
-        indices = ledger.append(raw + removals)
+        indices = ledger.append(raw + removals, validated=True)  # parsed above
     except EntryError as exc:
         raise HTTPException(status_code=422, detail=str(exc)) from exc
     return {

@@ -143,15 +143,22 @@ def publish(
         ..., "--token", envvar="MEDCOOP_TOKEN", help="Your personal access token (mcp_...)."
     ),
     vendor: str | None = typer.Option(None, help="Vendor slug (default: the manifest's)."),
+    previous_key: list[Path] = typer.Option(
+        [], "--previous-key", help="Your old KEY.pub, after the platform approved a new key."
+    ),
 ) -> None:
     """Sign a release locally (the key never leaves this machine) and upload wheel, manifest
     and signed metadata; the hub verifies everything and lists the release."""
     from medcoop.store.tuf.errors import PublishRefusedError, SupplyChainError
+    from medcoop.store.tuf.keys import load_public_key
     from medcoop.store.tuf.manifests import ManifestError
     from medcoop.store.tuf.vendor import publish as publish_release
 
     try:
-        answer = publish_release(hub, token, wheel, manifest, key, vendor=vendor)
+        previous = [load_public_key(path) for path in previous_key]
+        answer = publish_release(
+            hub, token, wheel, manifest, key, vendor=vendor, previous_keys=previous
+        )
     except PublishRefusedError as exc:
         err.print(f"[red]the hub refused the release ({len(exc.reasons)} problems):[/red]")
         for reason in exc.reasons:

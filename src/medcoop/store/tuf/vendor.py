@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from securesystemslib.signer import Signer
+from securesystemslib.signer import Key, Signer
 from tuf.api.metadata import Metadata, TargetFile, Targets
 from tuf.api.serialization.json import JSONSerializer
 
@@ -87,26 +87,38 @@ def plan_publish(wheel_path: Path, manifest_path: Path, vendor: str | None = Non
     )
 
 
-def _check_own_signature(md: Metadata[Targets], signer: Signer) -> None:
-    key = signer.public_key
-    signature = md.signatures.get(key.keyid)
-    if signature is None:
-        raise SupplyChainError("the hub's copy of this vendor's metadata is not signed by this key")
-    try:
-        key.verify_signature(signature, md.signed_bytes)
-    except Exception as exc:  # securesystemslib raises its own verification errors
-        raise SupplyChainError(
-            "the hub's copy of this vendor's metadata has a bad signature"
-        ) from exc
+def _check_own_signature(md: Metadata[Targets], keys: list[Key]) -> None:
+    """Raise unless one of ``keys`` (this key, or the vendor's earlier ones) signed ``md``."""
+    for key in keys:
+        signature = md.signatures.get(key.keyid)
+        if signature is None:
+            continue
+        try:
+            key.verify_signature(signature, md.signed_bytes)
+        except Exception as exc:  # securesystemslib raises its own verification errors
+            raise SupplyChainError(
+                "the hub's copy of this vendor's metadata has a bad signature"
+            ) from exc
+        return
+    raise SupplyChainError(
+        "the hub's copy of this vendor's metadata is not signed by this key (after a key "
+        "change, name the old public key with --previous-key)"
+    )
 
 
 def build_vendor_metadata(
-    current: bytes | None, plan: PublishPlan, signer: Signer, *, now: datetime | None = None
+    current: bytes | None,
+    plan: PublishPlan,
+    signer: Signer,
+    *,
+    previous_keys: list[Key] | None = None,
+    now: datetime | None = None,
 ) -> bytes:
     """Return the vendor's next signed role metadata with ``plan``'s two targets added.
 
     ``current`` is the role's metadata as the hub serves it (``None`` before the first
-    publish); it must carry this key's valid signature.
+    publish); it must carry a valid signature of this key or of one of
+    ``previous_keys`` (the vendor's own earlier keys, after the platform approved a new one).
     """
     if current is None:
         md: Metadata[Targets] = Metadata(Targets(version=1))
@@ -115,7 +127,7 @@ def build_vendor_metadata(
         if not isinstance(parsed.signed, Targets):
             raise SupplyChainError("the hub served non-targets metadata for this vendor")
         md = parsed  # type: ignore[assignment]
-        _check_own_signature(md, signer)
+        _check_own_signature(md, [signer.public_key, *(previous_keys or [])])
     manifest = TargetFile.from_data(plan.manifest_target, plan.manifest, ["sha256"])
     wheel = TargetFile.from_data(plan.wheel_target, plan.wheel, ["sha256"])
     wheel.unrecognized_fields["custom"] = {
@@ -166,6 +178,7 @@ def publish(
     key_path: str | os.PathLike[str],
     *,
     vendor: str | None = None,
+    previous_keys: list[Key] | None = None,
     timeout_s: float = 60.0,
 ) -> dict[str, Any]:
     """Sign and upload one wheel and its manifest; return the hub's answer.
@@ -182,7 +195,8 @@ def publish(
     role = role_for_vendor(plan.vendor)
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=hub_url.rstrip("/"), headers=headers, timeout=timeout_s) as client:
-        metadata = build_vendor_metadata(fetch_vendor_metadata(client, role), plan, signer)
+        current = fetch_vendor_metadata(client, role)
+        metadata = build_vendor_metadata(current, plan, signer, previous_keys=previous_keys)
         response = client.post(
             PUBLISH_PATH,
             data={

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from medcoop.hub.db.access import Purpose
 from medcoop.hub.db.base import utcnow
+from medcoop.hub.db.engine import begin_write
 from medcoop.hub.db.models import (
     EnrollmentCode,
     Invitation,
@@ -353,6 +354,9 @@ def provision_site(
     The programmatic form of ``create-org`` + ``create-site`` for demos and tests; the
     caller commits.
     """
+    # it reads before it writes: on SQLite a deferred transaction whose read snapshot another
+    # writer (the access log's batch, ingest) has moved past fails at once, not after waiting
+    begin_write(session)
     pooled(session, Purpose.ADMINISTER)
     org = session.scalar(select(Organisation).where(Organisation.name == org_name.strip()))
     if org is None:

@@ -163,7 +163,7 @@ class AccessLog:
                 return 0
             entries = [e for read in reads.values() for e in access_entries(read)]
             try:
-                self._open_ledger().append(entries)
+                self._open_ledger().append(entries, validated=True)  # built here
             except (SQLAlchemyError, LedgerError, OSError):
                 log.exception("could not write %d access entries; kept for the next try",
                               len(entries))

@@ -12,6 +12,8 @@ A proof reads only the O(log n) tiles its nodes live in, in one query.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -68,12 +70,41 @@ class LedgerView(Protocol):
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]: ...
 
 
+_FULL_TILE_BYTES = TILE_WIDTH * HASH_SIZE
+
+
+class FullTileCache:
+    """Full hash tiles by key, least recently used out (a full tile never changes, so
+    every worker may keep its own copy: a proof then reads only its cold tiles)."""
+
+    def __init__(self, max_tiles: int = 8192) -> None:  # 8192 tiles: 64 MiB
+        self.max_tiles = max_tiles
+        self._tiles: OrderedDict[TileKey, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get_many(self, keys: Sequence[TileKey]) -> dict[TileKey, bytes]:
+        with self._lock:
+            found = {k: self._tiles[k] for k in keys if k in self._tiles}
+            for key in found:
+                self._tiles.move_to_end(key)
+        return found
+
+    def keep(self, tiles: Mapping[TileKey, bytes]) -> None:
+        with self._lock:
+            for key, data in tiles.items():
+                if key.level != ENTRIES_LEVEL and len(data) == _FULL_TILE_BYTES:
+                    self._tiles[key] = data
+            while len(self._tiles) > self.max_tiles:
+                self._tiles.popitem(last=False)
+
+
 @dataclass
 class _ConnTiles:
     """A :class:`~medcoop.ledger.tiles.TileReader` over one connection."""
 
     conn: Connection
     overlay: Mapping[TileKey, bytes] | None = None
+    cache: FullTileCache | None = None
 
     def read_tiles(self, keys: Sequence[TileKey]) -> Mapping[TileKey, bytes]:
         found: dict[TileKey, bytes] = {}
@@ -81,6 +112,10 @@ class _ConnTiles:
         if self.overlay:
             found = {k: self.overlay[k] for k in wanted if k in self.overlay}
             wanted = [k for k in wanted if k not in found]
+        if self.cache is not None and wanted:
+            cached = self.cache.get_many(wanted)
+            found.update(cached)
+            wanted = [k for k in wanted if k not in cached]
         by_level: dict[int, list[int]] = {}
         for key in wanted:
             by_level.setdefault(key.level, []).append(key.index)
@@ -99,7 +134,10 @@ class _ConnTiles:
                 params += [level, *chunk]
         if parts:
             rows = self.conn.exec_driver_sql(" UNION ALL ".join(parts), tuple(params))
-            found.update({TileKey(level, idx): bytes(data) for level, idx, data in rows})
+            read = {TileKey(level, idx): bytes(data) for level, idx, data in rows}
+            if self.cache is not None:
+                self.cache.keep(read)
+            found.update(read)
         return found
 
 
@@ -118,6 +156,8 @@ class SqlLedger:
         self.signer = signer
         self.witnesses = {(w.name, w.key_id): w for w in witnesses}
         self.batch_max = batch_max
+        self.tile_cache = FullTileCache()
+        self._known_size = 0  # a size the log has reached (it never shrinks)
         self._ensure_state()
 
     # --- writing ------------------------------------------------------------------------
@@ -133,15 +173,23 @@ class SqlLedger:
     def _writing(self) -> Any:
         return self.engine.connect().execution_options(**{WRITE_OPTION: True})
 
-    def accept(self, entries: Sequence[bytes]) -> None:
-        """Validate and durably queue ``entries``; raise :class:`EntryError` for a bad one."""
+    @staticmethod
+    def validate(entries: Sequence[bytes], *, parse: bool = True) -> None:
+        """Raise :class:`EntryError` for an entry too large, or (``parse``) not a valid,
+        canonical entry."""
         for position, raw in enumerate(entries):
             if len(raw) > layout.MAX_ENTRY_BYTES:
                 raise EntryError(f"entry {position} exceeds {layout.MAX_ENTRY_BYTES} bytes")
+            if not parse:
+                continue
             try:
                 parse_entry(raw)
             except EntryError as exc:
                 raise EntryError(f"entry {position}: {exc}") from exc
+
+    def accept(self, entries: Sequence[bytes]) -> None:
+        """Validate and durably queue ``entries``; raise :class:`EntryError` for a bad one."""
+        self.validate(entries)
         if not entries:
             return
         with self.engine.begin() as conn:
@@ -152,12 +200,14 @@ class SqlLedger:
         total = 0
         while True:
             with self._writing() as conn, conn.begin():
-                done = self._sequence_batch(conn)
+                done, _ = self._sequence_batch(conn)
             total += done
             if done < self.batch_max:
                 return total
 
-    def _sequence_batch(self, conn: Connection) -> int:
+    def _sequence_batch(self, conn: Connection, extra: Sequence[bytes] = ()) -> tuple[int, int]:
+        """Sequence the queue's oldest entries, then ``extra``; return how many entries
+        in all, and the index of the first of ``extra``."""
         state = conn.execute(
             select(_STATE.c.size).where(_STATE.c.id == 1).with_for_update()
         ).one()
@@ -168,9 +218,11 @@ class SqlLedger:
             .where(_QUEUE.c.seq.in_(taken.scalar_subquery()))
             .returning(_QUEUE.c.seq, _QUEUE.c.entry)
         ).all()
-        if not rows:
-            return 0
         entries = [bytes(entry) for _, entry in sorted(rows)]
+        first_extra = size + len(entries)
+        entries += extra
+        if not entries:
+            return 0, first_extra
         hashes = [leaf_hash(e) for e in entries]
         edge = _ConnTiles(conn).read_tiles(layout.edge_keys(size))
         changed = layout.append_leaves(edge, size, hashes)
@@ -181,26 +233,41 @@ class SqlLedger:
         note = sign_checkpoint(Checkpoint(self.signer.name, new_size, root), self.signer).decode()
         tile_rows = [{"level": k.level, "idx": k.index, "data": v} for k, v in changed.items()]
         conn.execute(_upsert(conn, _TILES, ["level", "idx"], "data"), tile_rows)
-        conn.execute(
-            insert(_LEAVES),  # type: ignore[arg-type]
-            [{"leaf_index": size + i, "leaf_hash": h} for i, h in enumerate(hashes)],
-        )
+        # through the driver: SQLAlchemy's per-value processing of a batch of binary
+        # parameters costs more than the insert itself
+        if conn.dialect.name == "postgresql":  # one statement, two arrays: no row trips
+            conn.exec_driver_sql(
+                "INSERT INTO ledger_leaves (leaf_index, leaf_hash) "
+                "SELECT * FROM unnest(%s::bigint[], %s::bytea[])",
+                (list(range(size, size + len(hashes))), hashes),
+            )
+        else:
+            conn.exec_driver_sql(
+                "INSERT INTO ledger_leaves (leaf_index, leaf_hash) VALUES (?, ?)",
+                [(size + i, h) for i, h in enumerate(hashes)],
+            )
         conn.execute(
             update(_STATE)  # type: ignore[arg-type]
             .where(_STATE.c.id == 1)
             .values(size=new_size, root_hash=root, checkpoint=note)
         )
         conn.execute(insert(_CHECKPOINTS), [{"size": new_size, "note": note}])  # type: ignore[arg-type]
-        return len(entries)
+        return len(entries), first_extra
 
-    def append(self, entries: Sequence[bytes]) -> list[int]:
-        """Accept, sequence and return the index of each entry (sequenced by whoever ran)."""
+    def append(self, entries: Sequence[bytes], *, validated: bool = False) -> list[int]:
+        """Sequence ``entries`` now and return the index of each.
+
+        One transaction under the sequencer's lock: the entries other workers accepted
+        (queued) first, then these, so none waits and none is looked up afterwards. The
+        caller hears the indices only once they are committed; a failure leaves nothing.
+        ``validated``: the caller parsed or built every entry (only sizes are checked).
+        """
         if not entries:
             return []
-        floor = self.size()
-        self.accept(entries)
-        self.sequence()
-        return self.indices_of(entries, at_least=floor)
+        self.validate(entries, parse=not validated)
+        with self._writing() as conn, conn.begin():
+            _, first = self._sequence_batch(conn, entries)
+        return list(range(first, first + len(entries)))
 
     def indices_of(self, entries: Sequence[bytes], *, at_least: int = 0) -> list[int]:
         """Return the index of each entry, matching repeats to successive indices."""
@@ -279,7 +346,7 @@ class SqlLedger:
 
     def read_tiles(self, keys: Sequence[TileKey]) -> Mapping[TileKey, bytes]:
         with self.engine.connect() as conn:
-            return _ConnTiles(conn).read_tiles(keys)
+            return _ConnTiles(conn, cache=self.tile_cache).read_tiles(keys)
 
     def tile(self, key: TileKey, width: int) -> bytes:
         """Return tile ``key`` at ``width`` (a prefix of the stored tile); raise if absent."""
@@ -314,10 +381,12 @@ class SqlLedger:
 
     def _sized(self, conn: Connection, size: int) -> _ConnTiles:
         """Return a tile reader on ``conn`` once the log is known to hold ``size`` leaves."""
-        stored = conn.execute(select(_STATE.c.size).where(_STATE.c.id == 1)).scalar_one()
-        if size > stored:
-            raise TileNotFoundError(f"the log is smaller than {size}")
-        return _ConnTiles(conn)
+        if size > self._known_size:  # else known already: a log only grows
+            stored = conn.execute(select(_STATE.c.size).where(_STATE.c.id == 1)).scalar_one()
+            if size > stored:
+                raise TileNotFoundError(f"the log is smaller than {size}")
+            self._known_size = max(self._known_size, int(stored))
+        return _ConnTiles(conn, cache=self.tile_cache)
 
 
 def _dialect_insert(conn: Connection, table: Any) -> Any:
