@@ -87,3 +87,27 @@ def test_a_person_cannot_report_runs(app: FastAPI, client: TestClient) -> None:
         headers=auth(a.tokens[Role.ORG_ADMIN]),
     )
     assert answer.status_code == 401
+
+
+def test_the_cli_prints_the_monitoring_view(app: FastAPI, client: TestClient) -> None:
+    import io
+    import json
+
+    from rich.console import Console
+
+    from medcoop.apps.monitor_cli import show_monitoring
+    from medcoop.output import OutputFormat
+
+    a = make_tenant(app, "Alpha")
+    report_runs(client, a, run_history(2))
+    client.headers.update(auth(a.tokens[Role.VIEWER]))
+    out = io.StringIO()
+    show_monitoring(client, Console(file=out, width=400), output=OutputFormat.JSON)
+    view = json.loads(out.getvalue())  # one view: one object
+    (row,) = view["rows"]
+    assert (row["app"], row["runs"], row["failures"], row["drift"]) == (
+        "exposure-qa", 83, 3, "deviation_index"
+    )
+    table = io.StringIO()
+    show_monitoring(client, Console(file=table, width=200), output=OutputFormat.TABLE)
+    assert "timeout 2, memory 1" in table.getvalue()

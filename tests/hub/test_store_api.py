@@ -258,3 +258,35 @@ def test_vendor_to_hospital_over_http(hub: FastAPI, client: TestClient) -> None:
         )
         == 1
     )  # the header only
+
+
+def test_cli_search_prints_hits_and_facets(hub: FastAPI, client: TestClient) -> None:
+    import io
+
+    from rich.console import Console
+
+    from medcoop.output import OutputFormat
+    from medcoop.store.cli import show_search
+
+    tag = uuid.uuid4().hex[:6]
+    vendor = make_tenant(hub, f"CLI {tag}")
+    publisher = auth(vendor.tokens[Role.VENDOR_PUBLISHER])
+    client.post("/api/v1/store/vendor", json={"slug": f"c{tag}"}, headers=publisher)
+    client.post(
+        f"/api/v1/store/vendors/{vendor.org_id}/approve",
+        headers=auth(vendor.tokens[Role.PLATFORM_ADMIN]),
+    )
+    client.post(
+        "/api/v1/store/vendor/listings", json=app_manifest(f"c{tag}", "cli-app"), headers=publisher
+    )
+    client.headers.update(auth(vendor.tokens[Role.VIEWER]))
+    out = io.StringIO()
+    show_search(
+        client, Console(file=out, width=200), OutputFormat.CSV, "triage", [f"vendor=CLI {tag}"]
+    )
+    client.headers.pop("Authorization")
+    text = out.getvalue()
+    assert f"c{tag}.cli-app" in text
+    assert f"vendor,CLI {tag},1" in text
+    with pytest.raises(Exception, match="NAME=VALUE"):
+        show_search(client, Console(file=out), OutputFormat.CSV, "", ["modality"])

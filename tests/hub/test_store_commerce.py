@@ -337,3 +337,54 @@ def test_usage_export_and_reviews(hub: FastAPI) -> None:
     with catalogue(hub, hospital.org_id) as s:
         detail = listings.listing_detail(s, terms.key)
         assert detail.rating == 4.0 and detail.reviews[0].text == "Useful"
+
+
+def test_notices_reach_the_webhook_and_the_clock_expires(hub: FastAPI) -> None:
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from typing import Any
+
+    from medcoop.hub.services.analytics.alerts import (
+        AlertRuleSet,
+        NotifySettings,
+        WebhookSettings,
+        put_settings,
+    )
+    from medcoop.hub.services.store.notices import StoreNotifier
+
+    received: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        _vendor, hospital, terms = _world(hub)
+        hook = WebhookSettings(url=f"http://127.0.0.1:{server.server_address[1]}/", secret="s" * 20)
+        with tenant_session(hub, hospital.org_id) as s:
+            put_settings(s, hospital.org_id, AlertRuleSet(), NotifySettings(webhook=hook), NOW)
+            trial_id = commerce.request_trial(s, terms, _actor(hospital), now=NOW).id
+        notifier = StoreNotifier(hub.state.session_factory, batch=10_000)  # other tests' too
+        notifier.run_once(NOW)
+        assert {r["message"] for r in received} >= {"Trial approved"}
+        assert all(r["organisation"] == f"Hospital {terms.key[1:7]}" for r in received)
+        sent = len(received)
+        notifier.run_once(NOW)  # nothing twice
+        assert len(received) == sent
+        notifier.run_once(NOW + timedelta(days=15))  # the clock: the trial runs out
+        with tenant_session(hub, hospital.org_id) as s:
+            trial = s.scalar(select(StoreTrial).where(StoreTrial.id == trial_id))
+            assert trial is not None and trial.state == "expired"
+        assert any(
+            r["subject"] == "trial" and r["message"] == "entitlement period ended" for r in received
+        )
+    finally:
+        server.shutdown()

@@ -13,6 +13,7 @@ from typing import Any
 
 import typer
 
+from medcoop.apps.monitor_cli import monitor_command
 from medcoop.output import CSV_OPTION, JSON_OPTION, Column, View, emit, make_console, output_format
 
 app = typer.Typer(help="Write and try apps: scaffold one, run it on a study folder.",
@@ -115,3 +116,6 @@ def run_command(
          output, make_console())
     if not outcome.succeeded:
         raise typer.Exit(1)
+
+
+app.command("monitor")(monitor_command)  # the hub's monitoring of the apps (firstparty)

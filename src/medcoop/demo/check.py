@@ -27,7 +27,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from medcoop.demo import apps_monitor_part, deploy_part, ledger_part
+from medcoop.demo import apps_monitor_part, deploy_part, ledger_part, store_part
 from medcoop.demo.apps_part import check_apps_part
 from medcoop.demo.logins import DemoLogin
 from medcoop.demo.story import DEMO_SITES, DemoOptions, DemoResult, run_demo
@@ -183,6 +183,7 @@ def run_check(console: Console, *, keep: Path | None = None) -> bool:
             lambda: _k_anonymous(result),
             lambda: _no_identifiers(options, result),
             lambda: _pages(options, result.logins),
+            lambda: CheckResult(*store_part.check(result.parts.get("store"))),
             lambda: CheckResult(*deploy_part.check(result.deploy)),
             *ledger_part.checks(options),
             lambda: apps_monitor_part.check(options.home, result.logins),

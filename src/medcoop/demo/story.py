@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
-from medcoop.demo import apps_monitor_part, deploy_part, ledger_part
+from medcoop.demo import apps_monitor_part, deploy_part, ledger_part, store_part
 from medcoop.demo.apps_part import run_apps_part
 from medcoop.demo.cluster import DemoEdge, DemoHub, Provisioned, SitePlan, free_port
 from medcoop.demo.logins import DemoLogin, create_logins
@@ -96,6 +96,8 @@ class DemoResult:
     webhook_posts: int = 0
     #: One person per role in the group and in one peer organisation (the dashboard's).
     logins: list[DemoLogin] = field(default_factory=list)
+    #: What each later chapter (its own module: store_part...) returns, for --check.
+    parts: dict[str, Any] = field(default_factory=dict)
     #: The store app a vendor published and the group's edge installed (deploy_part).
     deploy: Any = None
 
@@ -170,6 +172,7 @@ def run_demo(options: DemoOptions, console: Console) -> DemoResult:
         run_apps_part(home, console)  # 7. an app at an edge, its SR back to the PACS
         ledger_part.run(options, hub.folder, client, provisioned, edges, console)  # 8.
         apps_monitor_part.run_at(hub.url, edges, GROUP, console)
+        result.parts["store"] = store_part.run_store_part(hub.url, hub.db_url, GROUP, console)
         _print_next_steps(hub, provisioned, edges, options, console)
         _print_dashboard(hub, logins, console)
         if options.live:

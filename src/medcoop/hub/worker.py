@@ -28,6 +28,10 @@ def hub_jobs(settings: HubSettings, session_factory: sessionmaker[Session]) -> l
     jobs: list[BackgroundJob] = []
     if settings.notifier_enabled:
         jobs.append(AlertNotifier(session_factory, interval_s=settings.notifier_interval_s))
+    if settings.notifier_enabled:
+        from medcoop.hub.services.store.notices import StoreNotifier
+
+        jobs.append(StoreNotifier(session_factory, interval_s=settings.notifier_interval_s))
     if settings.compaction_interval_s > 0:
         jobs.append(SummaryCompactor(session_factory, interval_s=settings.compaction_interval_s))
     if settings.store_tuf_refresh_interval_s > 0:

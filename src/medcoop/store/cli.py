@@ -16,9 +16,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
+
+from medcoop.hub.views_cli import HubOption, TokenOption, _client, _console
+from medcoop.output import CSV_OPTION, JSON_OPTION, OutputFormat, output_format
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["app"]
 
@@ -53,6 +60,164 @@ def manifest_schema() -> None:
     from medcoop.store.manifest import manifest_json_schema
 
     typer.echo(json.dumps(manifest_json_schema(), indent=2))
+
+
+# --- the catalogue and commerce, through the hub's API -----------------------------------------
+
+
+def _api(client: httpx.Client, method: str, path: str, **kwargs: Any) -> Any:
+    response = client.request(method, path, **kwargs)
+    if response.status_code >= 400:
+        detail = response.json().get("detail") if response.content else ""
+        if isinstance(detail, list):  # a refused manifest: every problem
+            detail = "; ".join(f"{d.get('location')}: {d.get('message')}" for d in detail)
+        raise typer.BadParameter(f"hub answered {response.status_code}: {detail}")
+    return response.json() if "json" in response.headers.get("content-type", "") else response.text
+
+
+def _facet_filters(facets: list[str]) -> dict[str, list[str]]:
+    filters: dict[str, list[str]] = {}
+    for item in facets:
+        name, sep, value = item.partition("=")
+        if not sep or not value:
+            raise typer.BadParameter(f"a facet filter is NAME=VALUE, not {item!r}")
+        filters.setdefault(name.strip(), []).append(value.strip())
+    return filters
+
+
+def show_search(
+    client: httpx.Client, console: Console, output: OutputFormat, query: str, facets: list[str]
+) -> None:
+    """Search the catalogue and print the hits and the facet counts."""
+    from medcoop.hub.presenters.store import facets_view, search_view
+    from medcoop.output import emit
+
+    page = _api(
+        client, "GET", "/api/v1/store/search", params={"q": query, **_facet_filters(facets)}
+    )
+    emit([search_view(page), facets_view(page["facets"])], output, console)
+
+
+@app.command("search")
+def search_command(
+    query: str = typer.Argument("", help="Words to search for (each a prefix)."),
+    facet: list[str] = typer.Option(
+        [], "--facet", "-f", help="Facet filter NAME=VALUE (repeatable), e.g. modality=CT."
+    ),
+    as_json: bool = JSON_OPTION,
+    as_csv: bool = CSV_OPTION,
+    hub: str = HubOption,
+    token: str = TokenOption,
+) -> None:
+    """Search the store's catalogue, with facet counts."""
+    with _client(hub, token) as client:
+        show_search(client, _console(), output_format(as_json, as_csv), query, facet)
+
+
+@app.command("listing")
+def listing_command(
+    key: str = typer.Argument(..., help="The app's or service's id, e.g. acme.chest-triage."),
+    as_json: bool = JSON_OPTION,
+    as_csv: bool = CSV_OPTION,
+    hub: str = HubOption,
+    token: str = TokenOption,
+) -> None:
+    """Show a listing: summary, versions and changelogs, rating."""
+    from medcoop.hub.presenters.store import listing_view
+    from medcoop.output import emit
+
+    with _client(hub, token) as client:
+        detail = _api(client, "GET", f"/api/v1/store/listings/{key}")
+    emit(listing_view(detail), output_format(as_json, as_csv), _console())
+
+
+@app.command("trial")
+def trial_command(
+    key: str = typer.Argument(..., help="The app's id."),
+    site: str | None = typer.Option(None, "--site", help="Limit the trial to one site (id)."),
+    note: str = typer.Option("", "--note", help="A note to the vendor."),
+    hub: str = HubOption,
+    token: str = TokenOption,
+) -> None:
+    """Request a trial of an app (approved at once when its offer says so)."""
+    with _client(hub, token) as client:
+        trial = _api(
+            client,
+            "POST",
+            f"/api/v1/store/listings/{key}/trials",
+            json={"site_id": site, "note": note},
+        )
+    console.print(
+        f"trial {trial['id']}: {trial['state']} ({trial['days']} days, "
+        f"{trial['study_cap']} studies)"
+    )
+
+
+@app.command("quote")
+def quote_command(
+    key: str = typer.Argument(..., help="The app's id."),
+    studies: int | None = typer.Option(None, "--studies", help="Studies per year."),
+    site: list[str] = typer.Option([], "--site", help="A site (id) to cover (repeatable)."),
+    question: str = typer.Option("", "--question", help="Questions for the vendor."),
+    hub: str = HubOption,
+    token: str = TokenOption,
+) -> None:
+    """Request a quotation (volumes, sites, questions)."""
+    with _client(hub, token) as client:
+        quote = _api(
+            client,
+            "POST",
+            f"/api/v1/store/listings/{key}/quotes",
+            json={"studies_per_year": studies, "site_ids": site, "questions": question},
+        )
+    console.print(f"quote {quote['id']}: {quote['state']}")
+
+
+@app.command("orders")
+def orders_command(
+    as_json: bool = JSON_OPTION,
+    as_csv: bool = CSV_OPTION,
+    hub: str = HubOption,
+    token: str = TokenOption,
+) -> None:
+    """List the organisation's orders."""
+    from medcoop.hub.presenters.store import orders_view
+    from medcoop.output import emit
+
+    with _client(hub, token) as client:
+        orders = _api(client, "GET", "/api/v1/store/orders")
+    emit(orders_view(orders), output_format(as_json, as_csv), _console())
+
+
+@app.command("entitlements")
+def entitlements_command(
+    as_json: bool = JSON_OPTION,
+    as_csv: bool = CSV_OPTION,
+    hub: str = HubOption,
+    token: str = TokenOption,
+) -> None:
+    """List the organisation's entitlements per site, with use against caps."""
+    from medcoop.hub.presenters.store import entitlements_view
+    from medcoop.output import emit
+
+    with _client(hub, token) as client:
+        rows = _api(client, "GET", "/api/v1/store/entitlements")
+    emit(entitlements_view(rows), output_format(as_json, as_csv), _console())
+
+
+@app.command("usage")
+def usage_command(
+    start: str | None = typer.Option(None, "--start", help="Period start (ISO date-time)."),
+    end: str | None = typer.Option(None, "--end", help="Period end (ISO date-time)."),
+    vendor: bool = typer.Option(False, "--vendor", help="The vendor's side (all customers)."),
+    hub: str = HubOption,
+    token: str = TokenOption,
+) -> None:
+    """Export metered usage per entitlement over a period as CSV (for invoicing)."""
+    path = "/api/v1/store/vendor/usage.csv" if vendor else "/api/v1/store/usage.csv"
+    params = {k: v for k, v in (("start", start), ("end", end)) if v}
+    with _client(hub, token) as client:
+        typer.echo(_api(client, "GET", path, params=params), nl=False)
 
 
 # the signed package repository's commands (init-repo, approve-vendor, keygen, publish, ...)

@@ -34,6 +34,9 @@ PAGES = {
     "/protocols": "/api/v1/analytics/protocols",
     "/admin": "/api/v1/sites",
     "/installs": "/api/v1/store/installs",
+    "/store": "/api/v1/store/search",
+    "/store/orders": "/api/v1/store/orders",
+    "/store/vendor": "/api/v1/store/vendor/trials",
 }
 
 

@@ -71,6 +71,8 @@ class Purpose(StrEnum):
     CATALOGUE = "catalogue"
     #: The store's notice outbox scan (each notice is then sent in its own tenant).
     STORE_NOTIFY = "store-notify"
+    #: The store's clock: entitlements, trials, quotes and subscriptions that ran out.
+    STORE_CLOCK = "store-clock"
     #: Platform administration (CLI, provisioning, demo, maintenance): every table.
     ADMINISTER = "administer"
 
@@ -97,6 +99,16 @@ _GRANTS: Final[dict[Purpose, frozenset[str]]] = {
         }
     ),
     Purpose.STORE_NOTIFY: frozenset({"store_notices"}),
+    Purpose.STORE_CLOCK: frozenset(
+        {
+            "store_entitlements",
+            "store_trials",
+            "store_quotes",
+            "store_orders",
+            "store_events",
+            "store_notices",
+        }
+    ),
     Purpose.ADMINISTER: EVERY_TABLE,
 }
 
@@ -109,7 +121,8 @@ def grants(purpose: Purpose) -> frozenset[str]:
 #: Purposes whose reads concern no patient on anyone's behalf: finding a token, a login's
 #: memberships, an enrollment code, an invitation; the notifier's scan (each notice then
 #: goes to its own tenant) and the compaction of pooled blocks (nothing leaves it); the
-#: store's catalogue (vendors' published listings, no one's data) and its notice scan.
+#: store's catalogue (vendors' published listings, no one's data), its notice scan and
+#: its clock (commerce objects, no patient's data).
 #: Every other purpose, including one added later, is written to the ledger.
 UNAUDITED: Final = frozenset(
     {
@@ -121,6 +134,7 @@ UNAUDITED: Final = frozenset(
         Purpose.COMPACT_SUMMARIES,
         Purpose.CATALOGUE,
         Purpose.STORE_NOTIFY,
+        Purpose.STORE_CLOCK,
     }
 )
 

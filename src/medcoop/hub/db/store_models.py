@@ -67,7 +67,11 @@ class StoreListing(TenantOwned, Base):
     """One app or service in the catalogue, owned by its vendor (``org_id``)."""
 
     __tablename__ = "store_listings"
-    __table_args__ = (Index("ix_store_listings_status", "status"),)
+    __table_args__ = (
+        Index("ix_store_listings_status", "status"),
+        # search joins and facet lookups find a listing by id alone (across vendors)
+        Index("ix_store_listings_id", "id", unique=True),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     #: ``app`` or ``service``.
@@ -110,7 +114,11 @@ class StoreListingFacet(TenantOwned, Base):
     """One facet value of a listing (``modality`` = ``CT``): facets are counted here."""
 
     __tablename__ = "store_listing_facets"
-    __table_args__ = (Index("ix_store_listing_facets_facet_value", "facet", "value"),)
+    __table_args__ = (
+        Index("ix_store_listing_facets_facet_value", "facet", "value"),
+        # facet counts start from the matching listings: a covering index by listing
+        Index("ix_store_listing_facets_listing", "listing_id", "facet", "value"),
+    )
 
     listing_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     facet: Mapped[str] = mapped_column(String(32), primary_key=True)

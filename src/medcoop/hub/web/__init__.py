@@ -28,6 +28,7 @@ PAGE_MODULES: tuple[str, ...] = (
     "medcoop.hub.web.admin",
     "medcoop.hub.web.apps",
     "medcoop.hub.web.store_installs",
+    "medcoop.hub.web.store",
     "medcoop.hub.web.ledger",
 )
 

@@ -77,6 +77,9 @@ NAV: tuple[tuple[str, str, Permission], ...] = (
     ("/apps", "Apps", _STUDIES),
     ("/admin", "Administration", Permission.READ_DIRECTORY),
     ("/installs", "Installs", Permission.READ_DIRECTORY),
+    ("/store", "Store", Permission.STORE_BROWSE),
+    ("/store/orders", "Orders", Permission.STORE_READ_ORDERS),
+    ("/store/vendor", "Vendor console", Permission.STORE_SELL),
     ("/ledger", "Ledger", _STUDIES),
 )
 ENV.globals["nav"] = NAV

@@ -128,7 +128,9 @@ class SqliteFts5:
             )
             .bindparams(expression=expression)
             .columns(listing_id=Uuid(), rank=Float())
-            .subquery("fts")
+            # evaluated once: else SQLite may run the MATCH again for every listing row
+            .cte("fts")
+            .prefix_with("MATERIALIZED")
         )
 
 
@@ -228,17 +230,22 @@ def search(session: Session, query: CatalogueQuery) -> CatalogueResult:
     matched = engine_for(session).matches(terms) if terms else None
     ids = _matching_ids(query, matched)
     total = session.scalar(select(func.count()).select_from(ids.subquery())) or 0
-    rank = matched.c.rank if matched is not None else text("0.0")
-    page = select(StoreListing, rank).where(*_filtered(query))
+    # the page's ids first (narrow rows sort fast), then those listings' full rows
+    rank = matched.c.rank if matched is not None else literal_column("0.0")
+    page = select(StoreListing.id, rank.label("rank")).where(*_filtered(query))
     if matched is not None:
         page = page.join(matched, matched.c.listing_id == StoreListing.id).order_by(
             matched.c.rank.desc()
         )
     page = page.order_by(StoreListing.title, StoreListing.id).limit(query.limit)
-    hits = [
-        SearchHit(listing, float(r or 0.0))
-        for listing, r in session.execute(page.offset(query.offset)).all()
-    ]
+    ranked = session.execute(page.offset(query.offset)).all()
+    rows = {
+        listing.id: listing
+        for listing in session.scalars(
+            select(StoreListing).where(StoreListing.id.in_([i for i, _r in ranked]))
+        )
+    }
+    hits = [SearchHit(rows[i], float(r or 0.0)) for i, r in ranked if i in rows]
     filtered = [f for f in FACETS if query.filters.get(f)]
     facets = _facet_counts(session, ids, [f for f in FACETS if f not in filtered])
     for facet in filtered:

@@ -118,6 +118,9 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_store_listing_facets_facet_value", ["facet", "value"], unique=False
         )
+        batch_op.create_index(
+            "ix_store_listing_facets_listing", ["listing_id", "facet", "value"], unique=False
+        )
 
     op.create_table(
         "store_listing_versions",
@@ -167,6 +170,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("listing_key", name=op.f("uq_store_listings_listing_key")),
     )
     with op.batch_alter_table("store_listings", schema=None) as batch_op:
+        batch_op.create_index("ix_store_listings_id", ["id"], unique=True)
         batch_op.create_index("ix_store_listings_status", ["status"], unique=False)
 
     op.create_table(
@@ -490,11 +494,13 @@ def downgrade() -> None:
 
     op.drop_table("store_notices")
     with op.batch_alter_table("store_listings", schema=None) as batch_op:
+        batch_op.drop_index("ix_store_listings_id")
         batch_op.drop_index("ix_store_listings_status")
 
     op.drop_table("store_listings")
     op.drop_table("store_listing_versions")
     with op.batch_alter_table("store_listing_facets", schema=None) as batch_op:
+        batch_op.drop_index("ix_store_listing_facets_listing")
         batch_op.drop_index("ix_store_listing_facets_facet_value")
 
     op.drop_table("store_listing_facets")
