@@ -10,7 +10,9 @@ This module owns three things the edge relies on:
   common reorderings, birth dates in several notations, case-insensitively, in text
   values, in private and nested elements and in raw binary values encoded in the
   dataset's character set, UTF-8, Latin-1 or UTF-16. A hit names *where* (a tag path),
-  never the value.
+  never the value. Bytes are walked as the engine's reader parses them
+  (:func:`verify_elements`, the engine's gate); a pydicom dataset is walked as pydicom
+  converts it (:func:`verify_encoded`), and tests hold both walks to the same hits.
 * :func:`clean_text` removes identifying values and identifier-shaped text (dates, long
   digit runs, e-mail addresses, titled names) from free text such as protocol names.
 
