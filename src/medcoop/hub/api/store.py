@@ -58,6 +58,7 @@ from medcoop.hub.api.store_schemas import (
     VendorOut,
     VersionOut,
 )
+from medcoop.hub.db.access import Purpose
 from medcoop.hub.db.base import utcnow
 from medcoop.hub.db.engine import begin_write
 from medcoop.hub.db.models import TokenKind
@@ -69,7 +70,7 @@ from medcoop.hub.db.store_models import (
     StoreTrial,
     StoreVendor,
 )
-from medcoop.hub.db.tenancy import ALL_TENANTS, scope_session
+from medcoop.hub.db.tenancy import pooled, scope_session
 from medcoop.hub.errors import NotFoundError
 from medcoop.hub.services.accounts import Principal
 from medcoop.hub.services.store import commerce, listings, metering
@@ -749,7 +750,7 @@ def list_vendors(
 ) -> list[VendorOut]:
     """Every vendor, pending ones first (the platform's approval queue)."""
     with open_session(request) as session:
-        scope_session(session, ALL_TENANTS)
+        pooled(session, Purpose.ADMINISTER)
         rows = session.scalars(
             select(StoreVendor).order_by(StoreVendor.status.desc(), StoreVendor.requested_at)
         )
@@ -764,7 +765,7 @@ def approve_vendor(
 ) -> VendorOut:
     """Approve a vendor organisation: it may publish from now on."""
     with open_session(request) as session:
-        scope_session(session, ALL_TENANTS)
+        pooled(session, Purpose.ADMINISTER)
         begin_write(session)
         vendor = listings.approve_vendor(session, org_id, by=principal.user_id, now=utcnow())
         session.commit()
