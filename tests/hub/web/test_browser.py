@@ -258,6 +258,8 @@ def test_physicist_uses_every_filter_and_form(world: World, live: str, chromium:
     page.get_by_label("Metric").select_option("ctdivol")
     page.get_by_role("button", name="Compare").click()
     assert "suppressed" in page.locator("table").inner_text()  # 2 organisations: too few peers
+    # the chart's own fetch must end before the next page, or leaving aborts it
+    page.wait_for_load_state("networkidle")
     page.goto(f"{live}/protocols")
     assert page.get_by_role("heading", name="Own protocols").is_visible()
     # a token, created (shown once) and revoked
