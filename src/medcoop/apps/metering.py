@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from medcoop.apps.reporter import QueueReporter
+
 if TYPE_CHECKING:
     from medcoop.edge.config import EdgeSettings
-    from medcoop.edge.store import EdgeStore
 
 __all__ = ["CHECK_TTL_S", "Decision", "EntitlementChecker", "UsageReporter"]
 
@@ -89,44 +90,12 @@ class EntitlementChecker:
         return Decision(bool(body.get("allowed")), str(body.get("reason") or "")[:200])
 
 
-class UsageReporter:
+class UsageReporter(QueueReporter):
     """Sends the metered runs to the hub, in a thread of its own."""
 
-    def __init__(self, settings: EdgeSettings, store: EdgeStore) -> None:
-        self.hub = settings.hub
-        self.store = store
-        self.base_s = settings.apps.export_backoff_base_s
-        self.cap_s = settings.apps.export_backoff_max_s
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        """Start the reporter (nothing to do without a hub)."""
-        self._thread = threading.Thread(target=self._loop, name="medcoop-usage", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout_s: float = 10.0) -> None:
-        """Stop (unsent usage stays queued)."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=timeout_s)
-
-    def wake(self) -> None:
-        """A run was metered: send now."""
-        self._wake.set()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                sent = self.send_due()
-            except Exception:  # the reporter outlives a bad row or answer; it is logged
-                log.exception("usage report failed")
-                sent = 0
-            if not sent:
-                self._wake.wait(_POLL_S)
-                self._wake.clear()
+    thread_name = "medcoop-usage"
+    failure_message = "usage report failed"
+    poll_s = _POLL_S
 
     def send_due(self) -> int:
         """Send the due usage rows; return how many the hub took."""

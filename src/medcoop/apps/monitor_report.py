@@ -15,17 +15,13 @@ from __future__ import annotations
 import logging
 import re
 import sqlite3
-import threading
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 import httpx
 
 from medcoop.apps.monitoring import OutcomeLike, RunReport, RunReportBatch, report_of
-
-if TYPE_CHECKING:
-    from medcoop.edge.config import EdgeSettings
-    from medcoop.edge.store import EdgeStore
+from medcoop.apps.reporter import QueueReporter
 
 __all__ = ["MonitorReporter", "queue_report", "run_report"]
 
@@ -81,44 +77,12 @@ def queue_report(conn: sqlite3.Connection, run_id: int, report: RunReport, now: 
     )
 
 
-class MonitorReporter:
+class MonitorReporter(QueueReporter):
     """Sends queued run reports to the hub, in a thread of its own."""
 
-    def __init__(self, settings: EdgeSettings, store: EdgeStore) -> None:
-        self.hub = settings.hub
-        self.store = store
-        self.base_s = settings.apps.export_backoff_base_s
-        self.cap_s = settings.apps.export_backoff_max_s
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        """Start the reporter thread."""
-        self._thread = threading.Thread(target=self._loop, name="medcoop-monitor", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout_s: float = 10.0) -> None:
-        """Stop (unsent reports stay queued)."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=timeout_s)
-
-    def wake(self) -> None:
-        """A run finished: send now."""
-        self._wake.set()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                sent = self.send_due()
-            except Exception:  # the reporter outlives a bad row or answer; it is logged
-                log.exception("monitoring report failed")
-                sent = 0
-            if not sent:
-                self._wake.wait(_POLL_S)
-                self._wake.clear()
+    thread_name = "medcoop-monitor"
+    failure_message = "monitoring report failed"
+    poll_s = _POLL_S
 
     def send_due(self) -> int:
         """Send one batch of due reports; return how many the hub took."""
